@@ -1,0 +1,69 @@
+//! Read and validate a lab file for a command; print its problems.
+
+use std::path::Path;
+
+use crate::model::{Lab, parse_lab, validate::MAX_FILE_BYTES};
+
+/// A lab file read from disk.
+pub struct Loaded {
+    pub lab: Lab,
+    pub path: String,
+    pub text: String,
+}
+
+/// The lab, or its problems printed (and the exit code to use).
+pub fn lab_file(path: &str) -> Result<Loaded, i32> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            super::error(format!("cannot read {path}: {e}"));
+            return Err(super::USAGE);
+        }
+    };
+    if meta.len() > MAX_FILE_BYTES as u64 {
+        super::error(format!(
+            "{path} is {} bytes; lab files are limited to {MAX_FILE_BYTES}",
+            meta.len()
+        ));
+        return Err(super::USAGE);
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            super::error(format!("cannot read {path}: {e}"));
+            return Err(super::USAGE);
+        }
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            super::error(format!(
+                "{path} is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ));
+            return Err(super::USAGE);
+        }
+    };
+    match parse_lab(path, &text) {
+        Ok(lab) => Ok(Loaded {
+            lab,
+            path: absolute(path),
+            text,
+        }),
+        Err(e) => {
+            eprint!("{}", e.render(super::color()));
+            Err(super::USAGE)
+        }
+    }
+}
+
+fn absolute(path: &str) -> String {
+    std::fs::canonicalize(Path::new(path))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| path.to_string())
+}
+
+/// A command argument that is a lab file or a lab name.
+pub fn looks_like_file(arg: &str) -> bool {
+    arg.ends_with(".yaml") || arg.ends_with(".yml") || arg.contains('/') || Path::new(arg).is_file()
+}

@@ -1,0 +1,63 @@
+//! Commands: parse arguments, call the library, render. One file each.
+
+pub mod down;
+pub mod exec;
+pub mod load;
+pub mod progress;
+pub mod signals;
+pub mod status;
+pub mod up;
+pub mod validate;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes shared by every command.
+pub const OK: i32 = 0;
+pub const FAILED: i32 = 1;
+pub const USAGE: i32 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "vnet",
+    version,
+    about = "Build, show, test and explain Linux virtual networks",
+    long_about = "Build, show, test and explain Linux virtual networks: network namespaces joined by veth pairs and bridges, declared in one lab file.\n\nExit codes: 0 success, 1 runtime failure, 2 bad usage or invalid lab file."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Build a lab, or bring it back in line with its file
+    Up(up::Args),
+    /// Remove everything a lab owns, and nothing else
+    Down(down::Args),
+    /// Labs as the kernel holds them, and their drift from the file
+    Status(status::Args),
+    /// Run a command inside a node's namespace
+    Exec(exec::Args),
+    /// Check a lab file without touching the kernel (no root needed)
+    Validate(validate::Args),
+}
+
+pub fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Up(a) => up::run(a),
+        Command::Down(a) => down::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Exec(a) => exec::run(a),
+        Command::Validate(a) => validate::run(a),
+    }
+}
+
+/// Colour on stderr when it is a terminal and NO_COLOR is unset.
+pub fn color() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+}
+
+pub fn error(msg: impl std::fmt::Display) {
+    eprintln!("vnet: {msg}");
+}

@@ -1,0 +1,138 @@
+//! `vnet status [NAME|LAB.yaml] [--json]`.
+
+use clap::Args as ClapArgs;
+
+use super::{OK, load};
+use crate::engine::status::{self, LabStatus};
+use crate::render::table::table;
+
+#[derive(ClapArgs)]
+pub struct Args {
+    /// A lab's name or file; without it, every lab
+    pub lab: Option<String>,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args) -> i32 {
+    let Some(arg) = &a.lab else {
+        return match status::list() {
+            Ok(labs) => {
+                if a.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&labs).unwrap_or_default()
+                    );
+                } else if labs.is_empty() {
+                    println!("no labs");
+                } else {
+                    let rows: Vec<Vec<String>> = labs
+                        .iter()
+                        .map(|l| {
+                            vec![
+                                l.name.clone(),
+                                l.state.clone(),
+                                l.namespaces.to_string(),
+                                l.host_interfaces.to_string(),
+                                l.file.clone().unwrap_or_default(),
+                            ]
+                        })
+                        .collect();
+                    print!(
+                        "{}",
+                        table(
+                            &["LAB", "STATE", "NAMESPACES", "HOST IFACES", "FILE"],
+                            &rows
+                        )
+                    );
+                }
+                OK
+            }
+            Err(e) => super::up::report(&e),
+        };
+    };
+    let (name, lab) = if load::looks_like_file(arg) && std::path::Path::new(arg).is_file() {
+        match load::lab_file(arg) {
+            Ok(l) => (l.lab.name.clone(), Some(l.lab)),
+            Err(code) => return code,
+        }
+    } else {
+        match super::down::lab_name(arg) {
+            Ok(n) => (n, None),
+            Err(code) => return code,
+        }
+    };
+    match status::show(&name, lab) {
+        Ok(s) => {
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+            } else {
+                print!("{}", render(&s));
+            }
+            OK
+        }
+        Err(e) => super::up::report(&e),
+    }
+}
+
+fn render(s: &LabStatus) -> String {
+    let mut out = format!("lab {} ({})", s.name, s.state);
+    if let Some(f) = &s.file {
+        out.push_str(&format!(" from {f}"));
+    }
+    out.push('\n');
+    let mut rows = Vec::new();
+    for n in &s.nodes {
+        for i in &n.interfaces {
+            rows.push(vec![
+                n.name.clone(),
+                i.name.clone(),
+                i.kind.clone(),
+                i.state.clone(),
+                i.addresses.join(","),
+                i.master.clone().unwrap_or_default(),
+                i.peer.clone().unwrap_or_default(),
+            ]);
+        }
+        if n.interfaces.is_empty() {
+            rows.push(vec![
+                n.name.clone(),
+                "-".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+        }
+    }
+    out.push_str(&table(
+        &[
+            "NODE",
+            "INTERFACE",
+            "KIND",
+            "STATE",
+            "ADDRESSES",
+            "MASTER",
+            "PEER",
+        ],
+        &rows,
+    ));
+    if !s.drift_known {
+        out.push_str(
+            "drift: unknown (no lab file recorded; pass the file: vnet status LAB.yaml)\n",
+        );
+    } else if s.drift.is_empty() {
+        out.push_str("drift: none — the kernel matches the lab file\n");
+    } else {
+        out.push_str(&format!(
+            "drift: {} change(s) would bring it back (vnet up):\n",
+            s.drift.len()
+        ));
+        for d in &s.drift {
+            out.push_str(&format!("  {d}\n"));
+        }
+    }
+    out
+}

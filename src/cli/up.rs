@@ -1,0 +1,165 @@
+//! `vnet up LAB.yaml`: build or reconcile a lab; `--dry-run` prints the plan.
+
+use std::time::Duration;
+
+use clap::{Args as ClapArgs, ValueEnum};
+
+use super::progress::Bar;
+use super::{FAILED, OK, USAGE, load, signals};
+use crate::engine::{self, EngineError, Hooks, up::UpOptions};
+use crate::kernel::ready::Need;
+use crate::plan::script;
+
+#[derive(ClapArgs)]
+pub struct Args {
+    /// The lab file
+    pub file: String,
+    /// Print the plan as iproute2 commands and change nothing (no root needed)
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Plan output format for --dry-run
+    #[arg(long, value_enum, default_value_t = Format::Sh)]
+    pub format: Format,
+    /// Refuse instead of waiting when another vnet is working on this lab
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Only the one-line summary
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Seconds to wait for carrier and forwarding once the changes are made
+    #[arg(long, default_value_t = 15.0)]
+    pub ready_timeout: f64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// A shell script of `ip` commands
+    Sh,
+    /// An `ip -batch` file
+    Batch,
+    /// The plan's actions as JSON
+    Json,
+}
+
+pub fn run(a: Args) -> i32 {
+    let loaded = match load::lab_file(&a.file) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let lab = &loaded.lab;
+    if a.dry_run {
+        return dry_run(&a, lab);
+    }
+    if !(0.0..=3600.0).contains(&a.ready_timeout) {
+        super::error("--ready-timeout is between 0 and 3600 seconds");
+        return USAGE;
+    }
+    signals::catch();
+    let bar = Bar::new(a.quiet);
+    let inc = |n| bar.inc(n);
+    let start = |total| bar.start(total, &format!("up {}", lab.name));
+    let waiting = |pid: Option<u32>| match pid {
+        Some(p) => eprintln!(
+            "vnet: waiting for another vnet (pid {p}) working on lab {}",
+            lab.name
+        ),
+        None => eprintln!("vnet: waiting for another vnet working on lab {}", lab.name),
+    };
+    let hooks = Hooks {
+        plan_size: &start,
+        progress: &inc,
+        waiting_for_lock: &waiting,
+    };
+    let opts = UpOptions {
+        wait_for_lock: !a.no_wait,
+        ready_timeout: Duration::from_secs_f64(a.ready_timeout),
+        file: Some(loaded.path.clone()),
+        text: Some(loaded.text.clone()),
+    };
+    let result = engine::up::up(lab, &opts, &hooks, &signals::CANCEL);
+    bar.finish();
+    match result {
+        Ok(r) => {
+            let secs = r.elapsed.as_secs_f64();
+            if r.plan.is_empty() {
+                println!(
+                    "{}: nothing to do, the kernel matches the file ({} namespaces, {} interfaces; checked in {secs:.2} s)",
+                    lab.name, r.namespaces, r.interfaces
+                );
+            } else {
+                println!(
+                    "{}: up in {secs:.2} s — {} namespaces, {} interfaces; {}",
+                    lab.name, r.namespaces, r.interfaces, r.counts
+                );
+            }
+            if !r.not_ready.is_empty() {
+                eprintln!(
+                    "vnet: warning: {} interface(s) not ready after {:.0} s:",
+                    r.not_ready.len(),
+                    a.ready_timeout
+                );
+                for (ns, name, need) in r.not_ready.iter().take(10) {
+                    let what = match need {
+                        Need::Up => "no carrier",
+                        Need::Forwarding => "bridge port not forwarding",
+                    };
+                    eprintln!("  {name} in {ns}: {what}");
+                }
+            }
+            OK
+        }
+        Err(e) => report(&e),
+    }
+}
+
+/// Print an engine error; exit 1 (runtime) — conflicts included, since the
+/// file is valid but the machine is not free.
+pub fn report(e: &EngineError) -> i32 {
+    match e {
+        EngineError::Conflicts(_) => eprint!("vnet: {e}"),
+        _ => super::error(e),
+    }
+    FAILED
+}
+
+fn dry_run(a: &Args, lab: &crate::model::Lab) -> i32 {
+    let live = engine::privilege::missing().is_none();
+    let plan = if live {
+        match engine::up::plan_live(lab) {
+            Ok(p) => p,
+            Err(e) => return report(&e),
+        }
+    } else {
+        engine::up::plan_fresh(lab)
+    };
+    match a.format {
+        Format::Sh => {
+            print!("{}", script::render(&plan));
+            if !live {
+                println!("# (not root: planned as for a machine where the lab does not exist yet)");
+            }
+        }
+        Format::Batch => match script::render_batch(&plan) {
+            Ok(s) => print!("{s}"),
+            Err(e) => {
+                super::error(e);
+                return FAILED;
+            }
+        },
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&plan).unwrap_or_default()
+        ),
+    }
+    for c in &plan.conflicts {
+        eprintln!(
+            "vnet: conflict: {} — owned by {}; {}",
+            c.object, c.owner, c.hint
+        );
+    }
+    if plan.conflicts.is_empty() {
+        OK
+    } else {
+        FAILED
+    }
+}

@@ -1,0 +1,170 @@
+//! `vnet down`: remove everything carrying the lab's mark, and nothing else.
+//! Works from the kernel's marks alone, so a lost or stale state record, or a
+//! crash in the middle of `up`, changes nothing.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use super::lock::{LabLock, Wait};
+use super::{EngineError, Hooks, record, scan};
+use crate::kernel::msg::{self, Dev};
+use crate::kernel::netns;
+use crate::kernel::session::Session;
+use crate::kernel::{KernelError, fault};
+use crate::model::live::LiveLink;
+use crate::model::owner;
+
+#[derive(Debug, Default)]
+pub struct DownReport {
+    pub namespaces: usize,
+    pub interfaces: usize,
+    pub elapsed: Duration,
+}
+
+/// Host interfaces that are the lab's: marked, or carrying its group under a
+/// name its journal lists (made before the mark could be set).
+fn host_links_of(lab: &str, links: &[LiveLink], journal: &BTreeSet<String>) -> Vec<LiveLink> {
+    let mark = owner::mark(lab);
+    let group = owner::group(lab);
+    links
+        .iter()
+        .filter(|l| {
+            l.alias.as_deref() == Some(mark.as_str())
+                || (l.group == group && journal.contains(&l.name))
+        })
+        .cloned()
+        .collect()
+}
+
+pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineError> {
+    let started = Instant::now();
+    super::require_privilege("down")?;
+    let lock = LabLock::acquire(
+        lab,
+        if wait {
+            Wait::Yes(hooks.waiting_for_lock)
+        } else {
+            Wait::No
+        },
+    )?;
+    let journal = record::load(lab).map(|r| r.journal).unwrap_or_default();
+
+    let mut session = Session::new().map_err(|e| EngineError::kernel("open netlink", e))?;
+    let marks =
+        scan::namespaces(&mut session).map_err(|e| EngineError::kernel("scan /run/netns", e))?;
+    let ours: Vec<String> = marks
+        .iter()
+        .filter(|m| m.lab.as_deref() == Some(lab))
+        .map(|m| m.name.clone())
+        .collect();
+    // Stale mount points of this lab's interrupted runs.
+    let stale: Vec<String> = marks
+        .iter()
+        .filter(|m| m.stale && journal.contains(&m.name))
+        .map(|m| m.name.clone())
+        .collect();
+    // Our sockets in other namespaces are not needed; holding the lab's
+    // namespaces open would keep them alive after they are unmounted.
+    session.named.clear();
+
+    let host_links = session
+        .refresh_links(&crate::model::Netns::Host)
+        .map_err(|e| EngineError::kernel("read host interfaces", e))?;
+    let doomed = host_links_of(lab, &host_links, &journal);
+    (hooks.plan_size)((doomed.len() + ours.len() + stale.len()) as u64);
+
+    let mut left = Vec::new();
+    if !doomed.is_empty() {
+        delete_host_links(&mut session, lab, &host_links, &doomed, &mut left, hooks);
+    }
+    for name in ours.iter().chain(&stale) {
+        if let Err(e) = fault::check().and_then(|()| netns::remove(name)) {
+            left.push(format!("namespace {name}: {e}"));
+        }
+        (hooks.progress)(1);
+    }
+
+    // Check the result on the kernel's word.
+    let after = session
+        .refresh_links(&crate::model::Netns::Host)
+        .map_err(|e| EngineError::kernel("read host interfaces", e))?;
+    for l in host_links_of(lab, &after, &journal) {
+        left.push(format!("interface {} in the host namespace", l.name));
+    }
+    let present: BTreeSet<String> = netns::list_named().into_iter().collect();
+    for n in ours.iter().chain(&stale) {
+        if present.contains(n) {
+            left.push(format!("namespace {n}"));
+        }
+    }
+    left.sort();
+    left.dedup();
+    if !left.is_empty() {
+        return Err(EngineError::Leftovers(left));
+    }
+    let _ = record::remove(lab);
+    lock.remove();
+    Ok(DownReport {
+        namespaces: ours.len(),
+        interfaces: doomed.len(),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// One request for the whole device group when every member is the lab's
+/// (the kernel then unregisters them as one batch), else one per interface.
+fn delete_host_links(
+    session: &mut Session,
+    lab: &str,
+    all: &[LiveLink],
+    doomed: &[LiveLink],
+    left: &mut Vec<String>,
+    hooks: &Hooks,
+) {
+    let group = owner::group(lab);
+    let names: BTreeSet<&str> = doomed.iter().map(|l| l.name.as_str()).collect();
+    let group_is_ours = all
+        .iter()
+        .filter(|l| l.group == group)
+        .all(|l| names.contains(l.name.as_str()));
+    let sock = &mut session.host.sock;
+    if group_is_ours && doomed.iter().all(|l| l.group == group) {
+        let r = fault::check().and_then(|()| sock.request(msg::del_group(group), 0));
+        match r {
+            Ok(()) => {
+                (hooks.progress)(doomed.len() as u64);
+                return;
+            }
+            // Some kinds cannot be deleted by group; fall back to one by one.
+            Err(e) if e.is(libc::EOPNOTSUPP) => {}
+            Err(e) => {
+                left.push(format!("interfaces of group {group}: {e}"));
+                return;
+            }
+        }
+    }
+    let mut seqs = std::collections::HashMap::new();
+    for l in doomed {
+        if let Err(e) = fault::check() {
+            left.push(format!("interface {}: {e}", l.name));
+            continue;
+        }
+        seqs.insert(
+            sock.queue(msg::del_link(&Dev::Index(l.index)), 0),
+            l.name.clone(),
+        );
+    }
+    let progress = hooks.progress;
+    let r = sock.collect(|seq, r| {
+        progress(1);
+        if let (Some(n), Err(e)) = (seqs.get(&seq), r) {
+            // ENODEV: gone already, with its veth peer.
+            if !e.is(libc::ENODEV) {
+                left.push(format!("interface {n}: {e}"));
+            }
+        }
+    });
+    if let Err(e) = r {
+        left.push(format!("host interfaces: {}", KernelError::from(e)));
+    }
+}

@@ -1,0 +1,100 @@
+//! vnet's own files under /run/vnet: created root-only (0700 directory, 0600
+//! files), never through a symlink, and replaced atomically.
+
+use std::ffi::CString;
+use std::io::{self, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+pub const STATE_DIR: &str = "/run/vnet";
+
+/// The state directory, created if needed; refused if it is a symlink,
+/// not a directory, not owned by us, or open to others.
+pub fn state_dir() -> io::Result<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("VNET_STATE_DIR").unwrap_or_else(|| STATE_DIR.into()));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(&dir)?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if !meta.file_type().is_dir() {
+        return Err(io::Error::other(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
+    }
+    if meta.uid() != me {
+        return Err(io::Error::other(format!(
+            "{} is owned by uid {}, not by this user (uid {me}); refusing to use it",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    }
+    Ok(dir)
+}
+
+/// Open (creating if needed) a file for reading and writing, 0600, without
+/// following a symlink planted at `path`.
+pub fn open_private(path: &Path, create: bool) -> io::Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes())?;
+    let mut flags = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+    if create {
+        flags |= libc::O_CREAT;
+    }
+    // SAFETY: open with a NUL-terminated path; the fd is owned below.
+    let fd = unsafe { libc::open(c.as_ptr(), flags, 0o600 as libc::c_uint) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd was just returned by open.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let f = std::fs::File::from(fd.try_clone()?);
+    let meta = f.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    Ok(fd)
+}
+
+/// Replace `path` with `data`: written to a private temporary file, then
+/// renamed over it, so readers see the old or the new file, never half.
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let c = CString::new(tmp.as_os_str().as_encoded_bytes())?;
+    // SAFETY: exclusive create of a fresh file, no symlink following.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+            0o600 as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd was just returned by open.
+    let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    f.write_all(data)?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}
+
+/// Read a file vnet wrote, refusing symlinks.
+pub fn read_private(path: &Path) -> io::Result<Vec<u8>> {
+    let fd = open_private(path, false)?;
+    let mut f = std::fs::File::from(fd);
+    let mut out = Vec::new();
+    io::Read::read_to_end(&mut f, &mut out)?;
+    Ok(out)
+}

@@ -1,0 +1,192 @@
+//! Lab operations: `up`, `down`, `status`, built from the pure model and
+//! planner and the kernel edge, with the lock and the state record.
+
+pub mod down;
+pub mod files;
+pub mod lock;
+pub mod privilege;
+pub mod record;
+pub mod scan;
+pub mod status;
+pub mod up;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::kernel::KernelError;
+use crate::kernel::apply::ApplyError;
+use crate::kernel::session::Session;
+use crate::model::Netns;
+use crate::model::net::Net;
+use crate::plan::{Conflict, Observed};
+
+/// How an operation reports progress to whoever runs it.
+pub struct Hooks<'a> {
+    /// Total kernel operations expected (sets up a progress bar).
+    pub plan_size: &'a dyn Fn(u64),
+    /// Operations just completed.
+    pub progress: &'a (dyn Fn(u64) + Sync),
+    /// Another vnet holds the lab; we wait for it.
+    pub waiting_for_lock: &'a dyn Fn(Option<u32>),
+}
+
+impl Hooks<'_> {
+    pub fn silent() -> Hooks<'static> {
+        Hooks {
+            plan_size: &|_| {},
+            progress: &|_| {},
+            waiting_for_lock: &|_| {},
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum EngineError {
+    /// Not allowed to change the kernel (with the missing capability).
+    NotPrivileged {
+        command: String,
+        missing: &'static str,
+    },
+    Lock(lock::LockError),
+    /// Names held by objects the lab does not own; nothing was changed.
+    Conflicts(Vec<Conflict>),
+    Kernel {
+        step: String,
+        error: KernelError,
+    },
+    Apply {
+        error: Box<ApplyError>,
+        /// What the rollback could not remove.
+        left: Vec<String>,
+        /// The lab did not exist before this run.
+        fresh: bool,
+    },
+    Io(String, std::io::Error),
+    /// `down` could not remove everything.
+    Leftovers(Vec<String>),
+    NoSuchLab(String),
+}
+
+impl EngineError {
+    pub fn kernel(step: &str, error: KernelError) -> EngineError {
+        EngineError::Kernel {
+            step: step.to_string(),
+            error,
+        }
+    }
+}
+
+impl From<lock::LockError> for EngineError {
+    fn from(e: lock::LockError) -> EngineError {
+        EngineError::Lock(e)
+    }
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            EngineError::NotPrivileged { command, missing } => write!(
+                f,
+                "`vnet {command}` changes the kernel's network and needs root ({missing} is missing); run it with sudo: sudo vnet {command} …"
+            ),
+            EngineError::Lock(e) => e.fmt(f),
+            EngineError::Conflicts(c) => {
+                writeln!(
+                    f,
+                    "refusing to change anything: {} name{} held by objects this lab does not own:",
+                    c.len(),
+                    if c.len() == 1 { " is" } else { "s are" }
+                )?;
+                for x in c {
+                    writeln!(f, "  - {} — owned by {}", x.object, x.owner)?;
+                    writeln!(f, "    hint: {}", x.hint)?;
+                }
+                Ok(())
+            }
+            EngineError::Kernel { step, error } => write!(f, "{step}: {error}"),
+            EngineError::Apply { error, left, fresh } => {
+                write!(f, "{error}")?;
+                if left.is_empty() {
+                    if *fresh {
+                        write!(f, "\nrolled back: nothing of this run is left")
+                    } else {
+                        write!(f, "\nrolled back what this run created")
+                    }
+                } else {
+                    write!(f, "\nrollback could not remove:")?;
+                    for l in left {
+                        write!(f, "\n  - {l}")?;
+                    }
+                    Ok(())
+                }
+            }
+            EngineError::Io(what, e) => write!(f, "{what}: {e}"),
+            EngineError::Leftovers(l) => {
+                write!(f, "could not remove:")?;
+                for x in l {
+                    write!(f, "\n  - {x}")?;
+                }
+                Ok(())
+            }
+            EngineError::NoSuchLab(n) => write!(f, "no lab named {n} is up"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+pub fn require_privilege(command: &str) -> Result<(), EngineError> {
+    match privilege::missing() {
+        None => Ok(()),
+        Some(missing) => Err(EngineError::NotPrivileged {
+            command: command.to_string(),
+            missing,
+        }),
+    }
+}
+
+/// Read what the planner needs for one lab: the host, the lab's namespaces
+/// (wanted or marked as its own), and the sysctls it sets. Returns also the
+/// wanted names that are stale files rather than namespaces.
+pub fn observe_lab(
+    session: &mut Session,
+    lab: &str,
+    net: &Net,
+    journal: BTreeSet<String>,
+) -> Result<(Observed, Vec<String>), EngineError> {
+    let marks = scan::namespaces(session).map_err(|e| EngineError::kernel("scan /run/netns", e))?;
+    let wanted: BTreeSet<&str> = net.named().collect();
+    let mut stale = Vec::new();
+    let mut keep = BTreeSet::new();
+    for m in &marks {
+        if m.stale {
+            if wanted.contains(m.name.as_str()) {
+                stale.push(m.name.clone());
+            }
+            continue;
+        }
+        if wanted.contains(m.name.as_str()) || m.lab.as_deref() == Some(lab) {
+            keep.insert(m.name.clone());
+        }
+    }
+    session.named.retain(|n, _| keep.contains(n));
+    let sysctls: BTreeMap<String, Vec<String>> = net
+        .namespaces
+        .iter()
+        .filter_map(|(ns, spec)| match ns {
+            Netns::Named(n) => Some((n.clone(), spec.sysctls.keys().cloned().collect())),
+            Netns::Host => None,
+        })
+        .collect();
+    let (host, named) = session
+        .observe(&sysctls)
+        .map_err(|e| EngineError::kernel("read the kernel's state", e))?;
+    Ok((
+        Observed {
+            host,
+            named,
+            journal,
+        },
+        stale,
+    ))
+}

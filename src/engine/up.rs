@@ -1,0 +1,281 @@
+//! `vnet up`: read the kernel, plan the difference, apply it, wait until the
+//! network forwards. Refuses before changing anything when a name is held by
+//! something the lab does not own; rolls back what it made on failure.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use super::lock::{LabLock, Wait};
+use super::record::{self, Record};
+use super::{EngineError, Hooks, observe_lab};
+use crate::kernel::apply::Executor;
+use crate::kernel::netns;
+use crate::kernel::ready::{Need, Watch};
+use crate::kernel::session::Session;
+use crate::model::net::{IfaceKind, Net, desired};
+use crate::model::{Lab, Netns};
+use crate::plan::{self, Action, Counts, Plan, Stage};
+
+pub struct UpOptions {
+    pub wait_for_lock: bool,
+    /// How long to wait for carrier and forwarding after the changes.
+    pub ready_timeout: Duration,
+    /// Absolute path and text of the lab file, kept in the state record.
+    pub file: Option<String>,
+    pub text: Option<String>,
+}
+
+impl Default for UpOptions {
+    fn default() -> Self {
+        UpOptions {
+            wait_for_lock: true,
+            ready_timeout: Duration::from_secs(15),
+            file: None,
+            text: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct UpReport {
+    pub plan: Plan,
+    pub counts: Counts,
+    pub elapsed: Duration,
+    /// Interfaces that had not reached carrier/forwarding by the deadline.
+    pub not_ready: Vec<(Netns, String, Need)>,
+    pub namespaces: usize,
+    pub interfaces: usize,
+}
+
+/// The plan `up` would carry out, read against the live kernel (needs root).
+pub fn plan_live(lab: &Lab) -> Result<Plan, EngineError> {
+    let net = desired(lab);
+    let mut session = Session::new().map_err(|e| EngineError::kernel("open netlink", e))?;
+    let journal = record::load(&lab.name)
+        .map(|r| r.journal)
+        .unwrap_or_default();
+    let observed = observe_lab(&mut session, &lab.name, &net, journal)?;
+    Ok(plan::plan(&lab.name, &net, &observed.0))
+}
+
+/// The plan against an empty kernel: what a first `up` does (no root needed).
+pub fn plan_fresh(lab: &Lab) -> Plan {
+    plan::plan(&lab.name, &desired(lab), &plan::Observed::default())
+}
+
+pub fn up(
+    lab: &Lab,
+    opts: &UpOptions,
+    hooks: &Hooks,
+    cancel: &AtomicBool,
+) -> Result<UpReport, EngineError> {
+    let started = Instant::now();
+    super::require_privilege("up")?;
+    let wait = if opts.wait_for_lock {
+        Wait::Yes(hooks.waiting_for_lock)
+    } else {
+        Wait::No
+    };
+    let lock = LabLock::acquire(&lab.name, wait)?;
+    netns::prepare_run_dir().map_err(|e| EngineError::kernel("prepare /run/netns", e))?;
+
+    let net = desired(lab);
+    let mut session = Session::new().map_err(|e| EngineError::kernel("open netlink", e))?;
+    let previous = record::load(&lab.name);
+    let mut journal = previous
+        .as_ref()
+        .map(|r| r.journal.clone())
+        .unwrap_or_default();
+    let (observed, stale) = observe_lab(&mut session, &lab.name, &net, journal.clone())?;
+
+    // A mount point left by an interrupted run of this lab is removed; any
+    // other stale file under /run/netns is not ours to touch.
+    let mut conflicts = Vec::new();
+    for name in &stale {
+        if journal.contains(name) {
+            netns::remove(name)
+                .map_err(|e| EngineError::kernel("remove a stale /run/netns entry", e))?;
+        } else {
+            conflicts.push(plan::Conflict {
+                object: format!("/run/netns/{name}"),
+                owner: "a file that is not a namespace (left by an interrupted `ip netns add`?)"
+                    .into(),
+                hint: format!("remove it if nothing uses it: rm /run/netns/{name}"),
+            });
+        }
+    }
+    let plan = plan::plan(&lab.name, &net, &observed);
+    conflicts.extend(plan.conflicts.iter().cloned());
+    if !conflicts.is_empty() {
+        return Err(EngineError::Conflicts(conflicts));
+    }
+    let counts = plan.counts();
+    let (namespaces, interfaces) = size(&net);
+    if plan.is_empty() {
+        ensure_record(lab, opts, &journal)?;
+        return Ok(UpReport {
+            plan,
+            counts,
+            elapsed: started.elapsed(),
+            not_ready: Vec::new(),
+            namespaces,
+            interfaces,
+        });
+    }
+
+    // The journal names everything this run may create, before it exists.
+    for a in &plan.actions {
+        journal.extend(created_names(a));
+    }
+    let mut rec = Record {
+        lab: lab.name.clone(),
+        file: opts.file.clone(),
+        text: opts.text.clone(),
+        state: "building".into(),
+        pid: std::process::id(),
+        journal: journal.clone(),
+    };
+    record::save(&rec).map_err(|e| EngineError::Io("write the state record".into(), e))?;
+
+    (hooks.plan_size)(operations(&plan));
+    let lab_namespaces: Vec<String> = net.named().map(str::to_string).collect();
+    let mut watch: Option<Watch> = None;
+    let mut exec = Executor::new(&mut session, &lab.name, hooks.progress, cancel);
+    let result = exec.apply(&plan, &mut |stage, session| {
+        if stage >= Stage::Links && watch.is_none() {
+            watch = Some(Watch::start(session, &lab_namespaces)?);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        let left = exec.rollback();
+        if previous.is_none() && left.is_empty() {
+            let _ = record::remove(&lab.name);
+            lock.remove();
+        } else {
+            rec.state = "failed".into();
+            let _ = record::save(&rec);
+        }
+        return Err(EngineError::Apply {
+            error: Box::new(e),
+            left,
+            fresh: previous.is_none(),
+        });
+    }
+    drop(exec);
+
+    let want = readiness(&net, &plan);
+    let not_ready = match (&mut watch, want.is_empty()) {
+        (Some(w), false) => w
+            .wait(&mut session, want, opts.ready_timeout)
+            .map_err(|e| EngineError::kernel("wait for carrier", e))?,
+        _ => Vec::new(),
+    };
+    rec.state = "up".into();
+    // Keep only what exists now: the journal is for runs in progress.
+    rec.journal = journal;
+    record::save(&rec).map_err(|e| EngineError::Io("write the state record".into(), e))?;
+    Ok(UpReport {
+        plan,
+        counts,
+        elapsed: started.elapsed(),
+        not_ready,
+        namespaces,
+        interfaces,
+    })
+}
+
+fn ensure_record(
+    lab: &Lab,
+    opts: &UpOptions,
+    journal: &BTreeSet<String>,
+) -> Result<(), EngineError> {
+    let rec = Record {
+        lab: lab.name.clone(),
+        file: opts.file.clone(),
+        text: opts.text.clone(),
+        state: "up".into(),
+        pid: std::process::id(),
+        journal: journal.clone(),
+    };
+    record::save(&rec).map_err(|e| EngineError::Io("write the state record".into(), e))
+}
+
+fn size(net: &Net) -> (usize, usize) {
+    let namespaces = net.named().count();
+    let interfaces = net.namespaces.values().map(|s| s.links.len()).sum();
+    (namespaces, interfaces)
+}
+
+/// Names an action creates that crash recovery may have to find unmarked.
+fn created_names(a: &Action) -> Vec<String> {
+    match a {
+        Action::AddNetns { ns, .. } => vec![ns.clone()],
+        Action::AddBridge {
+            ns: Netns::Host,
+            name,
+            ..
+        } => vec![name.clone()],
+        Action::AddVeth { a, b } => [a, b]
+            .iter()
+            .filter(|e| e.ns.is_host())
+            .map(|e| e.name.clone())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Kernel operations a plan takes (for the progress bar).
+fn operations(plan: &Plan) -> u64 {
+    plan.actions.len() as u64
+}
+
+/// What must be up, and which bridge ports must forward, before `up` returns:
+/// every interface this run brought up or enslaved.
+fn readiness(net: &Net, plan: &Plan) -> BTreeSet<(Netns, String, Need)> {
+    let stp: BTreeMap<(Netns, String), bool> = net
+        .namespaces
+        .iter()
+        .flat_map(|(ns, spec)| {
+            spec.links.values().filter_map(move |i| match i.kind {
+                IfaceKind::Bridge { stp, .. } => Some(((ns.clone(), i.name.clone()), stp)),
+                _ => None,
+            })
+        })
+        .collect();
+    let mut want = BTreeSet::new();
+    for a in &plan.actions {
+        let Action::SetLink { ns, name, set } = a else {
+            continue;
+        };
+        let Some(iface) = net.iface(ns, name) else {
+            continue;
+        };
+        if set.up != Some(true) && set.master.is_none() {
+            continue;
+        }
+        match &iface.kind {
+            IfaceKind::Veth { peer_ns, peer } => {
+                // A veth has carrier only when its peer is up too.
+                if net.iface(peer_ns, peer).is_some() {
+                    want.insert((ns.clone(), name.clone(), Need::Up));
+                }
+                if let Some(m) = &iface.master
+                    && stp.get(&(ns.clone(), m.clone())) == Some(&false) {
+                        want.insert((ns.clone(), name.clone(), Need::Forwarding));
+                    }
+            }
+            IfaceKind::Bridge { .. } => {
+                let has_port = net.namespaces[ns]
+                    .links
+                    .values()
+                    .any(|l| l.master.as_deref() == Some(name));
+                if has_port && !iface.addrs.is_empty() {
+                    want.insert((ns.clone(), name.clone(), Need::Up));
+                }
+            }
+        }
+    }
+    want
+}

@@ -1,0 +1,619 @@
+//! Carry out a plan over netlink, stage by stage. Within a stage every
+//! request goes out on its namespace's socket before any acknowledgement is
+//! read; namespaces and sysctls are handled on worker threads. What this run
+//! created is tracked, so a failure or Ctrl-C rolls it back.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use netlink_packet_route::RouteNetlinkMessage;
+
+use super::error::KernelError;
+use super::msg::{self, Dev, NLM_F_CREATE, NLM_F_EXCL, NewIface, SetIface};
+use super::netlink::WINDOW;
+use super::netns::{self, NewNs};
+use super::session::Session;
+use super::{fault, sysctl};
+use crate::model::Netns;
+use crate::model::owner;
+use crate::plan::{Action, Plan, Stage};
+
+/// What a run created, newest last: exactly what a rollback removes.
+#[derive(Clone, Debug, Default)]
+pub struct Created {
+    pub namespaces: Vec<String>,
+    /// Interfaces created in namespaces that existed before the run (a veth
+    /// is listed by the end that lives in such a namespace).
+    pub links: Vec<(Netns, String)>,
+}
+
+impl Created {
+    pub fn is_empty(&self) -> bool {
+        self.namespaces.is_empty() && self.links.is_empty()
+    }
+}
+
+/// A step that failed: which one, on what, and the kernel's words.
+#[derive(Debug)]
+pub struct StepError {
+    pub action: Action,
+    pub error: KernelError,
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let cmd = crate::plan::script::commands(&self.action).join("; ");
+        write!(
+            f,
+            "{} failed: {}\n  step: {}",
+            self.action.object(),
+            self.error,
+            cmd
+        )
+    }
+}
+
+#[derive(Debug)]
+pub enum ApplyError {
+    Step(Box<StepError>),
+    Cancelled,
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            ApplyError::Step(s) => s.fmt(f),
+            ApplyError::Cancelled => f.write_str("interrupted"),
+        }
+    }
+}
+
+/// Progress: called with the number of kernel operations just completed.
+pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
+
+pub struct Executor<'a> {
+    pub session: &'a mut Session,
+    pub lab: String,
+    pub group: u32,
+    pub created: Created,
+    /// Namespaces that exist because this run made them.
+    fresh: BTreeSet<String>,
+    progress: Progress<'a>,
+    cancel: &'a AtomicBool,
+}
+
+fn step(action: &Action, error: KernelError) -> ApplyError {
+    ApplyError::Step(Box::new(StepError {
+        action: action.clone(),
+        error,
+    }))
+}
+
+/// Errors that mean "already as wanted" for removals.
+fn harmless(action: &Action, e: &KernelError) -> bool {
+    match action {
+        Action::DelLink { .. } => e.is(libc::ENODEV),
+        Action::DelAddr { .. } => e.is(libc::EADDRNOTAVAIL),
+        Action::DelRoute { .. } => e.is(libc::ESRCH),
+        _ => false,
+    }
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(
+        session: &'a mut Session,
+        lab: &str,
+        progress: Progress<'a>,
+        cancel: &'a AtomicBool,
+    ) -> Executor<'a> {
+        Executor {
+            session,
+            lab: lab.to_string(),
+            group: owner::group(lab),
+            created: Created::default(),
+            fresh: BTreeSet::new(),
+            progress,
+            cancel,
+        }
+    }
+
+    /// Run the plan; `before` is called ahead of each stage (to subscribe to
+    /// events before interfaces come up, for instance).
+    pub fn apply(
+        &mut self,
+        plan: &Plan,
+        before: &mut dyn FnMut(Stage, &mut Session) -> Result<(), KernelError>,
+    ) -> Result<(), ApplyError> {
+        let mut stages: BTreeMap<Stage, Vec<&Action>> = BTreeMap::new();
+        for a in &plan.actions {
+            stages.entry(a.stage()).or_default().push(a);
+        }
+        for (stage, actions) in stages {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Err(ApplyError::Cancelled);
+            }
+            before(stage, self.session).map_err(|e| step(actions[0], e))?;
+            match stage {
+                Stage::Namespaces => self.namespaces(&actions)?,
+                Stage::Sysctls => self.sysctls(&actions)?,
+                Stage::NamespaceRemovals => self.remove_namespaces(&actions)?,
+                _ => {
+                    self.resolve(&actions).map_err(|e| step(actions[0], e))?;
+                    self.requests(&actions)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn namespaces(&mut self, actions: &[&Action]) -> Result<(), ApplyError> {
+        let news: Vec<NewNs> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::AddNetns { ns, early_sysctls } => Some(NewNs {
+                    name: ns.clone(),
+                    early_sysctls: early_sysctls.clone(),
+                    lo_alias: owner::mark(&self.lab),
+                }),
+                _ => None,
+            })
+            .collect();
+        let cancel = self.cancel;
+        let progress = self.progress;
+        let results = netns::parallel(&news, |n| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(None);
+            }
+            let r = netns::create(n).map_err(Some);
+            progress(1);
+            r
+        });
+        let mut first_err = None;
+        for ((a, n), r) in actions.iter().zip(&news).zip(results) {
+            match r {
+                Ok((handle, links)) => {
+                    self.created.namespaces.push(n.name.clone());
+                    self.fresh.insert(n.name.clone());
+                    self.session.named.insert(n.name.clone(), handle);
+                    self.session.learn(&Netns::Named(n.name.clone()), &links);
+                }
+                Err(Some(e)) => {
+                    first_err.get_or_insert_with(|| step(a, e));
+                }
+                Err(None) => {
+                    first_err.get_or_insert(ApplyError::Cancelled);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn sysctls(&mut self, actions: &[&Action]) -> Result<(), ApplyError> {
+        let mut by_ns: BTreeMap<Netns, Vec<&Action>> = BTreeMap::new();
+        for a in actions {
+            by_ns.entry(a.netns()).or_default().push(a);
+        }
+        let jobs: Vec<(Netns, Vec<&Action>)> = by_ns.into_iter().collect();
+        let session = &*self.session;
+        let progress = self.progress;
+        let results = netns::parallel(&jobs, |(ns, acts)| -> Result<(), ApplyError> {
+            let fd = match ns {
+                Netns::Host => session.host.fd.as_fd(),
+                Netns::Named(n) => match session.named.get(n) {
+                    Some(h) => h.fd.as_fd(),
+                    None => return Err(step(acts[0], KernelError::from_errno(libc::ENOENT))),
+                },
+            };
+            netns::within(fd, || {
+                for a in acts {
+                    if let Action::SetSysctl { key, value, .. } = a {
+                        sysctl::write(key, value).map_err(|e| step(a, e))?;
+                        progress(1);
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| step(acts[0], e))?
+        });
+        results.into_iter().collect()
+    }
+
+    fn remove_namespaces(&mut self, actions: &[&Action]) -> Result<(), ApplyError> {
+        for a in actions {
+            if let Action::DelNetns { ns } = a {
+                fault::check().map_err(|e| step(a, e))?;
+                self.session.named.remove(ns);
+                netns::remove(ns).map_err(|e| step(a, e))?;
+                (self.progress)(1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Learn the indexes the kernel picked, where a stage needs them.
+    fn resolve(&mut self, actions: &[&Action]) -> Result<(), KernelError> {
+        let mut need: BTreeSet<Netns> = BTreeSet::new();
+        for a in actions {
+            let mut want = |ns: &Netns, name: &str| {
+                if !self
+                    .session
+                    .index
+                    .contains_key(&(ns.clone(), name.to_string()))
+                {
+                    need.insert(ns.clone());
+                }
+            };
+            match a {
+                Action::SetLink { ns, set, .. } => {
+                    if let Some(Some(m)) = &set.master {
+                        want(ns, m);
+                    }
+                }
+                Action::AddAddr { ns, dev, .. } | Action::DelAddr { ns, dev, .. } => want(ns, dev),
+                Action::AddRoute { ns, route } | Action::DelRoute { ns, route } => {
+                    if let Some(d) = &route.dev {
+                        want(ns, d);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for ns in need {
+            self.session.refresh_links(&ns)?;
+        }
+        Ok(())
+    }
+
+    fn index(&self, ns: &Netns, name: &str) -> Option<u32> {
+        self.session
+            .index
+            .get(&(ns.clone(), name.to_string()))
+            .copied()
+    }
+
+    fn dev(&self, ns: &Netns, name: &str) -> Dev {
+        match self.index(ns, name) {
+            Some(i) => Dev::Index(i),
+            None => Dev::Name(name.to_string()),
+        }
+    }
+
+    fn needs_index(&self, ns: &Netns, name: &str) -> Result<u32, KernelError> {
+        self.index(ns, name).ok_or_else(|| {
+            KernelError::from_errno(libc::ENODEV)
+                .with_detail(Some(format!("no interface {name} in {ns}")))
+        })
+    }
+
+    /// The requests for one action (in order), the namespace they go to,
+    /// and their flags.
+    fn build(&mut self, a: &Action) -> Result<(Netns, Vec<RouteNetlinkMessage>, u16), KernelError> {
+        if let Action::SetLink { ns, name, set } = a
+            && set.no_link_local && set.up == Some(true) {
+                // The generation mode must be in place before the interface
+                // comes up: in one request the kernel applies it after the flags.
+                let first = SetIface {
+                    no_link_local: true,
+                    ..SetIface::default()
+                };
+                let dev = self.dev(ns, name);
+                let (_, mut rest, flags) = self.build_one(a)?;
+                rest.insert(0, msg::set_link(&dev, &first));
+                return Ok((ns.clone(), rest, flags));
+            }
+        self.build_one(a)
+    }
+
+    fn build_one(
+        &mut self,
+        a: &Action,
+    ) -> Result<(Netns, Vec<RouteNetlinkMessage>, u16), KernelError> {
+        let ns = a.netns();
+        let (ns, m, flags) = match a {
+            Action::DelLink { ns, name } => (ns.clone(), msg::del_link(&self.dev(ns, name)), 0),
+            Action::AddBridge {
+                ns,
+                name,
+                stp,
+                vlan_filtering,
+                mtu,
+                mac,
+            } => {
+                let index = match ns {
+                    Netns::Named(n) => self.session.assign_index(n),
+                    Netns::Host => 0,
+                };
+                if index != 0 {
+                    self.session.index.insert((ns.clone(), name.clone()), index);
+                }
+                let new = NewIface {
+                    name,
+                    index,
+                    group: self.group,
+                    mtu: *mtu,
+                    mac: mac.map(|m| m.0),
+                    up: false,
+                };
+                (
+                    ns.clone(),
+                    msg::new_bridge(&new, *stp, *vlan_filtering),
+                    NLM_F_CREATE | NLM_F_EXCL,
+                )
+            }
+            Action::AddVeth { a: ea, b: eb } => {
+                // Sent from a lab namespace when one end is there: vnet picks
+                // both indexes there, and the host end gets the kernel's.
+                let (main, peer) = if ea.ns.is_host() && !eb.ns.is_host() {
+                    (eb, ea)
+                } else {
+                    (ea, eb)
+                };
+                let main_index = match &main.ns {
+                    Netns::Named(n) => self.session.assign_index(n),
+                    Netns::Host => 0,
+                };
+                let peer_index = match (&peer.ns, main_index) {
+                    (Netns::Named(n), i) if i != 0 => self.session.assign_index(n),
+                    _ => 0,
+                };
+                for (end, i) in [(main, main_index), (peer, peer_index)] {
+                    if i != 0 {
+                        self.session
+                            .index
+                            .insert((end.ns.clone(), end.name.clone()), i);
+                    }
+                }
+                let peer_fd = if peer.ns == main.ns {
+                    None
+                } else {
+                    Some(self.session.ns_fd(&peer.ns).ok_or_else(|| {
+                        KernelError::from_errno(libc::ENOENT)
+                            .with_detail(Some(format!("namespace {} is not open", peer.ns)))
+                    })?)
+                };
+                let m = NewIface {
+                    name: &main.name,
+                    index: main_index,
+                    group: self.group,
+                    mtu: main.mtu,
+                    mac: main.mac.map(|m| m.0),
+                    up: false,
+                };
+                let p = NewIface {
+                    name: &peer.name,
+                    index: peer_index,
+                    group: self.group,
+                    mtu: peer.mtu,
+                    mac: peer.mac.map(|m| m.0),
+                    up: false,
+                };
+                (
+                    main.ns.clone(),
+                    msg::new_veth(&m, &p, peer_fd),
+                    NLM_F_CREATE | NLM_F_EXCL,
+                )
+            }
+            Action::SetLink { ns, name, set } => {
+                let master = match &set.master {
+                    Some(Some(m)) => Some(self.needs_index(ns, m)?),
+                    Some(None) => Some(0),
+                    None => None,
+                };
+                let s = SetIface {
+                    master,
+                    mtu: set.mtu,
+                    mac: set.mac.map(|m| m.0),
+                    up: set.up,
+                    alias: set.alias.clone(),
+                    group: set.group,
+                    no_link_local: set.no_link_local,
+                };
+                (ns.clone(), msg::set_link(&self.dev(ns, name), &s), 0)
+            }
+            Action::SetBridge {
+                ns,
+                name,
+                stp,
+                vlan_filtering,
+            } => (
+                ns.clone(),
+                msg::set_bridge(&self.dev(ns, name), *stp, *vlan_filtering),
+                0,
+            ),
+            Action::AddAddr { ns, dev, addr } => {
+                let i = self.needs_index(ns, dev)?;
+                (
+                    ns.clone(),
+                    msg::add_addr(i, addr),
+                    NLM_F_CREATE | NLM_F_EXCL,
+                )
+            }
+            Action::DelAddr { ns, dev, addr } => {
+                let i = self.needs_index(ns, dev)?;
+                (ns.clone(), msg::del_addr(i, addr), 0)
+            }
+            Action::AddRoute { ns, route } => {
+                let dev = route
+                    .dev
+                    .as_ref()
+                    .map(|d| self.needs_index(ns, d))
+                    .transpose()?;
+                let m = msg::route(&route.dst, route.via, dev, route.metric);
+                (
+                    ns.clone(),
+                    RouteNetlinkMessage::NewRoute(m),
+                    NLM_F_CREATE | NLM_F_EXCL,
+                )
+            }
+            Action::DelRoute { ns, route } => {
+                let dev = route.dev.as_ref().and_then(|d| self.index(ns, d));
+                let mut m = msg::route(&route.dst, route.via, dev, route.metric);
+                m.header.scope = netlink_packet_route::route::RouteScope::NoWhere;
+                (ns.clone(), RouteNetlinkMessage::DelRoute(m), 0)
+            }
+            Action::AddNetns { .. } | Action::DelNetns { .. } | Action::SetSysctl { .. } => {
+                return Err(KernelError::from_errno(libc::EINVAL)
+                    .with_detail(Some(format!("{ns}: not a netlink step"))));
+            }
+        };
+        Ok((ns, vec![m], flags))
+    }
+
+    /// Send every request of a stage, then read every acknowledgement.
+    fn requests(&mut self, actions: &[&Action]) -> Result<(), ApplyError> {
+        // Per namespace: (sequence number, action) in flight.
+        let mut flight: HashMap<Netns, Vec<(u32, usize)>> = HashMap::new();
+        let mut failure: Option<ApplyError> = None;
+        let mut done: Vec<usize> = Vec::new();
+        for (i, a) in actions.iter().enumerate() {
+            if self.cancel.load(Ordering::Relaxed) {
+                failure = Some(ApplyError::Cancelled);
+                break;
+            }
+            let (ns, msgs, flags) = match self.build(a) {
+                Ok(x) => x,
+                Err(e) => {
+                    failure = Some(step(a, e));
+                    break;
+                }
+            };
+            if let Err(e) = fault::check() {
+                failure = Some(step(a, e));
+                break;
+            }
+            let Some(h) = self.session.handle(&ns) else {
+                failure = Some(step(a, KernelError::from_errno(libc::ENOENT)));
+                break;
+            };
+            let list = flight.entry(ns.clone()).or_default();
+            for m in msgs {
+                let seq = h.sock.queue(m, flags);
+                list.push((seq, i));
+            }
+            if h.sock.queued() >= WINDOW {
+                let list = std::mem::take(list);
+                if let Err(e) = self.drain(&ns, list, actions, &mut done) {
+                    failure.get_or_insert(e);
+                    break;
+                }
+            }
+        }
+        // Read whatever is still in flight, even after a failure: the kernel
+        // has acted on it and the rollback must know.
+        for (ns, list) in flight {
+            if let Err(e) = self.drain(&ns, list, actions, &mut done) {
+                failure.get_or_insert(e);
+            }
+        }
+        for i in done {
+            self.record(actions[i]);
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn drain(
+        &mut self,
+        ns: &Netns,
+        list: Vec<(u32, usize)>,
+        actions: &[&Action],
+        done: &mut Vec<usize>,
+    ) -> Result<(), ApplyError> {
+        if list.is_empty() {
+            return Ok(());
+        }
+        let by_seq: HashMap<u32, usize> = list.iter().copied().collect();
+        let mut first: Option<ApplyError> = None;
+        let progress = self.progress;
+        let h = self
+            .session
+            .handle(ns)
+            .expect("socket of a namespace in flight");
+        let mut ok = Vec::new();
+        let read = h.sock.collect(|seq, r| {
+            let Some(&i) = by_seq.get(&seq) else { return };
+            progress(1);
+            match r {
+                Ok(()) => ok.push(i),
+                Err(e) if harmless(actions[i], &e) => ok.push(i),
+                Err(e) => {
+                    first.get_or_insert_with(|| step(actions[i], e));
+                }
+            }
+        });
+        done.extend(ok);
+        if let Err(e) = read {
+            first.get_or_insert_with(|| step(actions[list[0].1], e.into()));
+        }
+        match first {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Note what a successful action created outside this run's namespaces.
+    fn record(&mut self, a: &Action) {
+        let outside = |ns: &Netns| match ns {
+            Netns::Host => true,
+            Netns::Named(n) => !self.fresh.contains(n),
+        };
+        match a {
+            Action::AddBridge { ns, name, .. } if outside(ns) => {
+                self.created.links.push((ns.clone(), name.clone()));
+            }
+            Action::AddVeth { a, b } => {
+                if outside(&a.ns) {
+                    self.created.links.push((a.ns.clone(), a.name.clone()));
+                } else if outside(&b.ns) {
+                    self.created.links.push((b.ns.clone(), b.name.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Remove what this run created: interfaces in pre-existing namespaces
+    /// first, then the namespaces. Returns what could not be removed.
+    pub fn rollback(&mut self) -> Vec<String> {
+        let mut left = Vec::new();
+        let mut by_ns: BTreeMap<Netns, Vec<String>> = BTreeMap::new();
+        for (ns, name) in self.created.links.drain(..).rev() {
+            by_ns.entry(ns).or_default().push(name);
+        }
+        for (ns, names) in by_ns {
+            let Some(h) = self.session.handle(&ns) else {
+                continue;
+            };
+            let mut seqs = HashMap::new();
+            for n in &names {
+                seqs.insert(
+                    h.sock.queue(msg::del_link(&Dev::Name(n.clone())), 0),
+                    n.clone(),
+                );
+            }
+            let r = h.sock.collect(|seq, r| {
+                if let (Some(n), Err(e)) = (seqs.get(&seq), r)
+                    && !e.is(libc::ENODEV) {
+                        left.push(format!("interface {n} in {ns}: {e}"));
+                    }
+            });
+            if let Err(e) = r {
+                left.push(format!("interfaces in {ns}: {e}"));
+            }
+        }
+        for n in self.created.namespaces.drain(..).rev() {
+            self.session.named.remove(&n);
+            if let Err(e) = netns::remove(&n) {
+                left.push(format!("namespace {n}: {e}"));
+            }
+        }
+        left
+    }
+}

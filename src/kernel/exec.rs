@@ -1,0 +1,77 @@
+//! Enter a node's namespace to run a command there, the way `ip netns exec`
+//! does: the network namespace, a private mount namespace with the node's
+//! own /sys, and /etc/netns/NAME/* bound over /etc.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, setns, unshare};
+
+use super::error::KernelError;
+use super::netns::{self, Found};
+
+/// Move the calling (single-threaded) process into namespace `name`.
+pub fn enter(name: &str) -> Result<(), KernelError> {
+    let fd = match netns::open_named(name)? {
+        Found::Namespace(fd) => fd,
+        Found::Absent => {
+            return Err(
+                KernelError::from_errno(libc::ENOENT).with_detail(Some(format!(
+                    "no namespace {name} under {}",
+                    netns::RUN_DIR
+                ))),
+            );
+        }
+        Found::Stale => {
+            return Err(
+                KernelError::from_errno(libc::EINVAL).with_detail(Some(format!(
+                    "{}/{name} is not a mounted namespace",
+                    netns::RUN_DIR
+                ))),
+            );
+        }
+    };
+    setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)?;
+    unshare(CloneFlags::CLONE_NEWNS)?;
+    // Our mounts must not propagate back to the host.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )?;
+    // /sys shows the namespace that mounted it: remount it for this one.
+    if umount2("/sys", MntFlags::MNT_DETACH).is_ok() {
+        let _ = mount(
+            Some(name),
+            "/sys",
+            Some("sysfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        );
+    }
+    bind_etc(name);
+    Ok(())
+}
+
+/// Per-namespace configuration files, as iproute2 offers them.
+fn bind_etc(name: &str) {
+    let dir = Path::new("/etc/netns").join(name);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let target = Path::new("/etc").join(e.file_name());
+        if target.exists() {
+            let _ = mount(
+                Some(&e.path()),
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            );
+        }
+    }
+}

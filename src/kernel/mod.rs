@@ -1,0 +1,16 @@
+//! The kernel edge: netlink sockets, namespaces, sysctls, and the executor
+//! that applies plans. Everything that needs root lives here.
+
+pub mod apply;
+pub mod error;
+pub mod exec;
+pub mod fault;
+pub mod msg;
+pub mod netlink;
+pub mod netns;
+pub mod observe;
+pub mod ready;
+pub mod session;
+pub mod sysctl;
+
+pub use error::KernelError;

@@ -1,0 +1,181 @@
+//! A connection to the kernel for one lab: the host's socket, one socket per
+//! lab namespace (opened from inside it), and what is known of interface
+//! indexes, so requests can name interfaces without asking again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::os::fd::{AsRawFd, RawFd};
+
+use super::error::KernelError;
+use super::netns::{self, Found, NsHandle};
+use super::observe;
+use super::sysctl;
+use crate::model::Netns;
+use crate::model::live::{LiveLink, LiveNs};
+
+pub struct Session {
+    pub host: NsHandle,
+    pub named: BTreeMap<String, NsHandle>,
+    /// Known interface indexes.
+    pub index: HashMap<(Netns, String), u32>,
+    /// Next index vnet assigns in a lab namespace (only vnet adds interfaces there).
+    pub next_index: HashMap<String, u32>,
+}
+
+/// What was found at a namespace name.
+pub enum Opened {
+    Absent,
+    /// A leftover file that is not a namespace (an interrupted creation).
+    Stale,
+    Ready,
+}
+
+impl Session {
+    pub fn new() -> Result<Session, KernelError> {
+        Ok(Session {
+            host: netns::host()?,
+            named: BTreeMap::new(),
+            index: HashMap::new(),
+            next_index: HashMap::new(),
+        })
+    }
+
+    /// Open the named namespaces that exist, in parallel; each gets its socket.
+    pub fn open_named(
+        &mut self,
+        names: &[String],
+    ) -> Result<BTreeMap<String, Opened>, KernelError> {
+        let results = netns::parallel(
+            names,
+            |name| -> Result<(Opened, Option<NsHandle>), KernelError> {
+                match netns::open_named(name)? {
+                    Found::Absent => Ok((Opened::Absent, None)),
+                    Found::Stale => Ok((Opened::Stale, None)),
+                    Found::Namespace(fd) => Ok((Opened::Ready, Some(netns::attach(fd)?))),
+                }
+            },
+        );
+        let mut out = BTreeMap::new();
+        for (name, r) in names.iter().zip(results) {
+            let (state, handle) = r?;
+            if let Some(h) = handle {
+                self.named.insert(name.clone(), h);
+            }
+            out.insert(name.clone(), state);
+        }
+        Ok(out)
+    }
+
+    pub fn handle(&mut self, ns: &Netns) -> Option<&mut NsHandle> {
+        match ns {
+            Netns::Host => Some(&mut self.host),
+            Netns::Named(n) => self.named.get_mut(n),
+        }
+    }
+
+    pub fn ns_fd(&self, ns: &Netns) -> Option<RawFd> {
+        match ns {
+            Netns::Host => Some(self.host.fd.as_raw_fd()),
+            Netns::Named(n) => self.named.get(n).map(|h| h.fd.as_raw_fd()),
+        }
+    }
+
+    /// Read the host and every open lab namespace: links, addresses, routes,
+    /// and the sysctls asked for. Dumps go out on every socket before any is read.
+    pub fn observe(
+        &mut self,
+        sysctls: &BTreeMap<String, Vec<String>>,
+    ) -> Result<(LiveNs, BTreeMap<String, LiveNs>), KernelError> {
+        let mut all: Vec<(String, &mut NsHandle)> = Vec::new();
+        all.push(("host".to_string(), &mut self.host));
+        for (n, h) in self.named.iter_mut() {
+            all.push((n.clone(), h));
+        }
+        let mut dumps: Vec<[Vec<netlink_packet_route::RouteNetlinkMessage>; 3]> = (0..all.len())
+            .map(|_| [Vec::new(), Vec::new(), Vec::new()])
+            .collect();
+        let requests = [
+            observe::link_dump_request as fn() -> _,
+            observe::addr_dump_request,
+            observe::route_dump_request,
+        ];
+        for (k, req) in requests.iter().enumerate() {
+            let mut seqs = Vec::with_capacity(all.len());
+            for (_, h) in all.iter_mut() {
+                seqs.push(h.sock.start_dump(req())?);
+            }
+            for (i, (_, h)) in all.iter_mut().enumerate() {
+                dumps[i][k] = h.sock.read_dump(seqs[i])?;
+            }
+        }
+        let mut host = LiveNs::default();
+        let mut named = BTreeMap::new();
+        for (i, ((name, _), [l, a, r])) in all.into_iter().zip(dumps).enumerate() {
+            let live = observe::assemble(&name, l, a, r);
+            if i == 0 {
+                host = live;
+            } else {
+                named.insert(name, live);
+            }
+        }
+        // Sysctls are read from inside each namespace, on worker threads.
+        let wanted: Vec<(&String, &NsHandle, &Vec<String>)> = self
+            .named
+            .iter()
+            .filter_map(|(n, h)| sysctls.get(n).map(|keys| (n, h, keys)))
+            .collect();
+        let values = netns::parallel(&wanted, |(_, h, keys)| {
+            netns::within(std::os::fd::AsFd::as_fd(&h.fd), || {
+                keys.iter()
+                    .filter_map(|k| sysctl::read(k).ok().map(|v| (k.clone(), v)))
+                    .collect::<BTreeMap<String, String>>()
+            })
+        });
+        for ((n, _, _), v) in wanted.iter().zip(values) {
+            if let (Some(live), Ok(v)) = (named.get_mut(*n), v) {
+                live.sysctls = v;
+            }
+        }
+        self.learn(&Netns::Host, &host.links);
+        for (n, live) in &named {
+            self.learn(&Netns::Named(n.clone()), &live.links);
+        }
+        Ok((host, named))
+    }
+
+    /// Remember the indexes of `links` in `ns`.
+    pub fn learn(&mut self, ns: &Netns, links: &[LiveLink]) {
+        for l in links {
+            self.index.insert((ns.clone(), l.name.clone()), l.index);
+        }
+        if let Netns::Named(n) = ns {
+            let top = links.iter().map(|l| l.index).max().unwrap_or(1);
+            let next = self.next_index.entry(n.clone()).or_insert(top + 1);
+            *next = (*next).max(top + 1);
+        }
+    }
+
+    /// A fresh index for a new interface in a lab namespace.
+    pub fn assign_index(&mut self, ns: &str) -> u32 {
+        let next = self.next_index.entry(ns.to_string()).or_insert(2);
+        let i = *next;
+        *next += 1;
+        i
+    }
+
+    /// Learn the indexes of `ns` again (after the kernel picked some).
+    pub fn refresh_links(&mut self, ns: &Netns) -> Result<Vec<LiveLink>, KernelError> {
+        let Some(h) = self.handle(ns) else {
+            return Ok(Vec::new());
+        };
+        let msgs = h.sock.dump(observe::link_dump_request())?;
+        let links: Vec<LiveLink> = msgs
+            .iter()
+            .filter_map(|m| match m {
+                netlink_packet_route::RouteNetlinkMessage::NewLink(l) => Some(observe::link(l)),
+                _ => None,
+            })
+            .collect();
+        self.learn(ns, &links);
+        Ok(links)
+    }
+}

@@ -1,0 +1,13 @@
+//! vnet: build, show, test and explain Linux virtual networks.
+//!
+//! The lab file becomes a validated [`model::Lab`]; the kernel is read into
+//! the same terms ([`model::live`]); a [`plan::Plan`] is their difference;
+//! [`kernel`] applies it over netlink. Everything but `kernel` (and the
+//! commands that use it) is pure and runs without root.
+
+pub mod cli;
+pub mod engine;
+pub mod kernel;
+pub mod model;
+pub mod plan;
+pub mod render;

@@ -1,0 +1,189 @@
+//! The validated lab: what the file means, with every name and address checked.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ipnet::IpNet;
+
+use super::route::Route;
+
+/// The namespace vnet runs in; it is never created or deleted by a lab.
+pub const HOST: &str = "host";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lab {
+    pub name: String,
+    /// Nodes in file order (the implicit `host` node is not listed).
+    pub nodes: Vec<Node>,
+    pub links: Vec<Link>,
+    pub expect: Vec<Expectation>,
+    /// Keep IPv6 link-local addresses on interfaces without an IPv6 address.
+    pub ipv6_link_local: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub name: String,
+    pub kind: NodeKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum NodeKind {
+    Netns(NetnsNode),
+    Bridge(BridgeNode),
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NetnsNode {
+    pub forward: bool,
+    pub routes: Vec<Route>,
+    /// Keys in dotted form (`net.ipv4.conf.all.rp_filter`), values as written.
+    pub sysctls: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BridgeNode {
+    /// The netns node holding the bridge; `None` is the host namespace.
+    pub inside: Option<String>,
+    pub ips: Vec<IpNet>,
+    pub stp: bool,
+    pub vlan_filtering: bool,
+    pub mtu: Option<u32>,
+    pub mac: Option<Mac>,
+}
+
+/// One veth pair.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Link {
+    pub ends: [Endpoint; 2],
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endpoint {
+    pub node: String,
+    pub interface: String,
+    pub ips: Vec<IpNet>,
+    pub mac: Option<Mac>,
+    pub mtu: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expectation {
+    pub from: String,
+    pub to: String,
+    pub reach: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Mac(pub [u8; 6]);
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+impl std::str::FromStr for Mac {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mac, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        if parts.len() != 6 {
+            return Err("a MAC address has six hex bytes separated by ':'".into());
+        }
+        let mut out = [0u8; 6];
+        for (i, p) in parts.iter().enumerate() {
+            if p.is_empty() || p.len() > 2 {
+                return Err(format!("`{p}` is not a hex byte"));
+            }
+            out[i] = u8::from_str_radix(p, 16).map_err(|_| format!("`{p}` is not a hex byte"))?;
+        }
+        if out[0] & 1 == 1 {
+            return Err(
+                "a multicast MAC (lowest bit of the first byte set) cannot be an interface address"
+                    .into(),
+            );
+        }
+        if out == [0; 6] {
+            return Err("the all-zero MAC cannot be an interface address".into());
+        }
+        Ok(Mac(out))
+    }
+}
+
+impl Lab {
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The namespace an interface of `node` lives in: a netns node is its own
+    /// namespace, a bridge lives where it was put, `host` is the host.
+    pub fn namespace_of(&self, node: &str) -> Netns {
+        match self.node(node).map(|n| &n.kind) {
+            Some(NodeKind::Netns(_)) => Netns::Named(node.to_string()),
+            Some(NodeKind::Bridge(b)) => match &b.inside {
+                Some(ns) => Netns::Named(ns.clone()),
+                None => Netns::Host,
+            },
+            None => Netns::Host,
+        }
+    }
+
+    pub fn netns_nodes(&self) -> impl Iterator<Item = (&str, &NetnsNode)> {
+        self.nodes.iter().filter_map(|n| match &n.kind {
+            NodeKind::Netns(ns) => Some((n.name.as_str(), ns)),
+            _ => None,
+        })
+    }
+
+    pub fn bridges(&self) -> impl Iterator<Item = (&str, &BridgeNode)> {
+        self.nodes.iter().filter_map(|n| match &n.kind {
+            NodeKind::Bridge(b) => Some((n.name.as_str(), b)),
+            _ => None,
+        })
+    }
+}
+
+/// A network namespace: the host's, or a named one under /run/netns.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Netns {
+    Host,
+    Named(String),
+}
+
+impl Netns {
+    pub fn name(&self) -> &str {
+        match self {
+            Netns::Host => HOST,
+            Netns::Named(n) => n,
+        }
+    }
+
+    pub fn is_host(&self) -> bool {
+        matches!(self, Netns::Host)
+    }
+
+    pub fn from_node_name(name: &str) -> Netns {
+        if name == HOST {
+            Netns::Host
+        } else {
+            Netns::Named(name.to_string())
+        }
+    }
+}
+
+impl serde::Serialize for Netns {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl fmt::Display for Netns {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

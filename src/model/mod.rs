@@ -1,0 +1,16 @@
+//! The lab as data: the file, its validation, and the kernel-level network it
+//! describes. Pure: nothing here touches the kernel.
+
+pub mod diag;
+pub mod lab;
+pub mod live;
+pub mod names;
+pub mod net;
+pub mod owner;
+pub mod raw;
+pub mod route;
+pub mod validate;
+
+pub use diag::LabFileError;
+pub use lab::{Lab, Netns};
+pub use validate::parse_lab;

@@ -1,0 +1,214 @@
+//! The network a lab describes, in the kernel's terms: per namespace, the
+//! interfaces with their kind, master, addresses and state, the routes and
+//! the sysctls. `desired(&lab)` builds it; the planner compares it with what
+//! the kernel holds (`live`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::IpNet;
+
+use super::lab::{Lab, Mac, Netns, NodeKind};
+use super::route::Route;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Net {
+    /// Namespaces the lab uses. Named ones are created and owned by the lab;
+    /// `Netns::Host` appears when the lab puts something there.
+    pub namespaces: BTreeMap<Netns, NsSpec>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NsSpec {
+    pub links: BTreeMap<String, Iface>,
+    pub routes: BTreeSet<Route>,
+    pub sysctls: BTreeMap<String, String>,
+    /// Some interface here has an IPv6 address, or link-local is kept.
+    pub wants_ipv6: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Iface {
+    pub name: String,
+    pub kind: IfaceKind,
+    pub master: Option<String>,
+    pub addrs: BTreeSet<IpNet>,
+    pub mtu: Option<u32>,
+    pub mac: Option<Mac>,
+    /// Let the kernel make an IPv6 link-local address (addrgenmode eui64).
+    pub ipv6_link_local: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IfaceKind {
+    Veth { peer_ns: Netns, peer: String },
+    Bridge { stp: bool, vlan_filtering: bool },
+}
+
+impl IfaceKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            IfaceKind::Veth { .. } => "veth",
+            IfaceKind::Bridge { .. } => "bridge",
+        }
+    }
+}
+
+/// Sysctls that `forward: true` stands for.
+pub const FORWARD_SYSCTLS: [&str; 2] = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"];
+
+impl Net {
+    pub fn ns(&self, ns: &Netns) -> Option<&NsSpec> {
+        self.namespaces.get(ns)
+    }
+
+    pub fn iface(&self, ns: &Netns, name: &str) -> Option<&Iface> {
+        self.namespaces.get(ns).and_then(|n| n.links.get(name))
+    }
+
+    /// Named namespaces, in name order.
+    pub fn named(&self) -> impl Iterator<Item = &str> {
+        self.namespaces.keys().filter_map(|ns| match ns {
+            Netns::Named(n) => Some(n.as_str()),
+            Netns::Host => None,
+        })
+    }
+
+    /// Each veth pair once, as (namespace, name) of its two ends, in a stable order.
+    pub fn veth_pairs(&self) -> Vec<((Netns, String), (Netns, String))> {
+        let mut out = Vec::new();
+        for (ns, spec) in &self.namespaces {
+            for (name, iface) in &spec.links {
+                if let IfaceKind::Veth { peer_ns, peer } = &iface.kind {
+                    let a = (ns.clone(), name.clone());
+                    let b = (peer_ns.clone(), peer.clone());
+                    if a < b {
+                        out.push((a, b));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The kernel network a lab stands for.
+pub fn desired(lab: &Lab) -> Net {
+    let mut net = Net::default();
+    for (name, node) in lab.netns_nodes() {
+        let spec = net
+            .namespaces
+            .entry(Netns::Named(name.to_string()))
+            .or_default();
+        spec.routes = node.routes.iter().cloned().collect();
+        for (k, v) in &node.sysctls {
+            spec.sysctls.insert(k.clone(), v.clone());
+        }
+        let fwd = if node.forward { "1" } else { "0" };
+        for key in FORWARD_SYSCTLS {
+            spec.sysctls
+                .entry(key.to_string())
+                .or_insert_with(|| fwd.to_string());
+        }
+        spec.wants_ipv6 = lab.ipv6_link_local || node.routes.iter().any(Route::is_ipv6);
+    }
+    for (name, b) in lab.bridges() {
+        let ns = lab.namespace_of(name);
+        let spec = net.namespaces.entry(ns).or_default();
+        let v6 = b.ips.iter().any(|a| matches!(a, IpNet::V6(_)));
+        spec.wants_ipv6 |= v6;
+        spec.links.insert(
+            name.to_string(),
+            Iface {
+                name: name.to_string(),
+                kind: IfaceKind::Bridge {
+                    stp: b.stp,
+                    vlan_filtering: b.vlan_filtering,
+                },
+                master: None,
+                addrs: b.ips.iter().copied().collect(),
+                mtu: b.mtu,
+                mac: b.mac,
+                ipv6_link_local: lab.ipv6_link_local || v6,
+            },
+        );
+    }
+    for link in &lab.links {
+        for (me, peer) in [
+            (&link.ends[0], &link.ends[1]),
+            (&link.ends[1], &link.ends[0]),
+        ] {
+            let ns = lab.namespace_of(&me.node);
+            let master = match lab.node(&me.node).map(|n| &n.kind) {
+                Some(NodeKind::Bridge(_)) => Some(me.node.clone()),
+                _ => None,
+            };
+            let v6 = me.ips.iter().any(|a| matches!(a, IpNet::V6(_)));
+            let spec = net.namespaces.entry(ns).or_default();
+            spec.wants_ipv6 |= v6;
+            spec.links.insert(
+                me.interface.clone(),
+                Iface {
+                    name: me.interface.clone(),
+                    kind: IfaceKind::Veth {
+                        peer_ns: lab.namespace_of(&peer.node),
+                        peer: peer.interface.clone(),
+                    },
+                    master,
+                    addrs: me.ips.iter().copied().collect(),
+                    mtu: me.mtu,
+                    mac: me.mac,
+                    ipv6_link_local: lab.ipv6_link_local || v6,
+                },
+            );
+        }
+    }
+    // Namespaces without IPv6 get it off before their first interface
+    // appears, so a big lab does not flood itself with link-local chatter.
+    for (ns, spec) in net.namespaces.iter_mut() {
+        if ns.is_host() {
+            continue;
+        }
+        let off = if spec.wants_ipv6 { "0" } else { "1" };
+        for key in IPV6_OFF_SYSCTLS {
+            spec.sysctls
+                .entry(key.to_string())
+                .or_insert_with(|| off.to_string());
+        }
+    }
+    net
+}
+
+/// Sysctls that turn IPv6 off in a namespace that has no use for it.
+pub const IPV6_OFF_SYSCTLS: [&str; 2] = [
+    "net.ipv6.conf.all.disable_ipv6",
+    "net.ipv6.conf.default.disable_ipv6",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::parse_lab;
+
+    #[test]
+    fn seed_bridge_becomes_two_namespaces_and_host_ports() {
+        let lab = parse_lab(
+            "t.yaml",
+            "name: t\nnodes:\n  ns1: {}\n  ns2: {}\n  br0: { kind: bridge }\nlinks:\n  - endpoints: [\"ns1:veth0\", \"br0:br0-veth0\"]\n  - endpoints: [\"ns2:veth1\", \"br0:br0-veth1\"]\n",
+        )
+        .unwrap();
+        let net = desired(&lab);
+        let host = net.ns(&Netns::Host).unwrap();
+        assert_eq!(host.links.len(), 3);
+        assert_eq!(host.links["br0-veth0"].master.as_deref(), Some("br0"));
+        let ns1 = net.ns(&Netns::Named("ns1".into())).unwrap();
+        assert_eq!(
+            ns1.links["veth0"].kind,
+            IfaceKind::Veth {
+                peer_ns: Netns::Host,
+                peer: "br0-veth0".into()
+            }
+        );
+        assert_eq!(ns1.sysctls["net.ipv4.ip_forward"], "0");
+        assert_eq!(net.veth_pairs().len(), 2);
+    }
+}

@@ -1,0 +1,225 @@
+//! One step of a plan: a single change to the kernel, in the order it must
+//! happen. Each step reads as the iproute2 command that does the same.
+
+use std::fmt;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::model::Netns;
+use crate::model::lab::Mac;
+use crate::model::route::Route;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Create a namespace; `early_sysctls` are written before any interface
+    /// appears in it (IPv6 off where it is not wanted).
+    AddNetns {
+        ns: String,
+        early_sysctls: Vec<(String, String)>,
+    },
+    DelNetns {
+        ns: String,
+    },
+    DelLink {
+        ns: Netns,
+        name: String,
+    },
+    AddBridge {
+        ns: Netns,
+        name: String,
+        stp: bool,
+        vlan_filtering: bool,
+        mtu: Option<u32>,
+        mac: Option<MacText>,
+    },
+    AddVeth {
+        a: VethEnd,
+        b: VethEnd,
+    },
+    SetLink {
+        ns: Netns,
+        name: String,
+        set: LinkSet,
+    },
+    SetBridge {
+        ns: Netns,
+        name: String,
+        stp: bool,
+        vlan_filtering: bool,
+    },
+    SetSysctl {
+        ns: Netns,
+        key: String,
+        value: String,
+    },
+    DelAddr {
+        ns: Netns,
+        dev: String,
+        #[serde(serialize_with = "ser_display")]
+        addr: IpNet,
+    },
+    AddAddr {
+        ns: Netns,
+        dev: String,
+        #[serde(serialize_with = "ser_display")]
+        addr: IpNet,
+    },
+    DelRoute {
+        ns: Netns,
+        #[serde(serialize_with = "ser_display")]
+        route: Route,
+    },
+    AddRoute {
+        ns: Netns,
+        #[serde(serialize_with = "ser_display")]
+        route: Route,
+    },
+}
+
+/// A MAC kept as text in plans (plans are printed and serialized).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MacText(pub Mac);
+
+impl Serialize for MacText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VethEnd {
+    pub ns: Netns,
+    pub name: String,
+    pub mtu: Option<u32>,
+    pub mac: Option<MacText>,
+}
+
+/// Changes to one existing interface, applied by one request.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LinkSet {
+    /// Some(None): release from its master.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<MacText>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub up: Option<bool>,
+    /// The ownership alias (`vnet:LAB`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// The lab's device group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<u32>,
+    /// No IPv6 link-local address (addrgenmode none).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_link_local: bool,
+}
+
+impl LinkSet {
+    pub fn is_empty(&self) -> bool {
+        *self == LinkSet::default()
+    }
+}
+
+/// The order actions run in; the executor runs one stage at a time, and
+/// within a stage sends everything before reading acknowledgements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    Namespaces,
+    Removals,
+    Bridges,
+    Veths,
+    Links,
+    Sysctls,
+    Addresses,
+    Routes,
+    NamespaceRemovals,
+}
+
+impl Action {
+    pub fn stage(&self) -> Stage {
+        match self {
+            Action::AddNetns { .. } => Stage::Namespaces,
+            Action::DelLink { .. } => Stage::Removals,
+            Action::AddBridge { .. } => Stage::Bridges,
+            Action::AddVeth { .. } => Stage::Veths,
+            Action::SetLink { .. } | Action::SetBridge { .. } => Stage::Links,
+            Action::SetSysctl { .. } => Stage::Sysctls,
+            Action::DelAddr { .. } | Action::AddAddr { .. } => Stage::Addresses,
+            Action::DelRoute { .. } | Action::AddRoute { .. } => Stage::Routes,
+            Action::DelNetns { .. } => Stage::NamespaceRemovals,
+        }
+    }
+
+    /// Creates something (as opposed to changing or removing).
+    pub fn creates(&self) -> bool {
+        matches!(
+            self,
+            Action::AddNetns { .. } | Action::AddBridge { .. } | Action::AddVeth { .. }
+        )
+    }
+
+    pub fn removes(&self) -> bool {
+        matches!(self, Action::DelNetns { .. } | Action::DelLink { .. })
+    }
+
+    /// The namespace the action is carried out in.
+    pub fn netns(&self) -> Netns {
+        match self {
+            Action::AddNetns { ns, .. } | Action::DelNetns { ns } => Netns::Named(ns.clone()),
+            Action::AddVeth { a, b } => {
+                if a.ns.is_host() {
+                    b.ns.clone()
+                } else {
+                    a.ns.clone()
+                }
+            }
+            Action::DelLink { ns, .. }
+            | Action::AddBridge { ns, .. }
+            | Action::SetLink { ns, .. }
+            | Action::SetBridge { ns, .. }
+            | Action::SetSysctl { ns, .. }
+            | Action::DelAddr { ns, .. }
+            | Action::AddAddr { ns, .. }
+            | Action::DelRoute { ns, .. }
+            | Action::AddRoute { ns, .. } => ns.clone(),
+        }
+    }
+
+    /// A short description of the object, for error messages: "veth pair
+    /// veth0 (ns1) — br0-veth0 (host)".
+    pub fn object(&self) -> String {
+        match self {
+            Action::AddNetns { ns, .. } | Action::DelNetns { ns } => format!("namespace {ns}"),
+            Action::AddVeth { a, b } => {
+                format!("veth pair {} ({}) — {} ({})", a.name, a.ns, b.name, b.ns)
+            }
+            Action::DelLink { ns, name }
+            | Action::AddBridge { ns, name, .. }
+            | Action::SetLink { ns, name, .. }
+            | Action::SetBridge { ns, name, .. } => format!("interface {name} in {ns}"),
+            Action::SetSysctl { ns, key, .. } => format!("sysctl {key} in {ns}"),
+            Action::DelAddr { ns, dev, addr } | Action::AddAddr { ns, dev, addr } => {
+                format!("address {addr} on {dev} in {ns}")
+            }
+            Action::DelRoute { ns, route } | Action::AddRoute { ns, route } => {
+                format!("route {route} in {ns}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    /// The iproute2 command(s) that do the same, one per line.
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&super::script::commands(self).join("\n"))
+    }
+}
+
+fn ser_display<S: serde::Serializer, T: fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}

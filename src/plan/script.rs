@@ -1,0 +1,261 @@
+//! A plan as the iproute2 commands that do the same: `vnet up --dry-run`.
+//! The script runs by itself (as root) and builds the same network, marks
+//! included, so vnet recognises the result as the lab's.
+
+use super::Plan;
+use super::action::{Action, LinkSet, VethEnd};
+use crate::model::Netns;
+
+/// `ip` with the namespace option when the object is not in the host.
+fn ip(ns: &Netns) -> String {
+    match ns {
+        Netns::Host => "ip".to_string(),
+        Netns::Named(n) => format!("ip -n {n}"),
+    }
+}
+
+fn sysctl(ns: &Netns, key: &str, value: &str) -> String {
+    match ns {
+        Netns::Host => format!("sysctl -qw {key}={value}"),
+        Netns::Named(n) => format!("ip netns exec {n} sysctl -qw {key}={value}"),
+    }
+}
+
+/// The main commands of one action (ownership marks excluded).
+pub fn commands(action: &Action) -> Vec<String> {
+    match action {
+        Action::AddNetns { ns, early_sysctls } => {
+            let named = Netns::Named(ns.clone());
+            let mut out = vec![format!("ip netns add {ns}")];
+            for (k, v) in early_sysctls {
+                out.push(sysctl(&named, k, v));
+            }
+            out.push(format!("ip -n {ns} link set lo up"));
+            out
+        }
+        Action::DelNetns { ns } => vec![format!("ip netns del {ns}")],
+        Action::DelLink { ns, name } => vec![format!("{} link del dev {name}", ip(ns))],
+        Action::AddBridge {
+            ns,
+            name,
+            stp,
+            vlan_filtering,
+            mtu,
+            mac,
+        } => {
+            let mut cmd = format!("{} link add {name}", ip(ns));
+            if let Some(m) = mtu {
+                cmd.push_str(&format!(" mtu {m}"));
+            }
+            if let Some(m) = mac {
+                cmd.push_str(&format!(" address {}", m.0));
+            }
+            cmd.push_str(" type bridge");
+            if *stp {
+                cmd.push_str(" stp_state 1");
+            }
+            if *vlan_filtering {
+                cmd.push_str(" vlan_filtering 1");
+            }
+            vec![cmd]
+        }
+        Action::AddVeth { a, b } => vec![add_veth(a, b)],
+        Action::SetLink { ns, name, set } => {
+            let words = link_set_words(set);
+            if words.is_empty() {
+                vec![]
+            } else {
+                vec![format!(
+                    "{} link set dev {name} {}",
+                    ip(ns),
+                    words.join(" ")
+                )]
+            }
+        }
+        Action::SetBridge {
+            ns,
+            name,
+            stp,
+            vlan_filtering,
+        } => vec![format!(
+            "{} link set dev {name} type bridge stp_state {} vlan_filtering {}",
+            ip(ns),
+            u8::from(*stp),
+            u8::from(*vlan_filtering)
+        )],
+        Action::SetSysctl { ns, key, value } => vec![sysctl(ns, key, value)],
+        Action::DelAddr { ns, dev, addr } => vec![format!("{} addr del {addr} dev {dev}", ip(ns))],
+        Action::AddAddr { ns, dev, addr } => {
+            let nodad = if addr.addr().is_ipv6() { " nodad" } else { "" };
+            vec![format!("{} addr add {addr} dev {dev}{nodad}", ip(ns))]
+        }
+        Action::DelRoute { ns, route } => vec![format!("{} route del {route}", ip(ns))],
+        Action::AddRoute { ns, route } => {
+            vec![format!("{} route add {route} proto static", ip(ns))]
+        }
+    }
+}
+
+/// Created from the host side when one end is there (as the seed does);
+/// the other end is placed straight into its namespace.
+fn add_veth(a: &VethEnd, b: &VethEnd) -> String {
+    let (main, peer) = if b.ns.is_host() && !a.ns.is_host() {
+        (b, a)
+    } else {
+        (a, b)
+    };
+    let mut cmd = format!("{} link add {}", ip(&main.ns), main.name);
+    end_opts(&mut cmd, main);
+    cmd.push_str(&format!(" type veth peer name {}", peer.name));
+    if peer.ns != main.ns {
+        match &peer.ns {
+            Netns::Named(n) => cmd.push_str(&format!(" netns {n}")),
+            // From inside a namespace, the host is reached through pid 1's.
+            Netns::Host => cmd.push_str(" netns 1"),
+        }
+    }
+    end_opts(&mut cmd, peer);
+    cmd
+}
+
+fn end_opts(cmd: &mut String, end: &VethEnd) {
+    if let Some(m) = end.mtu {
+        cmd.push_str(&format!(" mtu {m}"));
+    }
+    if let Some(m) = end.mac {
+        cmd.push_str(&format!(" address {}", m.0));
+    }
+}
+
+fn link_set_words(set: &LinkSet) -> Vec<String> {
+    let mut w = Vec::new();
+    match &set.master {
+        Some(Some(m)) => w.push(format!("master {m}")),
+        Some(None) => w.push("nomaster".to_string()),
+        None => {}
+    }
+    if let Some(m) = set.mtu {
+        w.push(format!("mtu {m}"));
+    }
+    if let Some(m) = set.mac {
+        w.push(format!("address {}", m.0));
+    }
+    if set.no_link_local {
+        w.push("addrgenmode none".to_string());
+    }
+    match set.up {
+        Some(true) => w.push("up".to_string()),
+        Some(false) => w.push("down".to_string()),
+        None => {}
+    }
+    w
+}
+
+/// Marks that let vnet recognise what a plan built: the lab's device group
+/// on every interface it creates, its alias on host interfaces and on each
+/// namespace's `lo`. One line per object.
+fn marks(plan: &Plan) -> Vec<String> {
+    let alias = crate::model::owner::mark(&plan.lab);
+    // (namespace, interface) → (group, alias), in plan order.
+    let mut order: Vec<(Netns, String)> = Vec::new();
+    let mut marks: std::collections::HashMap<(Netns, String), (Option<u32>, Option<String>)> =
+        std::collections::HashMap::new();
+    let mut note = |ns: &Netns, name: &str, group: Option<u32>, alias: Option<String>| {
+        let key = (ns.clone(), name.to_string());
+        let e = marks.entry(key.clone()).or_insert_with(|| {
+            order.push(key);
+            (None, None)
+        });
+        e.0 = e.0.or(group);
+        e.1 = e.1.take().or(alias);
+    };
+    for a in &plan.actions {
+        match a {
+            Action::AddNetns { ns, .. } => {
+                note(&Netns::Named(ns.clone()), "lo", None, Some(alias.clone()))
+            }
+            Action::AddBridge { ns, name, .. } => note(ns, name, Some(plan.group), None),
+            Action::AddVeth { a, b } => {
+                note(&a.ns, &a.name, Some(plan.group), None);
+                note(&b.ns, &b.name, Some(plan.group), None);
+            }
+            Action::SetLink { ns, name, set } if set.alias.is_some() || set.group.is_some() => {
+                note(ns, name, set.group, set.alias.clone())
+            }
+            _ => {}
+        }
+    }
+    order
+        .into_iter()
+        .map(|key| {
+            let (group, alias) = &marks[&key];
+            let mut cmd = format!("{} link set dev {}", ip(&key.0), key.1);
+            if let Some(g) = group {
+                cmd.push_str(&format!(" group {g}"));
+            }
+            if let Some(a) = alias {
+                cmd.push_str(&format!(" alias {a}"));
+            }
+            cmd
+        })
+        .collect()
+}
+
+/// The whole plan as a shell script.
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    out.push_str("#!/bin/sh\n");
+    out.push_str(&format!(
+        "# vnet plan for lab {}: the iproute2 commands that `vnet up` would run (as root).\n",
+        plan.lab
+    ));
+    out.push_str("set -e\n");
+    if plan.actions.is_empty() {
+        out.push_str("# nothing to do: the kernel already matches the lab file\n");
+        return out;
+    }
+    for a in &plan.actions {
+        for c in commands(a) {
+            out.push_str(&c);
+            out.push('\n');
+        }
+    }
+    let marks = marks(plan);
+    if !marks.is_empty() {
+        out.push_str(&format!(
+            "# ownership marks: `vnet status` and `vnet down {}` recognise what this built\n",
+            plan.lab
+        ));
+        for m in marks {
+            out.push_str(&m);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// An `ip -batch` file: the host-namespace `ip` commands without the `ip`
+/// word, and namespaced ones as `-n NS …` lines (iproute2 ≥ 5.x reads both).
+pub fn render_batch(plan: &Plan) -> Result<String, String> {
+    let mut out = String::new();
+    let mut all = Vec::new();
+    for a in &plan.actions {
+        all.extend(commands(a));
+    }
+    all.extend(marks(plan));
+    for c in all {
+        if let Some(rest) = c.strip_prefix("ip -n ") {
+            let (ns, cmd) = rest.split_once(' ').unwrap_or((rest, ""));
+            // `ip -batch` takes no per-line options; `netns exec` wraps the command.
+            out.push_str(&format!("netns exec {ns} ip {cmd}\n"));
+        } else if let Some(rest) = c.strip_prefix("ip ") {
+            out.push_str(rest);
+            out.push('\n');
+        } else {
+            return Err(format!(
+                "`{c}` is not an ip command; use the shell form (--format sh) for this plan"
+            ));
+        }
+    }
+    Ok(out)
+}

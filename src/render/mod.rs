@@ -1,0 +1,3 @@
+//! Turning results into text: tables, JSON, diagrams. Pure.
+
+pub mod table;
