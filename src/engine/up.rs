@@ -262,9 +262,10 @@ fn readiness(net: &Net, plan: &Plan) -> BTreeSet<(Netns, String, Need)> {
                     want.insert((ns.clone(), name.clone(), Need::Up));
                 }
                 if let Some(m) = &iface.master
-                    && stp.get(&(ns.clone(), m.clone())) == Some(&false) {
-                        want.insert((ns.clone(), name.clone(), Need::Forwarding));
-                    }
+                    && stp.get(&(ns.clone(), m.clone())) == Some(&false)
+                {
+                    want.insert((ns.clone(), name.clone(), Need::Forwarding));
+                }
             }
             IfaceKind::Bridge { .. } => {
                 let has_port = net.namespaces[ns]

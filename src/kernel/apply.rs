@@ -294,18 +294,20 @@ impl<'a> Executor<'a> {
     /// and their flags.
     fn build(&mut self, a: &Action) -> Result<(Netns, Vec<RouteNetlinkMessage>, u16), KernelError> {
         if let Action::SetLink { ns, name, set } = a
-            && set.no_link_local && set.up == Some(true) {
-                // The generation mode must be in place before the interface
-                // comes up: in one request the kernel applies it after the flags.
-                let first = SetIface {
-                    no_link_local: true,
-                    ..SetIface::default()
-                };
-                let dev = self.dev(ns, name);
-                let (_, mut rest, flags) = self.build_one(a)?;
-                rest.insert(0, msg::set_link(&dev, &first));
-                return Ok((ns.clone(), rest, flags));
-            }
+            && set.no_link_local
+            && set.up == Some(true)
+        {
+            // The generation mode must be in place before the interface
+            // comes up: in one request the kernel applies it after the flags.
+            let first = SetIface {
+                no_link_local: true,
+                ..SetIface::default()
+            };
+            let dev = self.dev(ns, name);
+            let (_, mut rest, flags) = self.build_one(a)?;
+            rest.insert(0, msg::set_link(&dev, &first));
+            return Ok((ns.clone(), rest, flags));
+        }
         self.build_one(a)
     }
 
@@ -600,9 +602,10 @@ impl<'a> Executor<'a> {
             }
             let r = h.sock.collect(|seq, r| {
                 if let (Some(n), Err(e)) = (seqs.get(&seq), r)
-                    && !e.is(libc::ENODEV) {
-                        left.push(format!("interface {n} in {ns}: {e}"));
-                    }
+                    && !e.is(libc::ENODEV)
+                {
+                    left.push(format!("interface {n} in {ns}: {e}"));
+                }
             });
             if let Err(e) = r {
                 left.push(format!("interfaces in {ns}: {e}"));

@@ -138,10 +138,7 @@ impl NlSocket {
 
     /// Requests whose answers matter (GET with a reply): all sent at once,
     /// then each one's reply messages and acknowledgement, in order.
-    pub fn exchange(
-        &mut self,
-        msgs: Vec<RouteNetlinkMessage>,
-    ) -> io::Result<Vec<Answer>> {
+    pub fn exchange(&mut self, msgs: Vec<RouteNetlinkMessage>) -> io::Result<Vec<Answer>> {
         let first = self.seq.wrapping_add(1).max(1);
         let n = msgs.len();
         for m in msgs {

@@ -59,15 +59,17 @@ pub fn assemble(
     for m in addrs {
         if let RouteNetlinkMessage::NewAddress(a) = m
             && let Some((index, addr)) = address(&a)
-                && let Some(l) = live.links.iter_mut().find(|l| l.index == index) {
-                    l.addrs.push(addr);
-                }
+            && let Some(l) = live.links.iter_mut().find(|l| l.index == index)
+        {
+            l.addrs.push(addr);
+        }
     }
     for m in routes {
         if let RouteNetlinkMessage::NewRoute(r) = m
-            && let Some(r) = route(&r) {
-                live.routes.push(r);
-            }
+            && let Some(r) = route(&r)
+        {
+            live.routes.push(r);
+        }
     }
     live
 }
@@ -150,12 +152,13 @@ pub fn link(m: &LinkMessage) -> LiveLink {
         }
     }
     if l.kind.as_deref() == Some("veth")
-        && let Some(index) = peer_index {
-            l.peer = Some(LivePeer {
-                index,
-                netnsid: peer_nsid,
-            });
-        }
+        && let Some(index) = peer_index
+    {
+        l.peer = Some(LivePeer {
+            index,
+            netnsid: peer_nsid,
+        });
+    }
     l
 }
 

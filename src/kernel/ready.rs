@@ -125,9 +125,10 @@ impl Watch {
                 if let RouteNetlinkMessage::NewNsId(m) = r {
                     for a in m.attributes {
                         if let NsidAttribute::Id(id) = a
-                            && id >= 0 {
-                                nsids.insert(id, name.clone());
-                            }
+                            && id >= 0
+                        {
+                            nsids.insert(id, name.clone());
+                        }
                     }
                 }
             }
@@ -265,9 +266,10 @@ impl Watch {
                         ..
                     }) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(
                         &self.buf[off..off + len],
-                    ) {
-                        out.push((ns.clone(), l));
-                    }
+                    )
+                {
+                    out.push((ns.clone(), l));
+                }
                 off += (len + 3) & !3;
             }
         }

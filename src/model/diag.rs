@@ -151,6 +151,7 @@ impl LabFileError {
                 source: NamedSource::new(self.path.clone(), self.text.clone()),
             };
             let _ = handler.render_report(&mut out, &d);
+            out.push('\n');
         }
         let n = self.problems.len();
         out.push_str(&format!(

@@ -138,10 +138,9 @@ impl std::str::FromStr for Route {
             }
             i += 2;
         }
-        if default
-            && let Some(IpAddr::V6(_)) = route.via {
-                route.dst = "::/0".parse().unwrap();
-            }
+        if default && let Some(IpAddr::V6(_)) = route.via {
+            route.dst = "::/0".parse().unwrap();
+        }
         if route.via.is_none() && route.dev.is_none() {
             return Err(err(
                 "a route needs `via GATEWAY` or `dev INTERFACE`",
@@ -149,12 +148,13 @@ impl std::str::FromStr for Route {
             ));
         }
         if let Some(via) = route.via
-            && via.is_ipv4() != route.dst.addr().is_ipv4() {
-                return Err(err(
-                    "the gateway and the destination are of different IP families",
-                    ws.iter().find(|(_, w)| *w == via.to_string()).copied(),
-                ));
-            }
+            && via.is_ipv4() != route.dst.addr().is_ipv4()
+        {
+            return Err(err(
+                "the gateway and the destination are of different IP families",
+                ws.iter().find(|(_, w)| *w == via.to_string()).copied(),
+            ));
+        }
         Ok(route)
     }
 }

@@ -83,6 +83,10 @@ fn yaml_problem(e: &serde_saphyr::Error, text: &str) -> Problem {
         Some("check the spelling; the lab file reference is in the README".to_string())
     } else if message.contains("duplicate") {
         Some("each key may appear once in a map".to_string())
+    } else if message.contains("expected mapping") {
+        Some("this place takes a map (`key: value` lines, or `{ key: value }`)".to_string())
+    } else if message.contains("expected sequence") {
+        Some("this place takes a list (`- item` lines, or `[a, b]`)".to_string())
     } else if message.to_lowercase().contains("budget") || message.contains("alias") {
         Some("the file is too deeply nested or expands too much to be a lab file".to_string())
     } else {
@@ -550,12 +554,18 @@ impl Validator {
                     continue;
                 };
                 if let Some(dev) = &route.dev
-                    && !taken.0.contains_key(&(key.value.clone(), dev.clone())) {
-                        self.problem(
-                            Problem::new(format!("`{dev}` is not an interface of `{}`", key.value), r.span)
-                                .hint("a route's dev must be one of the node's own link endpoints or bridges"),
-                        );
-                    }
+                    && !taken.0.contains_key(&(key.value.clone(), dev.clone()))
+                {
+                    self.problem(
+                        Problem::new(
+                            format!("`{dev}` is not an interface of `{}`", key.value),
+                            r.span,
+                        )
+                        .hint(
+                            "a route's dev must be one of the node's own link endpoints or bridges",
+                        ),
+                    );
+                }
             }
         }
     }
@@ -635,18 +645,20 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
         return Err(format!("{addr} cannot be an interface address"));
     }
     if let IpNet::V4(v4) = net
-        && v4.prefix_len() < 31 && (v4.addr() == v4.network() || v4.addr() == v4.broadcast()) {
-            return Err(format!(
-                "{} is the {} address of {}",
-                v4.addr(),
-                if v4.addr() == v4.network() {
-                    "network"
-                } else {
-                    "broadcast"
-                },
-                v4.trunc()
-            ));
-        }
+        && v4.prefix_len() < 31
+        && (v4.addr() == v4.network() || v4.addr() == v4.broadcast())
+    {
+        return Err(format!(
+            "{} is the {} address of {}",
+            v4.addr(),
+            if v4.addr() == v4.network() {
+                "network"
+            } else {
+                "broadcast"
+            },
+            v4.trunc()
+        ));
+    }
     Ok(net)
 }
 

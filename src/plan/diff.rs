@@ -253,22 +253,25 @@ impl Planner<'_> {
             .and_then(|l| l.master)
             .and_then(|m| live_ns.and_then(|n| n.name_of(m)).map(str::to_string));
         if (live.is_none() || live_master != iface.master)
-            && (iface.master.is_some() || live_master.is_some()) {
-                set.master = Some(iface.master.clone());
-            }
+            && (iface.master.is_some() || live_master.is_some())
+        {
+            set.master = Some(iface.master.clone());
+        }
         if let Some(l) = &live {
             let want_mtu = iface.mtu.or(match iface.kind {
                 IfaceKind::Veth { .. } => Some(1500),
                 IfaceKind::Bridge { .. } => None,
             });
             if let Some(m) = want_mtu
-                && l.mtu != m {
-                    set.mtu = Some(m);
-                }
+                && l.mtu != m
+            {
+                set.mtu = Some(m);
+            }
             if let Some(mac) = iface.mac
-                && l.mac != Some(mac) {
-                    set.mac = Some(MacText(mac));
-                }
+                && l.mac != Some(mac)
+            {
+                set.mac = Some(MacText(mac));
+            }
         } else if let IfaceKind::Bridge { .. } = iface.kind {
             // mtu and mac of a new bridge are in its creation request.
         } else {
@@ -335,16 +338,17 @@ impl Planner<'_> {
                 continue;
             }
             if let Some(lo) = live.and_then(LiveNs::lo)
-                && !lo.admin_up {
-                    self.actions.push(Action::SetLink {
-                        ns: ns.clone(),
-                        name: "lo".into(),
-                        set: LinkSet {
-                            up: Some(true),
-                            ..LinkSet::default()
-                        },
-                    });
-                }
+                && !lo.admin_up
+            {
+                self.actions.push(Action::SetLink {
+                    ns: ns.clone(),
+                    name: "lo".into(),
+                    set: LinkSet {
+                        up: Some(true),
+                        ..LinkSet::default()
+                    },
+                });
+            }
             for (key, value) in &spec.sysctls {
                 let set_early = fresh && IPV6_OFF_SYSCTLS.contains(&key.as_str()) && value == "1";
                 let current = live.and_then(|l| l.sysctls.get(key));
@@ -465,10 +469,12 @@ impl Planner<'_> {
             };
         };
         if let Netns::Named(n) = ns
-            && netns_owner(live) != Some(self.lab) && !self.fresh.contains(n) {
-                // Reported once as a namespace conflict.
-                return Existing::NoNamespace;
-            }
+            && netns_owner(live) != Some(self.lab)
+            && !self.fresh.contains(n)
+        {
+            // Reported once as a namespace conflict.
+            return Existing::NoNamespace;
+        }
         match live.link(name) {
             None => Existing::Absent,
             Some(l) if self.ours(ns, l) => Existing::Ours(l.clone()),

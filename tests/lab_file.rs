@@ -1,0 +1,250 @@
+//! Lab files, good and bad: no root needed. Every refusal names
+//! file:line:column, underlines the text and gives a hint; nothing panics.
+
+use std::process::Command;
+
+use proptest::prelude::*;
+use vnet::model::parse_lab;
+
+fn validate(text: &str) -> (i32, String) {
+    let dir = std::env::temp_dir().join(format!("vnet-labfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{:x}.yaml", fxhash(text)));
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vnet"))
+        .args(["validate", path.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// (what, file, text expected in the message, line:column expected)
+const BAD: &[(&str, &str, &str, &str)] = &[
+    (
+        "unknown key",
+        "name: x\nnodes:\n  ns1: { colour: red }\n",
+        "unknown field `colour`",
+        ":3:10",
+    ),
+    (
+        "bad CIDR",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [{node: a, interface: e0, ip: 10.0.0.1/33}, \"b:e0\"]\n",
+        "not a valid CIDR",
+        ":4:",
+    ),
+    (
+        "no prefix",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [{node: a, interface: e0, ip: 10.0.0.1}, \"b:e0\"]\n",
+        "has no prefix length",
+        ":4:",
+    ),
+    (
+        "long interface name",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:abcdefghijklmnop\", \"b:e0\"]\n",
+        "at most 15",
+        ":4:20",
+    ),
+    (
+        "slash in interface name",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:e/0\", \"b:e0\"]\n",
+        "path separator",
+        ":4:",
+    ),
+    (
+        "space in interface name",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [{node: a, interface: \"e 0\"}, \"b:e0\"]\n",
+        "a space",
+        ":4:",
+    ),
+    (
+        "duplicate interface",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:e0\", \"b:e0\"]\n  - endpoints: [\"a:e0\", \"b:e1\"]\n",
+        "already used in namespace `a`",
+        ":5:",
+    ),
+    (
+        "unknown node",
+        "name: x\nnodes: {a: {}}\nlinks:\n  - endpoints: [\"a:e0\", \"zz:e0\"]\n",
+        "`zz` is not a node",
+        ":4:",
+    ),
+    (
+        "both ends on one bridge",
+        "name: x\nnodes: {br0: {kind: bridge}}\nlinks:\n  - endpoints: [\"br0:p0\", \"br0:p1\"]\n",
+        "both ends",
+        ":4:",
+    ),
+    (
+        "same address twice",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [{node: a, interface: e0, ip: 10.0.0.1/24}, {node: b, interface: e0, ip: 10.0.0.1/24}]\n",
+        "used twice",
+        ":4:",
+    ),
+    (
+        "bridge in a missing node",
+        "name: x\nnodes:\n  br0: { kind: bridge, in: nowhere }\n",
+        "not a node of this lab",
+        ":3:28",
+    ),
+    (
+        "reserved name",
+        "name: x\nnodes:\n  host: {}\n",
+        "reserved",
+        ":3:3",
+    ),
+    (
+        "path in node name",
+        "name: x\nnodes:\n  ../../etc: {}\n",
+        "path separator",
+        ":3:3",
+    ),
+    (
+        "bad lab name",
+        "name: My_Lab\n",
+        "not allowed in a lab name",
+        ":1:7",
+    ),
+    ("no name", "nodes: {}\n", "has no `name`", ":1:1"),
+    (
+        "unknown kind",
+        "name: x\nnodes:\n  s1: { kind: switch }\n",
+        "unknown node kind",
+        ":3:15",
+    ),
+    (
+        "bad route",
+        "name: x\nnodes:\n  a: { routes: [\"10.0.0.0/8 gw 10.0.0.1\"] }\n",
+        "`gw` is not supported",
+        ":3:",
+    ),
+    (
+        "host-wide sysctl",
+        "name: x\nnodes:\n  a: { sysctls: { kernel.panic: 1 } }\n",
+        "not a per-namespace sysctl",
+        ":3:",
+    ),
+    (
+        "bad MTU",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:e0\", \"b:e0\"]\n    mtu: 10\n",
+        "out of range",
+        ":5:10",
+    ),
+    (
+        "bad MAC",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [{node: a, interface: e0, mac: \"zz:00:00:00:00:01\"}, \"b:e0\"]\n",
+        "bad MAC",
+        ":4:",
+    ),
+    (
+        "one endpoint",
+        "name: x\nnodes: {a: {}}\nlinks:\n  - endpoints: [\"a:e0\"]\n",
+        "exactly two endpoints",
+        ":4:",
+    ),
+    ("syntax error", "name: x\nnodes: [\n", "expected", ":2:"),
+    (
+        "address on a bridge port",
+        "name: x\nnodes: {a: {}, br0: {kind: bridge}}\nlinks:\n  - endpoints: [\"a:e0\", {node: br0, interface: p0, ip: 10.0.0.1/24}]\n",
+        "bridge port",
+        ":4:",
+    ),
+];
+
+#[test]
+fn every_bad_file_is_refused_with_its_place_and_a_hint() {
+    for (what, text, message, place) in BAD {
+        let (code, out) = validate(text);
+        assert_eq!(code, 2, "{what}: exit code\n{out}");
+        assert!(
+            out.contains(message),
+            "{what}: message `{message}` missing in\n{out}"
+        );
+        assert!(
+            out.contains(place),
+            "{what}: place `{place}` missing in\n{out}"
+        );
+        assert!(
+            out.contains("help:") || *what == "syntax error",
+            "{what}: no hint in\n{out}"
+        );
+        assert!(
+            out.contains('─'),
+            "{what}: the text is not underlined\n{out}"
+        );
+    }
+}
+
+#[test]
+fn the_examples_are_valid() {
+    for f in ["seed-veth", "seed-bridge", "router"] {
+        let path = format!("{}/examples/{f}.yaml", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        parse_lab(&path, &text).unwrap_or_else(|e| panic!("{f}: {e:?}"));
+        let (code, out) = validate(&text);
+        assert_eq!(code, 0, "{out}");
+    }
+}
+
+#[test]
+fn hostile_files_are_refused_without_harm() {
+    // Alias bomb: each level doubles; expansion is capped by the parser's budget.
+    let mut bomb = String::from("a0: &a0 [x, x]\n");
+    for i in 1..40 {
+        bomb.push_str(&format!("a{i}: &a{i} [*a{}, *a{}]\n", i - 1, i - 1));
+    }
+    bomb.push_str("name: x\n");
+    assert!(parse_lab("bomb.yaml", &bomb).is_err());
+    // Deep nesting.
+    let deep = format!(
+        "name: x\nnodes: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    assert!(parse_lab("deep.yaml", &deep).is_err());
+    // NUL bytes and control characters.
+    assert!(parse_lab("nul.yaml", "name: x\0\n").is_err());
+    assert!(parse_lab("ctl.yaml", "name: x\nnodes:\n  \"a\\u0007b\": {}\n").is_err());
+    // Huge file.
+    let huge = format!("name: x\n#{}\n", "x".repeat(17 << 20));
+    assert!(parse_lab("huge.yaml", &huge).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn the_parser_never_panics_on_any_text(text in "\\PC{0,400}") {
+        let _ = parse_lab("fuzz.yaml", &text);
+    }
+
+    #[test]
+    fn the_validator_never_panics_on_lab_shaped_text(
+        name in "[a-z0-9_./ -]{0,40}",
+        nodes in proptest::collection::vec(("[a-z0-9./:]{0,20}", 0u8..4), 0..6),
+        links in proptest::collection::vec(("[a-z0-9]{0,4}", "[a-z0-9 /:]{0,20}", "[0-9./:a-f]{0,20}"), 0..6),
+    ) {
+        let mut text = format!("name: \"{name}\"\nnodes:\n");
+        for (n, k) in &nodes {
+            let kind = ["netns", "bridge", "router", ""][*k as usize];
+            text.push_str(&format!("  \"{n}\": {{ kind: \"{kind}\" }}\n"));
+        }
+        text.push_str("links:\n");
+        for (node, iface, ip) in &links {
+            text.push_str(&format!(
+                "  - endpoints: [{{ node: \"{node}\", interface: \"{iface}\", ip: \"{ip}\" }}, \"{node}:{iface}\"]\n"
+            ));
+        }
+        let _ = parse_lab("fuzz.yaml", &text);
+    }
+}
