@@ -155,6 +155,7 @@ pub fn observe_lab(
     journal: BTreeSet<String>,
 ) -> Result<(Observed, Vec<String>), EngineError> {
     let marks = scan::namespaces(session).map_err(|e| EngineError::kernel("scan /run/netns", e))?;
+    crate::kernel::profile::mark("scanned /run/netns");
     let wanted: BTreeSet<&str> = net.named().collect();
     let mut stale = Vec::new();
     let mut keep = BTreeSet::new();

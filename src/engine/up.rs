@@ -10,9 +10,9 @@ use super::lock::{LabLock, Wait};
 use super::record::{self, Record};
 use super::{EngineError, Hooks, observe_lab};
 use crate::kernel::apply::Executor;
-use crate::kernel::netns;
 use crate::kernel::ready::{Need, Watch};
 use crate::kernel::session::Session;
+use crate::kernel::{netns, profile};
 use crate::model::net::{IfaceKind, Net, desired};
 use crate::model::{Lab, Netns};
 use crate::plan::{self, Action, Counts, Plan, Stage};
@@ -71,6 +71,7 @@ pub fn up(
     cancel: &AtomicBool,
 ) -> Result<UpReport, EngineError> {
     let started = Instant::now();
+    profile::mark("start");
     super::require_privilege("up")?;
     let wait = if opts.wait_for_lock {
         Wait::Yes(hooks.waiting_for_lock)
@@ -87,7 +88,9 @@ pub fn up(
         .as_ref()
         .map(|r| r.journal.clone())
         .unwrap_or_default();
+    profile::mark("parsed, locked");
     let (observed, stale) = observe_lab(&mut session, &lab.name, &net, journal.clone())?;
+    profile::mark("observed");
 
     // A mount point left by an interrupted run of this lab is removed; any
     // other stale file under /run/netns is not ours to touch.
@@ -111,6 +114,7 @@ pub fn up(
         return Err(EngineError::Conflicts(conflicts));
     }
     let counts = plan.counts();
+    profile::mark("planned");
     let (namespaces, interfaces) = size(&net);
     if plan.is_empty() {
         ensure_record(lab, opts, &journal)?;
@@ -143,6 +147,7 @@ pub fn up(
     let mut watch: Option<Watch> = None;
     let mut exec = Executor::new(&mut session, &lab.name, hooks.progress, cancel);
     let result = exec.apply(&plan, &mut |stage, session| {
+        profile::mark(&format!("before stage {stage:?}"));
         if stage >= Stage::Links && watch.is_none() {
             watch = Some(Watch::start(session, &lab_namespaces)?);
         }
@@ -164,6 +169,7 @@ pub fn up(
         });
     }
     drop(exec);
+    profile::mark("applied");
 
     let want = readiness(&net, &plan);
     let not_ready = match (&mut watch, want.is_empty()) {
@@ -172,6 +178,7 @@ pub fn up(
             .map_err(|e| EngineError::kernel("wait for carrier", e))?,
         _ => Vec::new(),
     };
+    profile::mark("ready");
     rec.state = "up".into();
     // Keep only what exists now: the journal is for runs in progress.
     rec.journal = journal;

@@ -237,7 +237,7 @@ impl<'a> Executor<'a> {
 
     /// Learn the indexes the kernel picked, where a stage needs them.
     fn resolve(&mut self, actions: &[&Action]) -> Result<(), KernelError> {
-        let mut need: BTreeSet<Netns> = BTreeSet::new();
+        let mut need: BTreeMap<Netns, BTreeSet<String>> = BTreeMap::new();
         for a in actions {
             let mut want = |ns: &Netns, name: &str| {
                 if !self
@@ -245,7 +245,7 @@ impl<'a> Executor<'a> {
                     .index
                     .contains_key(&(ns.clone(), name.to_string()))
                 {
-                    need.insert(ns.clone());
+                    need.entry(ns.clone()).or_default().insert(name.to_string());
                 }
             };
             match a {
@@ -263,8 +263,9 @@ impl<'a> Executor<'a> {
                 _ => {}
             }
         }
-        for ns in need {
-            self.session.refresh_links(&ns)?;
+        for (ns, names) in need {
+            let names: Vec<String> = names.into_iter().collect();
+            self.session.resolve(&ns, &names)?;
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ pub mod msg;
 pub mod netlink;
 pub mod netns;
 pub mod observe;
+pub mod profile;
 pub mod ready;
 pub mod session;
 pub mod sysctl;

@@ -232,6 +232,17 @@ impl NlSocket {
 
     pub fn read_dump(&mut self, seq: u32) -> Result<Vec<RouteNetlinkMessage>, KernelError> {
         let mut out = Vec::new();
+        self.read_dump_each(seq, |m| out.push(m))?;
+        Ok(out)
+    }
+
+    /// Read a dump, handing each object to `each` as it arrives (nothing
+    /// is kept: a dump of thousands of links stays small in memory).
+    pub fn read_dump_each(
+        &mut self,
+        seq: u32,
+        mut each: impl FnMut(RouteNetlinkMessage),
+    ) -> Result<(), KernelError> {
         let mut end: Option<Result<(), KernelError>> = None;
         while end.is_none() {
             self.recv_each(|ty, flags, mseq, msg| {
@@ -248,13 +259,13 @@ impl NlSocket {
                             ..
                         }) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(msg)
                         {
-                            out.push(m);
+                            each(m);
                         }
                     }
                 }
             })?;
         }
-        end.unwrap_or(Ok(())).map(|()| out)
+        end.unwrap_or(Ok(()))
     }
 
     pub fn dump(

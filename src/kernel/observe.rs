@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
-    AfSpecInet6, AfSpecUnspec, InfoBridge, InfoBridgePort, InfoData, InfoPortData, InfoVeth,
-    LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    AfSpecInet, AfSpecInet6, AfSpecUnspec, InfoBridge, InfoBridgePort, InfoData, InfoPortData,
+    InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -19,7 +19,16 @@ use crate::model::live::{
     BridgeInfo, LinkStats, LiveAddr, LiveLink, LiveNs, LivePeer, LiveRoute, OperState,
 };
 
+/// All links, without their statistics (less to send and to parse).
 pub fn link_dump_request() -> RouteNetlinkMessage {
+    let mut m = LinkMessage::default();
+    m.attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+    RouteNetlinkMessage::GetLink(m)
+}
+
+/// All links with their counters.
+pub fn link_dump_with_stats() -> RouteNetlinkMessage {
     RouteNetlinkMessage::GetLink(LinkMessage::default())
 }
 
@@ -50,28 +59,34 @@ pub fn assemble(
         ns: ns.to_string(),
         ..LiveNs::default()
     };
-    for m in links {
-        if let RouteNetlinkMessage::NewLink(l) = m {
-            live.links.push(link(&l));
-        }
-    }
-    live.links.sort_by_key(|l| l.index);
-    for m in addrs {
-        if let RouteNetlinkMessage::NewAddress(a) = m
-            && let Some((index, addr)) = address(&a)
-            && let Some(l) = live.links.iter_mut().find(|l| l.index == index)
-        {
-            l.addrs.push(addr);
-        }
-    }
-    for m in routes {
-        if let RouteNetlinkMessage::NewRoute(r) = m
-            && let Some(r) = route(&r)
-        {
-            live.routes.push(r);
-        }
+    for m in links.into_iter().chain(addrs).chain(routes) {
+        add(&mut live, m);
     }
     live
+}
+
+/// Fold one dumped object into `live` (links must come before addresses).
+pub fn add(live: &mut LiveNs, m: RouteNetlinkMessage) {
+    match m {
+        RouteNetlinkMessage::NewLink(l) => {
+            let l = link(&l);
+            let at = live.links.partition_point(|x| x.index < l.index);
+            live.links.insert(at, l);
+        }
+        RouteNetlinkMessage::NewAddress(a) => {
+            if let Some((index, addr)) = address(&a)
+                && let Ok(i) = live.links.binary_search_by_key(&index, |l| l.index)
+            {
+                live.links[i].addrs.push(addr);
+            }
+        }
+        RouteNetlinkMessage::NewRoute(r) => {
+            if let Some(r) = route(&r) {
+                live.routes.push(r);
+            }
+        }
+        _ => {}
+    }
 }
 
 pub fn link(m: &LinkMessage) -> LiveLink {
@@ -129,12 +144,35 @@ pub fn link(m: &LinkMessage) -> LiveLink {
             }
             LinkAttribute::AfSpecUnspec(specs) => {
                 for s in specs {
-                    if let AfSpecUnspec::Inet6(v6) = s {
-                        for x in v6 {
-                            if let AfSpecInet6::AddrGenMode(mode) = x {
-                                l.addr_gen_mode = Some(u8::from(mode));
+                    match s {
+                        AfSpecUnspec::Inet6(v6) => {
+                            for x in v6 {
+                                match x {
+                                    AfSpecInet6::AddrGenMode(mode) => {
+                                        l.addr_gen_mode = Some(u8::from(mode));
+                                    }
+                                    AfSpecInet6::DevConf(c) => {
+                                        l.conf.ipv6_forwarding = Some(c.forwarding);
+                                        l.conf.ipv6_disabled = Some(c.disable_ipv6);
+                                    }
+                                    _ => {}
+                                }
                             }
                         }
+                        AfSpecUnspec::Inet(v4) => {
+                            for x in v4 {
+                                if let AfSpecInet::DevConf(c) = x {
+                                    l.conf.ipv4_forwarding = Some(c.forwarding);
+                                    l.conf.rp_filter = Some(c.rp_filter);
+                                    l.conf.arp_ignore = Some(c.arp_ignore);
+                                    l.conf.arp_filter = Some(c.arpfilter);
+                                    l.conf.arp_announce = Some(c.arp_announce);
+                                    l.conf.proxy_arp = Some(c.proxy_arp);
+                                    l.conf.accept_local = Some(c.accept_local);
+                                }
+                            }
+                        }
+                        _ => {}
                     }
                 }
             }

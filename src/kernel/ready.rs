@@ -174,12 +174,8 @@ impl Watch {
             if r == 0 {
                 break;
             }
-            match self.read_events() {
-                Ok(events) => {
-                    for (ns, link) in events {
-                        settle(&mut want, &ns, &link);
-                    }
-                }
+            match self.read_events(|ns, link| settle(&mut want, ns, link)) {
+                Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     self.resync(session, &mut want)?;
                 }
@@ -220,8 +216,8 @@ impl Watch {
         Ok(())
     }
 
-    fn read_events(&mut self) -> io::Result<Vec<(Netns, LinkMessage)>> {
-        let mut out = Vec::new();
+    /// Hand every pending link event to `each`, as it is read.
+    fn read_events(&mut self, mut each: impl FnMut(&Netns, &LinkMessage)) -> io::Result<()> {
         loop {
             let mut cbuf = [0u8; 64];
             let mut iov = libc::iovec {
@@ -239,7 +235,7 @@ impl Watch {
             if n < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::WouldBlock {
-                    return Ok(out);
+                    return Ok(());
                 }
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -268,7 +264,7 @@ impl Watch {
                         &self.buf[off..off + len],
                     )
                 {
-                    out.push((ns.clone(), l));
+                    each(&ns, &l);
                 }
                 off += (len + 3) & !3;
             }

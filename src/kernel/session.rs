@@ -5,6 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsRawFd, RawFd};
 
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkMessage};
+
 use super::error::KernelError;
 use super::netns::{self, Found, NsHandle};
 use super::observe;
@@ -90,33 +93,50 @@ impl Session {
         for (n, h) in self.named.iter_mut() {
             all.push((n.clone(), h));
         }
-        let mut dumps: Vec<[Vec<netlink_packet_route::RouteNetlinkMessage>; 3]> = (0..all.len())
-            .map(|_| [Vec::new(), Vec::new(), Vec::new()])
+        let mut lives: Vec<LiveNs> = all
+            .iter()
+            .map(|(n, _)| LiveNs {
+                ns: n.clone(),
+                ..LiveNs::default()
+            })
             .collect();
         let requests = [
             observe::link_dump_request as fn() -> _,
             observe::addr_dump_request,
             observe::route_dump_request,
         ];
-        for (k, req) in requests.iter().enumerate() {
+        // Each kind of dump goes out on every socket before any is read.
+        for req in requests {
             let mut seqs = Vec::with_capacity(all.len());
             for (_, h) in all.iter_mut() {
                 seqs.push(h.sock.start_dump(req())?);
             }
             for (i, (_, h)) in all.iter_mut().enumerate() {
-                dumps[i][k] = h.sock.read_dump(seqs[i])?;
+                let live = &mut lives[i];
+                h.sock.read_dump_each(seqs[i], |m| observe::add(live, m))?;
             }
         }
-        let mut host = LiveNs::default();
-        let mut named = BTreeMap::new();
-        for (i, ((name, _), [l, a, r])) in all.into_iter().zip(dumps).enumerate() {
-            let live = observe::assemble(&name, l, a, r);
-            if i == 0 {
-                host = live;
-            } else {
-                named.insert(name, live);
+        let mut lives = lives.into_iter();
+        let host = lives.next().unwrap_or_default();
+        let mut named: BTreeMap<String, LiveNs> = lives.map(|l| (l.ns.clone(), l)).collect();
+        super::profile::mark("dumped");
+        // Mirrored sysctls come from the dump; any other is read from
+        // /proc/sys inside its namespace (slow across many namespaces).
+        let mut other: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (n, keys) in sysctls {
+            let Some(live) = named.get_mut(n) else {
+                continue;
+            };
+            for k in keys {
+                match live.mirrored_sysctl(k) {
+                    Some(v) => {
+                        live.sysctls.insert(k.clone(), v);
+                    }
+                    None => other.entry(n.clone()).or_default().push(k.clone()),
+                }
             }
         }
+        let sysctls = &other;
         // Sysctls are read from inside each namespace, on worker threads.
         let wanted: Vec<(&String, &NsHandle, &Vec<String>)> = self
             .named
@@ -132,7 +152,7 @@ impl Session {
         });
         for ((n, _, _), v) in wanted.iter().zip(values) {
             if let (Some(live), Ok(v)) = (named.get_mut(*n), v) {
-                live.sysctls = v;
+                live.sysctls.extend(v);
             }
         }
         self.learn(&Netns::Host, &host.links);
@@ -162,20 +182,47 @@ impl Session {
         i
     }
 
-    /// Learn the indexes of `ns` again (after the kernel picked some).
+    /// Read the links of `ns` again, learning their indexes.
     pub fn refresh_links(&mut self, ns: &Netns) -> Result<Vec<LiveLink>, KernelError> {
         let Some(h) = self.handle(ns) else {
             return Ok(Vec::new());
         };
-        let msgs = h.sock.dump(observe::link_dump_request())?;
-        let links: Vec<LiveLink> = msgs
-            .iter()
-            .filter_map(|m| match m {
-                netlink_packet_route::RouteNetlinkMessage::NewLink(l) => Some(observe::link(l)),
-                _ => None,
-            })
-            .collect();
+        let mut links = Vec::new();
+        let seq = h.sock.start_dump(observe::link_dump_request())?;
+        h.sock.read_dump_each(seq, |m| {
+            if let RouteNetlinkMessage::NewLink(l) = m {
+                links.push(observe::link(&l));
+            }
+        })?;
         self.learn(ns, &links);
         Ok(links)
+    }
+
+    /// Learn the indexes of a few interfaces of `ns` by name (one request
+    /// each, all in flight at once), without reading every link.
+    pub fn resolve(&mut self, ns: &Netns, names: &[String]) -> Result<(), KernelError> {
+        let Some(h) = self.handle(ns) else {
+            return Ok(());
+        };
+        let asks = names
+            .iter()
+            .map(|n| {
+                let mut m = LinkMessage::default();
+                m.attributes.push(LinkAttribute::IfName(n.clone()));
+                m.attributes
+                    .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+                RouteNetlinkMessage::GetLink(m)
+            })
+            .collect();
+        let mut links = Vec::new();
+        for (_, replies) in h.sock.exchange(asks)? {
+            for r in replies {
+                if let RouteNetlinkMessage::NewLink(l) = r {
+                    links.push(observe::link(&l));
+                }
+            }
+        }
+        self.learn(ns, &links);
+        Ok(())
     }
 }

@@ -44,7 +44,25 @@ pub struct LiveLink {
     pub port_state: Option<u8>,
     /// IPv6 address generation mode (IN6_ADDR_GEN_MODE_*), when reported.
     pub addr_gen_mode: Option<u8>,
+    /// The interface's IPv4/IPv6 settings, as the kernel reports them.
+    pub conf: IfConf,
     pub stats: LinkStats,
+}
+
+/// Per-interface settings (net.ipv4.conf.IF.* and net.ipv6.conf.IF.*),
+/// read from the link dump rather than /proc/sys (which is slow to walk
+/// across many namespaces).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct IfConf {
+    pub ipv4_forwarding: Option<i32>,
+    pub rp_filter: Option<i32>,
+    pub arp_ignore: Option<i32>,
+    pub arp_filter: Option<i32>,
+    pub arp_announce: Option<i32>,
+    pub proxy_arp: Option<i32>,
+    pub accept_local: Option<i32>,
+    pub ipv6_forwarding: Option<i32>,
+    pub ipv6_disabled: Option<i32>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -177,6 +195,21 @@ impl LiveNs {
 
     pub fn lo(&self) -> Option<&LiveLink> {
         self.links.iter().find(|l| l.name == "lo")
+    }
+
+    /// Namespace-wide sysctls the kernel mirrors onto every interface, read
+    /// from `lo`: writing them propagates to each existing interface.
+    pub fn mirrored_sysctl(&self, key: &str) -> Option<String> {
+        let c = self.lo()?.conf;
+        let v = match key {
+            "net.ipv4.ip_forward" | "net.ipv4.conf.all.forwarding" => c.ipv4_forwarding?,
+            "net.ipv6.conf.all.forwarding" => c.ipv6_forwarding?,
+            "net.ipv6.conf.all.disable_ipv6" | "net.ipv6.conf.default.disable_ipv6" => {
+                c.ipv6_disabled?
+            }
+            _ => return None,
+        };
+        Some(v.to_string())
     }
 }
 
