@@ -306,3 +306,56 @@ fn two_ups_of_one_lab_at_once_never_mix() {
     );
     assert!(sb.pings("ns1", "192.168.1.2"));
 }
+
+/// A 200-node star, for tests that need `up` to take a while.
+fn big_lab(sb: &sandbox::Sandbox) {
+    sb.sh("mkdir -p /run/t && python3 bench/star.py 200 > /run/t/big.yaml")
+        .ok();
+}
+
+#[test]
+fn sigterm_during_up_rolls_back() {
+    let sb = sandbox!();
+    big_lab(&sb);
+    let out = sb.sh("\"$VNET\" up /run/t/big.yaml & pid=$!; sleep 0.15; kill -TERM $pid; wait $pid; echo \"rc=$?\"");
+    let finished = out.stdout.contains("rc=0");
+    if finished {
+        // It won the race: then it is complete.
+        assert_eq!(sb.netns().len(), 200);
+    } else {
+        assert!(out.stdout.contains("rc=1"), "{}{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains("interrupted"), "{}", out.stderr);
+        assert!(sb.netns().is_empty(), "rolled back: {:?}", sb.netns().len());
+        assert_eq!(sb.links(""), ["lo"]);
+    }
+}
+
+#[test]
+fn after_kill_9_down_removes_every_piece() {
+    let sb = sandbox!();
+    big_lab(&sb);
+    for delay in ["0.05", "0.2", "0.4"] {
+        sb.sh(&format!("\"$VNET\" up /run/t/big.yaml >/dev/null 2>&1 & pid=$!; sleep {delay}; kill -KILL $pid; wait $pid; true"))
+            .ok();
+        sb.vnet("down star200").ok();
+        assert!(
+            sb.netns().is_empty(),
+            "delay {delay}: {} namespaces left",
+            sb.netns().len()
+        );
+        assert_eq!(sb.links(""), ["lo"], "delay {delay}");
+        assert_eq!(
+            sb.sh("ls -A /run/vnet").ok().stdout.trim(),
+            "",
+            "delay {delay}"
+        );
+        // Nothing mounted is left under /run/netns either.
+        assert_eq!(
+            sb.sh("grep -c /run/netns/ /proc/self/mountinfo || true")
+                .ok()
+                .stdout
+                .trim(),
+            "0"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use super::{EngineError, Hooks, record, scan};
 use crate::kernel::msg::{self, Dev};
 use crate::kernel::netns;
 use crate::kernel::session::Session;
-use crate::kernel::{KernelError, fault};
+use crate::kernel::{KernelError, fault, profile};
 use crate::model::live::LiveLink;
 use crate::model::owner;
 
@@ -73,10 +73,12 @@ pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineEr
     let doomed = host_links_of(lab, &host_links, &journal);
     (hooks.plan_size)((doomed.len() + ours.len() + stale.len()) as u64);
 
+    profile::mark("down: read host links");
     let mut left = Vec::new();
     if !doomed.is_empty() {
         delete_host_links(&mut session, lab, &host_links, &doomed, &mut left, hooks);
     }
+    profile::mark("down: deleted host links");
     for name in ours.iter().chain(&stale) {
         if let Err(e) = fault::check().and_then(|()| netns::remove(name)) {
             left.push(format!("namespace {name}: {e}"));
@@ -84,6 +86,7 @@ pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineEr
         (hooks.progress)(1);
     }
 
+    profile::mark("down: removed namespaces");
     // Check the result on the kernel's word.
     let after = session
         .refresh_links(&crate::model::Netns::Host)

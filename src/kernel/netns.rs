@@ -262,10 +262,14 @@ pub fn remove(name: &str) -> Result<(), KernelError> {
 }
 
 /// Threads to use for namespace work: namespace creation is the largest
-/// single cost and scales with cores.
+/// single cost and scales with cores. `VNET_THREADS` overrides (benchmarks).
 pub fn workers(jobs: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores * 2).clamp(1, 16).min(jobs.max(1))
+    let chosen = std::env::var("VNET_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or((cores * 2).clamp(1, 16));
+    chosen.clamp(1, jobs.max(1))
 }
 
 /// Run `f` over `items` on a few threads, keeping the input order.
