@@ -51,7 +51,7 @@ impl Kernel {
         let group = owner::group(lab);
         for a in actions {
             match a {
-                Action::AddNetns { ns, early_sysctls } => {
+                Action::AddNetns { ns } => {
                     let mut live = LiveNs {
                         ns: ns.clone(),
                         ..LiveNs::default()
@@ -63,9 +63,6 @@ impl Kernel {
                         alias: Some(owner::mark(lab)),
                         ..LiveLink::default()
                     });
-                    for (k, v) in early_sysctls {
-                        live.sysctls.insert(k.clone(), v.clone());
-                    }
                     self.observed.named.insert(ns.clone(), live);
                 }
                 Action::DelNetns { ns } => {
@@ -195,7 +192,6 @@ impl Kernel {
             for (k, v) in [
                 ("net.ipv4.ip_forward", "0"),
                 ("net.ipv6.conf.all.forwarding", "0"),
-                ("net.ipv6.conf.all.disable_ipv6", "0"),
             ] {
                 live.sysctls
                     .entry(k.to_string())

@@ -10,7 +10,7 @@ use super::lock::{LabLock, Wait};
 use super::record::{self, Record};
 use super::{EngineError, Hooks, observe_lab};
 use crate::kernel::apply::Executor;
-use crate::kernel::ready::{Need, Watch};
+use crate::kernel::ready::{self, Need, Want, Watch};
 use crate::kernel::session::Session;
 use crate::kernel::{netns, profile};
 use crate::model::net::{IfaceKind, Net, desired};
@@ -143,13 +143,14 @@ pub fn up(
     record::save(&rec).map_err(|e| EngineError::Io("write the state record".into(), e))?;
 
     (hooks.plan_size)(operations(&plan));
-    let lab_namespaces: Vec<String> = net.named().map(str::to_string).collect();
+    let want = readiness(&net, &plan);
     let mut watch: Option<Watch> = None;
     let mut exec = Executor::new(&mut session, &lab.name, hooks.progress, cancel);
     let result = exec.apply(&plan, &mut |stage, session| {
         profile::mark(&format!("before stage {stage:?}"));
-        if stage >= Stage::Links && watch.is_none() {
-            watch = Some(Watch::start(session, &lab_namespaces)?);
+        // Subscribed before anything comes up, so no transition is missed.
+        if stage >= Stage::Links && watch.is_none() && !want.is_empty() {
+            watch = Some(Watch::start(session, &ready::spaces(&want))?);
         }
         Ok(())
     });
@@ -171,7 +172,6 @@ pub fn up(
     drop(exec);
     profile::mark("applied");
 
-    let want = readiness(&net, &plan);
     let not_ready = match (&mut watch, want.is_empty()) {
         (Some(w), false) => w
             .wait(&mut session, want, opts.ready_timeout)
@@ -239,8 +239,11 @@ fn operations(plan: &Plan) -> u64 {
 }
 
 /// What must be up, and which bridge ports must forward, before `up` returns:
-/// every interface this run brought up or enslaved.
-fn readiness(net: &Net, plan: &Plan) -> BTreeSet<(Netns, String, Need)> {
+/// every interface this run brought up or enslaved. For a veth with one end
+/// in the host, only that end is watched: both ends get carrier in one call
+/// and the kernel's linkwatch handles them in that order, so the host end
+/// being up means its peer is too (and one socket then covers a whole star).
+fn readiness(net: &Net, plan: &Plan) -> Want {
     let stp: BTreeMap<(Netns, String), bool> = net
         .namespaces
         .iter()
@@ -249,6 +252,14 @@ fn readiness(net: &Net, plan: &Plan) -> BTreeSet<(Netns, String, Need)> {
                 IfaceKind::Bridge { stp, .. } => Some(((ns.clone(), i.name.clone()), stp)),
                 _ => None,
             })
+        })
+        .collect();
+    let brought_up: BTreeSet<(&Netns, &str)> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SetLink { ns, name, set } if set.up == Some(true) => Some((ns, name.as_str())),
+            _ => None,
         })
         .collect();
     let mut want = BTreeSet::new();
@@ -265,7 +276,11 @@ fn readiness(net: &Net, plan: &Plan) -> BTreeSet<(Netns, String, Need)> {
         match &iface.kind {
             IfaceKind::Veth { peer_ns, peer } => {
                 // A veth has carrier only when its peer is up too.
-                if net.iface(peer_ns, peer).is_some() {
+                let inferred = peer_ns.is_host()
+                    && !ns.is_host()
+                    && brought_up.contains(&(ns, name.as_str()))
+                    && brought_up.contains(&(peer_ns, peer.as_str()));
+                if net.iface(peer_ns, peer).is_some() && !inferred {
                     want.insert((ns.clone(), name.clone(), Need::Up));
                 }
                 if let Some(m) = &iface.master

@@ -152,9 +152,8 @@ impl<'a> Executor<'a> {
         let news: Vec<NewNs> = actions
             .iter()
             .filter_map(|a| match a {
-                Action::AddNetns { ns, early_sysctls } => Some(NewNs {
+                Action::AddNetns { ns } => Some(NewNs {
                     name: ns.clone(),
-                    early_sysctls: early_sysctls.clone(),
                     lo_alias: owner::mark(&self.lab),
                 }),
                 _ => None,
@@ -170,6 +169,7 @@ impl<'a> Executor<'a> {
             progress(1);
             r
         });
+
         let mut first_err = None;
         for ((a, n), r) in actions.iter().zip(&news).zip(results) {
             match r {
@@ -507,7 +507,11 @@ impl<'a> Executor<'a> {
             }
         }
         // Read whatever is still in flight, even after a failure: the kernel
-        // has acted on it and the rollback must know.
+        // has acted on it and the rollback must know. The host goes first:
+        // its veth ends come up before their peers in lab namespaces, which
+        // lets `up` watch a star's readiness from the host alone.
+        let mut flight: Vec<(Netns, Vec<(u32, usize)>)> = flight.into_iter().collect();
+        flight.sort_by(|a, b| a.0.cmp(&b.0));
         for (ns, list) in flight {
             if let Err(e) = self.drain(&ns, list, actions, &mut done) {
                 failure.get_or_insert(e);

@@ -18,7 +18,7 @@ use nix::sched::{CloneFlags, setns, unshare};
 use super::error::KernelError;
 use super::fault;
 use super::netlink::NlSocket;
-use super::{observe, sysctl};
+use super::observe;
 use crate::model::live::LiveLink;
 use crate::model::names;
 
@@ -171,24 +171,19 @@ pub fn host() -> Result<NsHandle, KernelError> {
 /// What a new namespace needs before anyone can see it.
 pub struct NewNs {
     pub name: String,
-    /// Written inside the namespace before any interface appears.
-    pub early_sysctls: Vec<(String, String)>,
     /// Alias for `lo`: the ownership mark.
     pub lo_alias: String,
 }
 
-/// Create one namespace on the calling thread: enter a new namespace, set
-/// sysctls, bring `lo` up with the mark, then mount it under /run/netns (so
-/// it is never visible unmarked). The thread returns to its namespace.
+/// Create one namespace on the calling thread: enter a new namespace, bring
+/// `lo` up with the mark, then mount it under /run/netns (so it is never
+/// visible unmarked). The thread returns to its namespace.
 pub fn create(new: &NewNs) -> Result<(NsHandle, Vec<LiveLink>), KernelError> {
     let path = path_of(&new.name)?;
     fault::check()?;
     let home = current()?;
     unshare(CloneFlags::CLONE_NEWNET)?;
     let made = (|| {
-        for (k, v) in &new.early_sysctls {
-            sysctl::write(k, v)?;
-        }
         let mut sock = NlSocket::open()?;
         let mut lo = LinkMessage::default();
         lo.header.index = 1;

@@ -22,8 +22,6 @@ pub struct NsSpec {
     pub links: BTreeMap<String, Iface>,
     pub routes: BTreeSet<Route>,
     pub sysctls: BTreeMap<String, String>,
-    /// Some interface here has an IPv6 address, or link-local is kept.
-    pub wants_ipv6: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +33,9 @@ pub struct Iface {
     pub mtu: Option<u32>,
     pub mac: Option<Mac>,
     /// Let the kernel make an IPv6 link-local address (addrgenmode eui64).
+    /// Off for interfaces without IPv6 addresses: with no address at all an
+    /// interface sends no DAD, router solicitation or MLD report, so a big
+    /// lab does not flood itself (and no sysctl needs writing).
     pub ipv6_link_local: bool,
 }
 
@@ -109,13 +110,11 @@ pub fn desired(lab: &Lab) -> Net {
                 .entry(key.to_string())
                 .or_insert_with(|| fwd.to_string());
         }
-        spec.wants_ipv6 = lab.ipv6_link_local || node.routes.iter().any(Route::is_ipv6);
     }
     for (name, b) in lab.bridges() {
         let ns = lab.namespace_of(name);
         let spec = net.namespaces.entry(ns).or_default();
         let v6 = b.ips.iter().any(|a| matches!(a, IpNet::V6(_)));
-        spec.wants_ipv6 |= v6;
         spec.links.insert(
             name.to_string(),
             Iface {
@@ -144,7 +143,6 @@ pub fn desired(lab: &Lab) -> Net {
             };
             let v6 = me.ips.iter().any(|a| matches!(a, IpNet::V6(_)));
             let spec = net.namespaces.entry(ns).or_default();
-            spec.wants_ipv6 |= v6;
             spec.links.insert(
                 me.interface.clone(),
                 Iface {
@@ -162,27 +160,9 @@ pub fn desired(lab: &Lab) -> Net {
             );
         }
     }
-    // Namespaces without IPv6 get it off before their first interface
-    // appears, so a big lab does not flood itself with link-local chatter.
-    for (ns, spec) in net.namespaces.iter_mut() {
-        if ns.is_host() {
-            continue;
-        }
-        let off = if spec.wants_ipv6 { "0" } else { "1" };
-        for key in IPV6_OFF_SYSCTLS {
-            spec.sysctls
-                .entry(key.to_string())
-                .or_insert_with(|| off.to_string());
-        }
-    }
     net
 }
 
-/// Sysctls that turn IPv6 off in a namespace that has no use for it. The
-/// kernel copies `all.disable_ipv6` onto `default` and onto every existing
-/// interface, so one write does it (and /proc/sys writes are slow across
-/// many namespaces).
-pub const IPV6_OFF_SYSCTLS: [&str; 1] = ["net.ipv6.conf.all.disable_ipv6"];
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,11 +13,9 @@ use crate::model::route::Route;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
-    /// Create a namespace; `early_sysctls` are written before any interface
-    /// appears in it (IPv6 off where it is not wanted).
+    /// Create a namespace (with `lo` up and the lab's mark on it).
     AddNetns {
         ns: String,
-        early_sysctls: Vec<(String, String)>,
     },
     DelNetns {
         ns: String,
@@ -170,7 +168,7 @@ impl Action {
     /// The namespace the action is carried out in.
     pub fn netns(&self) -> Netns {
         match self {
-            Action::AddNetns { ns, .. } | Action::DelNetns { ns } => Netns::Named(ns.clone()),
+            Action::AddNetns { ns } | Action::DelNetns { ns } => Netns::Named(ns.clone()),
             Action::AddVeth { a, b } => {
                 if a.ns.is_host() {
                     b.ns.clone()
@@ -194,7 +192,7 @@ impl Action {
     /// veth0 (ns1) — br0-veth0 (host)".
     pub fn object(&self) -> String {
         match self {
-            Action::AddNetns { ns, .. } | Action::DelNetns { ns } => format!("namespace {ns}"),
+            Action::AddNetns { ns } | Action::DelNetns { ns } => format!("namespace {ns}"),
             Action::AddVeth { a, b } => {
                 format!("veth pair {} ({}) — {} ({})", a.name, a.ns, b.name, b.ns)
             }

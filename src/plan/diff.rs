@@ -10,7 +10,7 @@ use super::action::{Action, LinkSet, MacText, VethEnd};
 use super::{Conflict, Plan};
 use crate::model::Netns;
 use crate::model::live::{LiveLink, LiveNs, LiveRoute};
-use crate::model::net::{IPV6_OFF_SYSCTLS, Iface, IfaceKind, Net};
+use crate::model::net::{Iface, IfaceKind, Net};
 use crate::model::owner;
 use crate::model::route::Route;
 
@@ -97,17 +97,8 @@ impl Planner<'_> {
         for name in self.desired.named() {
             match self.observed.named.get(name) {
                 None => {
-                    let spec = &self.desired.namespaces[&Netns::Named(name.to_string())];
-                    let early = IPV6_OFF_SYSCTLS
-                        .iter()
-                        .filter_map(|k| spec.sysctls.get(*k).map(|v| (k.to_string(), v.clone())))
-                        .filter(|(_, v)| v == "1")
-                        .collect();
                     self.fresh.insert(name.to_string());
-                    self.actions.push(Action::AddNetns {
-                        ns: name.to_string(),
-                        early_sysctls: early,
-                    });
+                    self.actions.push(Action::AddNetns { ns: name.to_string() });
                 }
                 Some(live) => match netns_owner(live) {
                     Some(l) if l == self.lab => {}
@@ -285,11 +276,11 @@ impl Planner<'_> {
             if live.as_ref().is_some_and(|l| l.group != self.group) {
                 set.group = Some(self.group);
             }
-            if !iface.ipv6_link_local {
-                let mode = live.as_ref().and_then(|l| l.addr_gen_mode);
-                if live.is_none() || mode.is_some_and(|m| m != 1) {
-                    set.no_link_local = true;
-                }
+        }
+        if !iface.ipv6_link_local {
+            let mode = live.as_ref().and_then(|l| l.addr_gen_mode);
+            if live.is_none() || mode.is_some_and(|m| m != 1) {
+                set.no_link_local = true;
             }
         }
         if live.as_ref().is_none_or(|l| !l.admin_up) {
@@ -350,10 +341,9 @@ impl Planner<'_> {
                 });
             }
             for (key, value) in &spec.sysctls {
-                let set_early = fresh && IPV6_OFF_SYSCTLS.contains(&key.as_str()) && value == "1";
                 let current = live.and_then(|l| l.sysctls.get(key));
                 let default_ok = fresh && is_netns_default(key, value);
-                if set_early || default_ok || current.is_some_and(|c| c.trim() == value.trim()) {
+                if default_ok || current.is_some_and(|c| c.trim() == value.trim()) {
                     continue;
                 }
                 self.actions.push(Action::SetSysctl {
@@ -535,9 +525,6 @@ fn route_metric(r: &LiveRoute) -> u32 {
 fn is_netns_default(key: &str, value: &str) -> bool {
     matches!(
         (key, value),
-        ("net.ipv4.ip_forward", "0")
-            | ("net.ipv6.conf.all.forwarding", "0")
-            | ("net.ipv6.conf.all.disable_ipv6", "0")
-            | ("net.ipv6.conf.default.disable_ipv6", "0")
+        ("net.ipv4.ip_forward", "0") | ("net.ipv6.conf.all.forwarding", "0")
     )
 }

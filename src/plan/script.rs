@@ -24,15 +24,10 @@ fn sysctl(ns: &Netns, key: &str, value: &str) -> String {
 /// The main commands of one action (ownership marks excluded).
 pub fn commands(action: &Action) -> Vec<String> {
     match action {
-        Action::AddNetns { ns, early_sysctls } => {
-            let named = Netns::Named(ns.clone());
-            let mut out = vec![format!("ip netns add {ns}")];
-            for (k, v) in early_sysctls {
-                out.push(sysctl(&named, k, v));
-            }
-            out.push(format!("ip -n {ns} link set lo up"));
-            out
-        }
+        Action::AddNetns { ns } => vec![
+            format!("ip netns add {ns}"),
+            format!("ip -n {ns} link set lo up"),
+        ],
         Action::DelNetns { ns } => vec![format!("ip netns del {ns}")],
         Action::DelLink { ns, name } => vec![format!("{} link del dev {name}", ip(ns))],
         Action::AddBridge {
@@ -171,7 +166,7 @@ fn marks(plan: &Plan) -> Vec<String> {
     };
     for a in &plan.actions {
         match a {
-            Action::AddNetns { ns, .. } => {
+            Action::AddNetns { ns } => {
                 note(&Netns::Named(ns.clone()), "lo", None, Some(alias.clone()))
             }
             Action::AddBridge { ns, name, .. } => note(ns, name, Some(plan.group), None),
