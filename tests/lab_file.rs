@@ -154,6 +154,12 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ),
     ("syntax error", "name: x\nnodes: [\n", "expected", ":2:"),
     (
+        "gateway off every subnet",
+        "name: x\nnodes:\n  a: { routes: [\"10.9.0.0/16 via 10.8.0.1\"] }\n  b: {}\nlinks:\n  - endpoints: [{node: a, interface: e0, ip: 10.0.0.1/24}, \"b:e0\"]\n",
+        "not on a subnet",
+        ":3:17",
+    ),
+    (
         "address on a bridge port",
         "name: x\nnodes: {a: {}, br0: {kind: bridge}}\nlinks:\n  - endpoints: [\"a:e0\", {node: br0, interface: p0, ip: 10.0.0.1/24}]\n",
         "bridge port",
@@ -183,6 +189,25 @@ fn every_bad_file_is_refused_with_its_place_and_a_hint() {
             "{what}: the text is not underlined\n{out}"
         );
     }
+}
+
+#[test]
+fn a_bridge_holds_at_most_1023_ports() {
+    let mut t = String::from("name: x\nnodes:\n  br0: { kind: bridge }\n");
+    for i in 0..1024 {
+        t.push_str(&format!("  n{i}: {{}}\n"));
+    }
+    t.push_str("links:\n");
+    for i in 0..1024 {
+        t.push_str(&format!("  - endpoints: [\"n{i}:e0\", \"br0:p{i}\"]\n"));
+    }
+    let e = parse_lab("ports.yaml", &t).unwrap_err();
+    assert!(
+        e.plain_lines()
+            .iter()
+            .any(|l| l.contains("1024 ports") && l.contains(":3:3")),
+        "{e:?}"
+    );
 }
 
 #[test]

@@ -51,7 +51,58 @@ impl fmt::Display for StepError {
             self.action.object(),
             self.error,
             cmd
-        )
+        )?;
+        if let Some(h) = hint(&self.action, &self.error) {
+            write!(f, "\n  hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a person can do about the kernel errors that have a known cause.
+fn hint(action: &Action, e: &KernelError) -> Option<&'static str> {
+    let vlan = matches!(
+        action,
+        Action::AddBridge {
+            vlan_filtering: true,
+            ..
+        } | Action::SetBridge {
+            vlan_filtering: true,
+            ..
+        }
+    );
+    match (action, e.errno) {
+        (_, libc::EOPNOTSUPP) if vlan => Some(
+            "this kernel was built without bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING); remove `vlan_filtering: true`",
+        ),
+        (Action::AddVeth { .. }, libc::EOPNOTSUPP) => {
+            Some("this kernel has no veth support (CONFIG_VETH, module veth)")
+        }
+        (Action::AddBridge { .. }, libc::EOPNOTSUPP) => {
+            Some("this kernel has no bridge support (CONFIG_BRIDGE, module bridge)")
+        }
+        (Action::SetLink { .. }, libc::EXFULL) => {
+            Some("a Linux bridge holds at most 1023 ports; spread them over several bridges")
+        }
+        (Action::AddBridge { .. } | Action::AddVeth { .. }, libc::EEXIST) => Some(
+            "an interface with this name appeared after vnet read the kernel (another tool at work?); run `vnet up` again",
+        ),
+        (Action::AddAddr { .. }, libc::EEXIST) => {
+            Some("the address is already on another interface of this namespace")
+        }
+        (Action::AddRoute { .. }, libc::ENETUNREACH) => Some(
+            "the gateway is not on any connected subnet of this node: give the node an address in the gateway's subnet",
+        ),
+        (Action::AddRoute { .. }, libc::EEXIST) => {
+            Some("a route to this destination exists already (added by hand?)")
+        }
+        (_, libc::EPERM) | (_, libc::EACCES) => {
+            Some("vnet needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)")
+        }
+        (_, libc::ENOSPC) | (_, libc::ENOMEM) => Some(
+            "the kernel ran out of room (namespaces, mounts or memory); see user.max_net_namespaces and fs.mount-max",
+        ),
+        _ => None,
     }
 }
 

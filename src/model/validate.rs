@@ -15,6 +15,9 @@ use super::names;
 use super::raw::{At, RawEndpoint, RawLab, RawNode, Span};
 use super::route::Route;
 
+/// Ports a Linux bridge accepts (BR_MAX_PORTS - 1).
+pub const MAX_BRIDGE_PORTS: usize = 1023;
+
 /// Lab files larger than this are refused before parsing.
 pub const MAX_FILE_BYTES: usize = 16 << 20;
 
@@ -197,6 +200,7 @@ impl Validator {
             }
         }
         self.routes_name_devices(&lab, &raw, &taken);
+        self.bridge_port_limits(&lab, &node_spans);
         if let Some(expect) = &raw.expect {
             for e in &expect.value {
                 for n in [&e.value.from, &e.value.to] {
@@ -536,6 +540,29 @@ impl Validator {
         })
     }
 
+    /// A Linux bridge takes at most 1023 ports ("Exchange full" at the next).
+    fn bridge_port_limits(&mut self, lab: &Lab, spans: &BTreeMap<String, Span>) {
+        let mut ports: BTreeMap<&str, usize> = BTreeMap::new();
+        for l in &lab.links {
+            for e in &l.ends {
+                if is_bridge(lab, &e.node) {
+                    *ports.entry(e.node.as_str()).or_default() += 1;
+                }
+            }
+        }
+        for (bridge, n) in ports {
+            if n > MAX_BRIDGE_PORTS {
+                self.problem(
+                    Problem::new(
+                        format!("bridge `{bridge}` has {n} ports; a Linux bridge holds at most {MAX_BRIDGE_PORTS}"),
+                        spans.get(bridge).copied().unwrap_or_default(),
+                    )
+                    .hint("spread the ports over several bridges joined by a trunk bridge (see bench/star.py)"),
+                );
+            }
+        }
+    }
+
     /// Routes that name a device must name one the lab puts in that namespace.
     fn routes_name_devices(&mut self, lab: &Lab, raw: &RawLab, taken: &Taken) {
         let Some(nodes) = &raw.nodes else { return };
@@ -563,6 +590,26 @@ impl Validator {
                         )
                         .hint(
                             "a route's dev must be one of the node's own link endpoints or bridges",
+                        ),
+                    );
+                }
+                if let Some(via) = route.via
+                    && route.dev.is_none()
+                    && !is_link_local(via)
+                    && !connected(lab, &key.value)
+                        .iter()
+                        .any(|net| net.contains(&via))
+                {
+                    self.problem(
+                        Problem::new(
+                            format!(
+                                "gateway {via} is not on a subnet `{}` is connected to",
+                                key.value
+                            ),
+                            r.span,
+                        )
+                        .hint(
+                            "give the node an address in the gateway's subnet, or fix the gateway",
                         ),
                     );
                 }
@@ -677,6 +724,31 @@ fn check_sysctl(key: &str) -> Result<(), String> {
         return Err(format!("`{}` is not a sysctl key", names::printable(key)));
     }
     Ok(())
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_link_local(),
+        IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
+    }
+}
+
+/// The subnets a netns node has addresses in (its endpoints and the bridges
+/// that live inside it).
+fn connected(lab: &Lab, node: &str) -> Vec<IpNet> {
+    let mut nets: Vec<IpNet> = lab
+        .links
+        .iter()
+        .flat_map(|l| l.ends.iter())
+        .filter(|e| e.node == node)
+        .flat_map(|e| e.ips.iter().copied())
+        .collect();
+    for (_, b) in lab.bridges() {
+        if b.inside.as_deref() == Some(node) {
+            nets.extend(b.ips.iter().copied());
+        }
+    }
+    nets.iter().map(IpNet::trunc).collect()
 }
 
 fn is_bridge(lab: &Lab, node: &str) -> bool {
