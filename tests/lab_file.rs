@@ -273,3 +273,34 @@ proptest! {
         let _ = parse_lab("fuzz.yaml", &text);
     }
 }
+
+#[test]
+fn toml_lab_files_mean_the_same_and_fail_the_same_way() {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let yaml = std::fs::read_to_string(format!("{dir}/examples/seed-bridge.yaml")).unwrap();
+    let toml = std::fs::read_to_string(format!("{dir}/examples/seed-bridge.toml")).unwrap();
+    assert_eq!(
+        parse_lab("a.yaml", &yaml).unwrap(),
+        parse_lab("a.toml", &toml).unwrap()
+    );
+    let bad = "name = \"x\"\n[nodes.ns1]\n[[links]]\nendpoints = [\"ns1:e0\", \"zz:e1\"]\n";
+    let e = parse_lab("bad.toml", bad).unwrap_err();
+    assert_eq!(
+        e.plain_lines(),
+        ["bad.toml:4:25: `zz` is not a node of this lab"]
+    );
+    let e = parse_lab("bad.toml", "name = \"x\"\ncolour = 1\n").unwrap_err();
+    assert!(
+        e.plain_lines()[0].starts_with("bad.toml:2:1: unknown field `colour`"),
+        "{e:?}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn the_toml_parser_never_panics(text in "\\PC{0,300}") {
+        let _ = parse_lab("fuzz.toml", &text);
+    }
+}

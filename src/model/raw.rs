@@ -40,13 +40,48 @@ impl<T> At<T> {
     }
 }
 
+/// Which parser feeds the raw structs: each has its own way of reporting
+/// where a value came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    Yaml,
+    Toml,
+}
+
+thread_local! {
+    static SYNTAX: std::cell::Cell<Syntax> = const { std::cell::Cell::new(Syntax::Yaml) };
+}
+
+/// Run `f` with `At` reading spans the way `syntax`'s parser gives them.
+pub fn with_syntax<R>(syntax: Syntax, f: impl FnOnce() -> R) -> R {
+    let before = SYNTAX.with(|s| s.replace(syntax));
+    let r = f();
+    SYNTAX.with(|s| s.set(before));
+    r
+}
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for At<T> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = Spanned::<T>::deserialize(d)?;
-        Ok(At {
-            span: Span::of(&s.referenced),
-            value: s.value,
-        })
+        match SYNTAX.with(|s| s.get()) {
+            Syntax::Yaml => {
+                let s = Spanned::<T>::deserialize(d)?;
+                Ok(At {
+                    span: Span::of(&s.referenced),
+                    value: s.value,
+                })
+            }
+            Syntax::Toml => {
+                let s = serde_spanned::Spanned::<T>::deserialize(d)?;
+                let r = s.span();
+                Ok(At {
+                    span: Span {
+                        offset: r.start,
+                        len: r.end.saturating_sub(r.start),
+                    },
+                    value: s.into_inner(),
+                })
+            }
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use super::lab::{
     BridgeNode, Endpoint, Expectation, HOST, Lab, Link, Mac, NetnsNode, Node, NodeKind,
 };
 use super::names;
-use super::raw::{At, RawEndpoint, RawLab, RawNode, Span};
+use super::raw::{At, RawEndpoint, RawLab, RawNode, Span, Syntax, with_syntax};
 use super::route::Route;
 
 /// Ports a Linux bridge accepts (BR_MAX_PORTS - 1).
@@ -46,9 +46,16 @@ pub fn parse_lab(path: &str, text: &str) -> Result<Lab, LabFileError> {
                 .hint("lab files are UTF-8 text"),
         ]));
     }
-    let raw: RawLab = match serde_saphyr::from_str(text) {
-        Ok(raw) => raw,
-        Err(e) => return Err(fail(vec![yaml_problem(&e, text)])),
+    let raw: RawLab = if is_toml(path) {
+        match with_syntax(Syntax::Toml, || toml::from_str(text)) {
+            Ok(raw) => raw,
+            Err(e) => return Err(fail(vec![toml_problem(&e, text)])),
+        }
+    } else {
+        match with_syntax(Syntax::Yaml, || serde_saphyr::from_str(text)) {
+            Ok(raw) => raw,
+            Err(e) => return Err(fail(vec![yaml_problem(&e, text)])),
+        }
     };
     let mut v = Validator::default();
     let lab = v.lab(raw, text);
@@ -57,6 +64,31 @@ pub fn parse_lab(path: &str, text: &str) -> Result<Lab, LabFileError> {
     } else {
         v.problems.sort_by_key(|p| p.span.offset);
         Err(fail(v.problems))
+    }
+}
+
+/// Lab files are YAML; a `.toml` file is read as TOML, with the same keys.
+pub fn is_toml(path: &str) -> bool {
+    path.ends_with(".toml")
+}
+
+fn toml_problem(e: &toml::de::Error, text: &str) -> Problem {
+    let span = match e.span() {
+        Some(r) => Span {
+            offset: r.start,
+            len: r.end.saturating_sub(r.start),
+        },
+        None => Span {
+            offset: text.len(),
+            len: 0,
+        },
+    };
+    let message = e.message().trim().to_string();
+    let p = Problem::new(message.clone(), span);
+    if message.contains("unknown field") {
+        p.hint("check the spelling; the lab file reference is in the README")
+    } else {
+        p
     }
 }
 
