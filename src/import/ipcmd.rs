@@ -877,14 +877,26 @@ fn extra(words: &[String]) -> Outcome {
     }
 }
 
-/// `ip link set lo up` (and the like): vnet brings every namespace's lo up.
+/// `ip link set lo up` (and the like): vnet brings every namespace's lo up,
+/// and marks it as the lab's itself.
 fn lo_only(args: &[String]) -> Outcome {
-    let other: Vec<&String> = args.iter().filter(|a| *a != "up").collect();
-    if other.is_empty() {
-        Outcome::Done
-    } else {
-        Outcome::Unsupported("vnet keeps lo up and otherwise leaves it alone".into())
+    let mut left = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        match (args[i].as_str(), args.get(i + 1)) {
+            ("up", _) => i += 1,
+            (w @ ("alias" | "group"), Some(v)) => {
+                left.push(format!("`{w} {v}` (vnet sets its own ownership marks)"));
+                i += 2;
+            }
+            _ => {
+                return Outcome::Unsupported(
+                    "vnet keeps lo up and otherwise leaves it alone".into(),
+                );
+            }
+        }
     }
+    done(left)
 }
 
 fn parse_mtu(v: &str) -> Result<u32, Outcome> {

@@ -36,6 +36,8 @@ struct Conv<'a> {
     bridges: BTreeMap<usize, String>,
     /// Node names taken.
     taken: BTreeSet<String>,
+    /// Addresses given out, and to which interface (a lab uses each once).
+    used: BTreeMap<std::net::IpAddr, String>,
     opts: Options,
 }
 
@@ -46,11 +48,13 @@ pub fn to_lab(w: &World, name: &str, opts: Options) -> Converted {
         ns_ok: BTreeSet::from([HOST_NS]),
         bridges: BTreeMap::new(),
         taken: BTreeSet::new(),
+        used: BTreeMap::new(),
         opts,
     };
     let mut nodes = c.namespaces();
     nodes.extend(c.bridge_nodes());
     let links = c.links();
+    c.routes(&mut nodes, &links);
     c.others();
     c.host_leftovers();
     let lab = Lab {
@@ -136,37 +140,71 @@ impl Conv<'_> {
             }
         }
         for (k, (v, line)) in sysctls {
-            if !k.starts_with("net.") {
+            let plain = |s: &str| {
+                !s.chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '/')
+            };
+            if !k.starts_with("net.")
+                || !plain(&k)
+                || k.split('.').any(str::is_empty)
+                || v.len() > 256
+                || v.chars().any(char::is_control)
+            {
                 self.note(
                     line,
                     format!("sysctl {k}={v}"),
-                    "not a per-namespace network setting; a lab sets only net.* keys",
+                    "not a per-namespace network setting a lab can hold (net.* keys, short values)",
                     NoteKind::NotRepresented,
                 );
                 continue;
             }
             node.sysctls.insert(k, v);
         }
-        let routes = ns.routes.clone();
-        for (r, line) in routes {
-            if let Some(dev) = &r.dev {
-                let ok = self
-                    .w
-                    .find(i, dev)
-                    .is_some_and(|id| !matches!(self.w.ifaces[id].kind, Kind::Other(_)));
-                if !ok {
+        node
+    }
+
+    /// Routes, once it is known which interfaces made it into the lab.
+    fn routes(&mut self, nodes: &mut [Node], links: &[Link]) {
+        let mut present: BTreeSet<(String, String)> = BTreeSet::new();
+        for id in self.bridges.keys() {
+            let i = &self.w.ifaces[*id];
+            present.insert((self.w.ns_name(i.ns).to_string(), i.name.clone()));
+        }
+        let home = |node: &str| -> String {
+            self.bridges
+                .iter()
+                .find(|(_, n)| *n == node)
+                .map_or(node.to_string(), |(id, _)| {
+                    self.w.ns_name(self.w.ifaces[*id].ns).to_string()
+                })
+        };
+        for l in links {
+            for e in &l.ends {
+                present.insert((home(&e.node), e.interface.clone()));
+            }
+        }
+        for node in nodes.iter_mut() {
+            let NodeKind::Netns(ns) = &mut node.kind else {
+                continue;
+            };
+            let Some(i) = self.w.ns_index(&node.name) else {
+                continue;
+            };
+            for (r, line) in self.w.namespaces[i].routes.clone() {
+                if let Some(dev) = &r.dev
+                    && !present.contains(&(node.name.clone(), dev.clone()))
+                {
                     self.note(
                         line,
-                        format!("route {r} in {}", ns.name),
-                        format!("{dev} is not an interface a lab makes"),
+                        format!("route {r} in {}", node.name),
+                        format!("{dev} is not an interface the lab makes"),
                         NoteKind::NotRepresented,
                     );
                     continue;
                 }
+                ns.routes.push(r);
             }
-            node.routes.push(r);
         }
-        node
     }
 
     fn bridge_nodes(&mut self) -> Vec<Node> {
@@ -206,13 +244,51 @@ impl Conv<'_> {
                 name: i.name.clone(),
                 kind: NodeKind::Bridge(BridgeNode {
                     inside: (i.ns != HOST_NS).then(|| self.w.ns_name(i.ns).to_string()),
-                    ips: i.addrs.iter().map(|(a, _)| *a).collect(),
+                    ips: self.unique_addrs(id),
                     stp,
                     vlan_filtering,
                     mtu: i.mtu,
                     mac: i.mac,
                 }),
             });
+        }
+        out
+    }
+
+    /// An interface's addresses, less those already given to another
+    /// (the kernel allows it; a lab file refuses it).
+    fn unique_addrs(&mut self, id: usize) -> Vec<IpNet> {
+        let i = &self.w.ifaces[id];
+        let who = format!("{} in {}", i.name, self.w.ns_name(i.ns));
+        let mut out = Vec::new();
+        for (a, line) in i.addrs.clone() {
+            if let Err(why) = crate::model::validate::parse_cidr(&a.to_string()) {
+                self.note(
+                    line,
+                    format!("address {a} on {who}"),
+                    why,
+                    NoteKind::NotRepresented,
+                );
+                continue;
+            }
+            match self.used.get(&a.addr()) {
+                Some(first) => {
+                    let first = first.clone();
+                    self.note(
+                        line,
+                        format!("address {a} on {who}"),
+                        format!(
+                            "{} is already on {first}; a lab gives each address to one interface",
+                            a.addr()
+                        ),
+                        NoteKind::NotRepresented,
+                    );
+                }
+                None => {
+                    self.used.insert(a.addr(), who.clone());
+                    out.push(a);
+                }
+            }
         }
         out
     }
@@ -310,18 +386,19 @@ impl Conv<'_> {
         let i = &self.w.ifaces[id];
         let on_bridge = self.bridges.values().any(|b| *b == node) && i.master.is_some();
         let mut ips = Vec::new();
-        for (a, line) in &i.addrs {
-            if on_bridge {
+        if on_bridge {
+            for (a, line) in &i.addrs {
                 self.note(
                     *line,
                     format!("address {a} on {}", i.name),
                     format!("{} is a port of bridge {node}; the kernel never uses an address there (put it on the bridge)", i.name),
                     NoteKind::NotRepresented,
                 );
-            } else {
-                ips.push(*a);
             }
+        } else {
+            ips = self.unique_addrs(id);
         }
+        let i = &self.w.ifaces[id];
         Endpoint {
             node,
             interface: i.name.clone(),
@@ -331,9 +408,10 @@ impl Conv<'_> {
         }
     }
 
+    /// Devices vnet does not make; those a command made were noted with it.
     fn others(&mut self) {
         for i in &self.w.ifaces {
-            if let (true, Kind::Other(kind)) = (i.alive, &i.kind) {
+            if let (true, 0, Kind::Other(kind)) = (i.alive, i.line, &i.kind) {
                 self.notes.push(Note {
                     line: i.line,
                     command: format!("{kind} interface {} in {}", i.name, self.w.ns_name(i.ns)),
