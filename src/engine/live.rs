@@ -43,9 +43,19 @@ impl View {
     }
 }
 
+/// Reading other namespaces means entering them.
+fn may_read() -> Result<(), String> {
+    match super::privilege::missing() {
+        None => Ok(()),
+        Some(cap) => Err(format!(
+            "reading the kernel's namespaces needs root ({cap} is missing); run it with sudo"
+        )),
+    }
+}
+
 /// Every named namespace (or only those in `only`), and the host.
 pub fn machine(only: &[String]) -> Result<View, String> {
-    super::require_privilege("graph --live").map_err(|e| e.to_string())?;
+    may_read()?;
     let mut session = Session::new().map_err(|e| format!("open netlink: {e}"))?;
     let marks = scan::namespaces(&mut session).map_err(|e| format!("scan /run/netns: {e}"))?;
     if !only.is_empty() {
@@ -97,7 +107,7 @@ pub fn machine(only: &[String]) -> Result<View, String> {
 /// One lab as the kernel holds it, found by its marks; `file` is its lab
 /// file if given, else the one its state record keeps.
 pub fn lab(name: &str, file: Option<Lab>) -> Result<View, String> {
-    super::require_privilege("graph --live").map_err(|e| e.to_string())?;
+    may_read()?;
     let rec = record::load(name);
     let lab = file.or_else(|| {
         let r = rec.as_ref()?;

@@ -338,16 +338,25 @@ pub fn render(g: &Graph) -> String {
 
     let mut by = MARGIN + TITLE_H + lh + if lh > 0.0 { 12.0 } else { 0.0 };
     if legend {
-        let items: &[(&str, &str, bool)] = &[
-            ("#2a9d3a", "up", false),
-            ("#d62728", "down", false),
-            ("#e08a00", "peer missing", true),
-            ("#9a9a9a", "not in kernel", true),
-            ("#8e44ad", "not in file", false),
-        ];
+        let drift = g.edges.iter().any(|e| e.drift != Drift::None)
+            || g.nodes.iter().any(|n| n.drift != Drift::None);
+        let mut items: Vec<(&str, &str, bool)> = Vec::new();
+        if g.live {
+            items.extend([
+                ("#2a9d3a", "up", false),
+                ("#d62728", "down", false),
+                ("#e08a00", "peer missing", true),
+            ]);
+        }
+        if drift {
+            items.extend([
+                ("#9a9a9a", "not in kernel", true),
+                ("#8e44ad", "not in file", false),
+            ]);
+        }
         let mut x = MARGIN;
         let _ = write!(out, r#"<g class="legend">"#);
-        for (color, word, dashed) in items {
+        for (color, word, dashed) in &items {
             let dash = if *dashed {
                 r#" stroke-dasharray="7 5""#
             } else {
