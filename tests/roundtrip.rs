@@ -227,7 +227,22 @@ fn the_seed_bridge_script_and_its_import_build_the_same_network() {
     }
     assert!(svg.contains("drift: none"), "{svg}");
     assert!(svg.contains("class=\"edge veth up\""), "{svg}");
-    let exported = by_vnet.vnet("export seed-bridge").ok().stdout;
+    let all = by_vnet.vnet("graph --live --format svg").ok().stdout;
+    for word in [
+        "ns1",
+        "ns2",
+        "br0",
+        "host",
+        "192.168.1.1/24",
+        "192.168.1.2/24",
+    ] {
+        assert!(
+            all.contains(&format!(">{word}<")),
+            "{word} missing in\n{all}"
+        );
+    }
+    // With one lab up, `vnet export` needs no name.
+    let exported = by_vnet.vnet("export").ok().stdout;
     assert_eq!(canon(&parse(&exported)), canon(&parse(&lab)), "{exported}");
     let rebuilt = Sandbox::new().unwrap();
     rebuilt

@@ -12,7 +12,7 @@ use crate::model::write::lab_yaml;
 
 #[derive(ClapArgs)]
 pub struct Args {
-    /// A lab's name (its namespaces and interfaces, found by their marks)
+    /// A lab's name (its namespaces and interfaces, found by their marks); default: the one lab that is up
     pub lab: Option<String>,
     /// Export namespaces under /run/netns instead (all of them, or those named) with the host interfaces joined to them
     #[arg(long, num_args = 0.., value_name = "NS")]
@@ -25,20 +25,43 @@ pub struct Args {
     pub output: Option<String>,
 }
 
+/// Without a name: the one lab that is up, if there is exactly one.
+fn the_only_lab() -> Result<String, i32> {
+    let labs = crate::engine::status::list().map_err(|e| super::up::report(&e))?;
+    match labs.as_slice() {
+        [one] => Ok(one.name.clone()),
+        [] => {
+            super::error("no lab is up; name one, or export namespaces built by hand with --live");
+            Err(USAGE)
+        }
+        many => {
+            let names: Vec<&str> = many.iter().map(|l| l.name.as_str()).collect();
+            super::error(format!(
+                "{} labs are up ({}); name the one to export",
+                names.len(),
+                names.join(", ")
+            ));
+            Err(USAGE)
+        }
+    }
+}
+
 pub fn run(a: Args) -> i32 {
     let (view, part_lab, default_name, source) = match (&a.lab, &a.live) {
         (Some(_), Some(_)) => {
             super::error("give a lab's name, or --live NS…, not both");
             return USAGE;
         }
-        (None, None) => {
-            super::error("give a lab's name, or --live to export namespaces (vnet export --help)");
-            return USAGE;
-        }
-        (Some(arg), None) => {
-            let name = match super::down::lab_name(arg) {
-                Ok(n) => n,
-                Err(code) => return code,
+        (lab, None) => {
+            let name = match lab {
+                Some(arg) => match super::down::lab_name(arg) {
+                    Ok(n) => n,
+                    Err(code) => return code,
+                },
+                None => match the_only_lab() {
+                    Ok(n) => n,
+                    Err(code) => return code,
+                },
             };
             match live::lab(&name, None) {
                 Ok(v) => (v, true, name.clone(), format!("lab {name}")),

@@ -33,6 +33,14 @@ pub enum From {
 }
 
 pub fn run(a: Args) -> i32 {
+    if let Some(o) = &a.output
+        && same_file(o, &a.file)
+    {
+        super::error(format!(
+            "{o} is the file being imported; write the lab elsewhere (-o LAB.yaml)"
+        ));
+        return USAGE;
+    }
     let text = match read(&a.file) {
         Ok(t) => t,
         Err(m) => {
@@ -102,6 +110,13 @@ pub fn run(a: Args) -> i32 {
         None => print!("{}", imported.yaml),
     }
     if valid { OK } else { FAILED }
+}
+
+fn same_file(a: &str, b: &str) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
 }
 
 fn read(path: &str) -> Result<String, String> {

@@ -176,7 +176,9 @@ impl Graph {
             .links
             .iter()
             .any(|l| l.ends.iter().any(|e| e.node == HOST))
-            || lab.bridges().any(|(_, b)| b.inside.is_none());
+            || lab
+                .bridges()
+                .any(|(_, b)| b.inside.as_deref().unwrap_or(HOST) == HOST);
         if uses_host {
             g.nodes.push(GNode::new(HOST, GKind::Host));
         }
@@ -278,6 +280,12 @@ impl Graph {
                 g.edges.push(contains(&ns.ns, &id, link_state(l, Some(l))));
             }
         }
+        let bridge_ids: BTreeSet<String> = g
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.kind, GKind::Bridge { .. }))
+            .map(|n| n.id.clone())
+            .collect();
         let mut done: BTreeSet<(String, String)> = BTreeSet::new();
         let mut stubs = 0;
         for ns in all {
@@ -330,13 +338,21 @@ impl Graph {
                             .filter(|m| is_bridge(m))
                             .map(|m| bridge_id(&other.ns, &m.name))
                             .unwrap_or_else(|| other.ns.clone());
+                        let b = End {
+                            node: pnode,
+                            iface: pl.name.clone(),
+                            addrs: addrs(pl),
+                        };
+                        // The namespace end first, as a lab file writes it.
+                        let a_on_bridge = bridge_ids.contains(&a.node);
+                        let (a, b) = if a_on_bridge && !bridge_ids.contains(&b.node) {
+                            (b, a)
+                        } else {
+                            (a, b)
+                        };
                         g.edges.push(Edge {
                             a,
-                            b: End {
-                                node: pnode,
-                                iface: pl.name.clone(),
-                                addrs: addrs(pl),
-                            },
+                            b,
                             kind: EdgeKind::Veth,
                             state: link_state(l, Some(pl)),
                             drift: Drift::None,
@@ -500,5 +516,75 @@ mod tests {
         let br_rows: Vec<String> = g.rows("br0").into_iter().map(|r| r.name).collect();
         assert_eq!(br_rows, ["p0", "p1"]);
         assert_eq!(g.rows("host")[0].name, "br0 (bridge)");
+    }
+
+    fn link(index: u32, name: &str, kind: &str, up: bool) -> LiveLink {
+        LiveLink {
+            index,
+            name: name.into(),
+            kind: Some(kind.into()).filter(|k: &String| !k.is_empty()),
+            admin_up: up,
+            lower_up: up,
+            oper: if up { OperState::Up } else { OperState::Down },
+            ..LiveLink::default()
+        }
+    }
+
+    #[test]
+    fn live_edges_carry_state_and_missing_peers_become_stubs() {
+        let mut host = LiveNs {
+            ns: HOST.into(),
+            ..LiveNs::default()
+        };
+        host.links.push(link(1, "lo", "", true));
+        host.links.push(link(2, "br0", "bridge", true));
+        let mut port = link(3, "p0", "veth", true);
+        port.master = Some(2);
+        host.links.push(port);
+        host.links.push(link(4, "lonely", "veth", false));
+        let mut ns1 = LiveNs {
+            ns: "ns1".into(),
+            ..LiveNs::default()
+        };
+        ns1.links.push(link(2, "veth0", "veth", true));
+        ns1.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
+        let peer = |l: &LiveLink, ns: &LiveNs| match (ns.ns.as_str(), l.name.as_str()) {
+            ("host", "p0") => Some("ns1:veth0".to_string()),
+            ("ns1", "veth0") => Some("host:p0".to_string()),
+            _ => Some("ifindex 9 in another namespace".to_string()),
+        };
+        let g = Graph::from_live("t", &[&host, &ns1], &peer);
+        let veth: Vec<&Edge> = g
+            .edges
+            .iter()
+            .filter(|e| e.kind == EdgeKind::Veth)
+            .collect();
+        assert_eq!(veth.len(), 2, "{:?}", g.edges);
+        assert_eq!(
+            (veth[0].a.node.as_str(), veth[0].b.node.as_str()),
+            ("ns1", "br0")
+        );
+        assert_eq!(veth[0].state, State::Up);
+        assert_eq!(veth[1].state, State::MissingPeer);
+        assert_eq!(g.node("ns1").unwrap().kind, GKind::Netns { router: true });
+        assert!(g.node("?1").is_some());
+        // Against a file that has another pair: the kernel's extra is marked, the missing added.
+        let lab = crate::model::parse_lab(
+            "t.yaml",
+            "name: t\nnodes:\n  ns1: {}\n  br0: { kind: bridge }\nlinks:\n  - endpoints: [\"ns1:x\", \"br0:y\"]\n",
+        )
+        .unwrap();
+        let mut g = g;
+        g.overlay_file(&Graph::from_lab(&lab));
+        assert!(
+            g.edges
+                .iter()
+                .any(|e| e.drift == Drift::NotInKernel && e.a.iface == "x")
+        );
+        assert!(
+            g.edges
+                .iter()
+                .any(|e| e.drift == Drift::NotInFile && e.a.iface == "veth0")
+        );
     }
 }

@@ -39,7 +39,7 @@ pub fn render(g: &Graph) -> String {
         classes.entry(class).or_default().push(id(&n.id));
     }
     if !g.notes.is_empty() {
-        let mut label = "<b>drift from the lab file</b>".to_string();
+        let mut label = "<b>notes</b>".to_string();
         for n in &g.notes {
             label.push_str(&format!("<br/>{}", text(n)));
         }
