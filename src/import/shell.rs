@@ -128,11 +128,18 @@ impl<'a> Shell<'a> {
         {
             return self.simple(&tee.words, &tee.redirects, ns, Some(&value), line, depth);
         }
+        // Reported as not followed, so it must not change anything either.
+        let before = self.world.clone();
+        let notes = self.notes.len();
         match self.simple(&first.words, &[], ns, None, line, depth) {
             Outcome::ReadOnly(_) => Outcome::ReadOnly("a pipeline that only reads".into()),
-            _ => Outcome::Unsupported(
-                "pipelines are not followed (only `echo V | tee /proc/sys/…`)".into(),
-            ),
+            _ => {
+                *self.world = before;
+                self.notes.truncate(notes);
+                Outcome::Unsupported(
+                    "pipelines are not followed (only `echo V | tee /proc/sys/…`)".into(),
+                )
+            }
         }
     }
 
