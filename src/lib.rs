@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod engine;
+pub mod import;
 pub mod kernel;
 pub mod model;
 pub mod plan;

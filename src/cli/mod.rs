@@ -2,6 +2,9 @@
 
 pub mod down;
 pub mod exec;
+pub mod export;
+pub mod graph;
+pub mod import;
 pub mod load;
 pub mod progress;
 pub mod signals;
@@ -40,6 +43,12 @@ pub enum Command {
     Exec(exec::Args),
     /// Check a lab file without touching the kernel (no root needed)
     Validate(validate::Args),
+    /// Turn a script of ip commands, an ip -batch file or a containerlab file into a lab file
+    Import(import::Args),
+    /// Draw a lab file, or the live kernel, as SVG, Graphviz dot or mermaid
+    Graph(graph::Args),
+    /// Write the live network (a lab, or namespaces made by hand) as a lab file
+    Export(export::Args),
 }
 
 pub fn run(cli: Cli) -> i32 {
@@ -49,6 +58,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Status(a) => status::run(a),
         Command::Exec(a) => exec::run(a),
         Command::Validate(a) => validate::run(a),
+        Command::Import(a) => import::run(a),
+        Command::Graph(a) => graph::run(a),
+        Command::Export(a) => export::run(a),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod down;
 pub mod files;
+pub mod live;
 pub mod lock;
 pub mod privilege;
 pub mod record;

@@ -10,6 +10,7 @@ pub mod owner;
 pub mod raw;
 pub mod route;
 pub mod validate;
+pub mod write;
 
 pub use diag::LabFileError;
 pub use lab::{Lab, Netns};

@@ -2,6 +2,7 @@
 //! Pure: plans are made and printed without root.
 
 pub mod action;
+pub mod batch;
 pub mod diff;
 pub mod script;
 

@@ -149,7 +149,7 @@ fn link_set_words(set: &LinkSet) -> Vec<String> {
 /// Marks that let vnet recognise what a plan built: the lab's device group
 /// on every interface it creates, its alias on host interfaces and on each
 /// namespace's `lo`. One line per object.
-fn marks(plan: &Plan) -> Vec<String> {
+pub(super) fn marks(plan: &Plan) -> Vec<String> {
     let alias = crate::model::owner::mark(&plan.lab);
     // (namespace, interface) → (group, alias), in plan order.
     let mut order: Vec<(Netns, String)> = Vec::new();
@@ -229,28 +229,7 @@ pub fn render(plan: &Plan) -> String {
     out
 }
 
-/// An `ip -batch` file: the host-namespace `ip` commands without the `ip`
-/// word, and namespaced ones as `-n NS …` lines (iproute2 ≥ 5.x reads both).
+/// An `ip -batch` file that builds the same network (see `batch`).
 pub fn render_batch(plan: &Plan) -> Result<String, String> {
-    let mut out = String::new();
-    let mut all = Vec::new();
-    for a in &plan.actions {
-        all.extend(commands(a));
-    }
-    all.extend(marks(plan));
-    for c in all {
-        if let Some(rest) = c.strip_prefix("ip -n ") {
-            let (ns, cmd) = rest.split_once(' ').unwrap_or((rest, ""));
-            // `ip -batch` takes no per-line options; `netns exec` wraps the command.
-            out.push_str(&format!("netns exec {ns} ip {cmd}\n"));
-        } else if let Some(rest) = c.strip_prefix("ip ") {
-            out.push_str(rest);
-            out.push('\n');
-        } else {
-            return Err(format!(
-                "`{c}` is not an ip command; use the shell form (--format sh) for this plan"
-            ));
-        }
-    }
-    Ok(out)
+    super::batch::render(plan)
 }

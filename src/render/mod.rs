@@ -1,3 +1,9 @@
 //! Turning results into text: tables, JSON, diagrams. Pure.
 
+pub mod dot;
+pub mod graph;
+pub mod layout;
+pub mod mermaid;
+pub mod style;
+pub mod svg;
 pub mod table;

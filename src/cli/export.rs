@@ -1,0 +1,153 @@
+//! `vnet export [NAME | --live [NS…]] [-o LAB.yaml]`: the live network as a lab file.
+
+use clap::Args as ClapArgs;
+
+use super::{FAILED, OK, USAGE};
+use crate::engine::live;
+use crate::import::live::{HostPart, world};
+use crate::import::tolab::{self, Options};
+use crate::import::{Note, NoteKind};
+use crate::model::parse_lab;
+use crate::model::write::lab_yaml;
+
+#[derive(ClapArgs)]
+pub struct Args {
+    /// A lab's name (its namespaces and interfaces, found by their marks); default: the one lab that is up
+    pub lab: Option<String>,
+    /// Export namespaces under /run/netns instead (all of them, or those named) with the host interfaces joined to them
+    #[arg(long, num_args = 0.., value_name = "NS")]
+    pub live: Option<Vec<String>>,
+    /// The exported lab's name (default: NAME, or "exported")
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write here instead of standard output
+    #[arg(short, long)]
+    pub output: Option<String>,
+}
+
+/// Without a name: the one lab that is up, if there is exactly one.
+fn the_only_lab() -> Result<String, i32> {
+    let labs = crate::engine::status::list().map_err(|e| super::up::report(&e))?;
+    match labs.as_slice() {
+        [one] => Ok(one.name.clone()),
+        [] => {
+            super::error("no lab is up; name one, or export namespaces built by hand with --live");
+            Err(USAGE)
+        }
+        many => {
+            let names: Vec<&str> = many.iter().map(|l| l.name.as_str()).collect();
+            super::error(format!(
+                "{} labs are up ({}); name the one to export",
+                names.len(),
+                names.join(", ")
+            ));
+            Err(USAGE)
+        }
+    }
+}
+
+pub fn run(a: Args) -> i32 {
+    let (view, part_lab, default_name, source) = match (&a.lab, &a.live) {
+        (Some(_), Some(_)) => {
+            super::error("give a lab's name, or --live NS…, not both");
+            return USAGE;
+        }
+        (lab, None) => {
+            let name = match lab {
+                Some(arg) => match super::down::lab_name(arg) {
+                    Ok(n) => n,
+                    Err(code) => return code,
+                },
+                None => match the_only_lab() {
+                    Ok(n) => n,
+                    Err(code) => return code,
+                },
+            };
+            match live::lab(&name, None) {
+                Ok(v) => (v, true, name.clone(), format!("lab {name}")),
+                Err(m) => {
+                    super::error(m);
+                    return FAILED;
+                }
+            }
+        }
+        (None, Some(ns)) => match live::machine(ns) {
+            Ok(v) => {
+                let what = if ns.is_empty() {
+                    "every namespace".to_string()
+                } else {
+                    ns.join(", ")
+                };
+                (v, false, "exported".to_string(), what)
+            }
+            Err(m) => {
+                super::error(m);
+                return FAILED;
+            }
+        },
+    };
+    let host_names = view.host_names();
+    let part = if part_lab {
+        HostPart::Named(&host_names)
+    } else {
+        HostPart::Related
+    };
+    let named: Vec<_> = view.named.iter().collect();
+    let from = world(&view.host, &named, part, &|l, ns| view.peer(l, ns));
+    let name = tolab::sanitize_lab_name(a.name.as_deref().unwrap_or(&default_name));
+    let conv = tolab::to_lab(
+        &from.world,
+        &name,
+        Options {
+            ipv6_link_local: from.link_local,
+            report_down: true,
+        },
+    );
+    let mut notes: Vec<Note> = from.notes;
+    notes.extend(conv.notes);
+    for n in &notes {
+        let level = if n.kind == NoteKind::NothingToBuild {
+            "note"
+        } else {
+            "warning"
+        };
+        eprintln!("vnet: {level}: {n}");
+    }
+    let mut header = vec![format!(
+        "Exported by `vnet export` from {source} (live kernel)."
+    )];
+    if !notes.is_empty() {
+        header.push("Not carried over (kept here so nothing is lost):".into());
+        for n in &notes {
+            header.push(format!("  {}", n.command));
+            header.push(format!("    {}: {}", n.kind.label(), n.reason));
+        }
+    }
+    let yaml = lab_yaml(&conv.lab, &header);
+    let valid = match parse_lab(a.output.as_deref().unwrap_or("(output)"), &yaml) {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("vnet: the exported lab does not validate yet; fix these in the file:");
+            for l in e.plain_lines() {
+                eprintln!("  {l}");
+            }
+            false
+        }
+    };
+    match &a.output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &yaml) {
+                super::error(format!("cannot write {path}: {e}"));
+                return FAILED;
+            }
+            eprintln!(
+                "vnet: wrote {path}: lab {} — {} nodes, {} links",
+                conv.lab.name,
+                conv.lab.nodes.len(),
+                conv.lab.links.len()
+            );
+        }
+        None => print!("{yaml}"),
+    }
+    if valid { OK } else { FAILED }
+}

@@ -1,0 +1,480 @@
+//! Containerlab topologies (`*.clab.yml`), the part that maps onto plain
+//! namespaces: `linux` nodes (the image is ignored), `bridge` nodes, links
+//! between `node:interface` endpoints (`host:ifname` is the host), and the
+//! nodes' `exec` lines that are `ip`/`sysctl` commands.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+
+use super::shell::Shell;
+use super::world::{HOST_NS, Line, NewIface, World};
+use super::{Note, NoteKind};
+
+type S<T> = Spanned<T>;
+
+fn line_of<T>(s: &S<T>) -> Line {
+    s.referenced.line() as Line
+}
+
+#[derive(Debug, Default)]
+struct File {
+    name: Option<S<String>>,
+    nodes: Vec<(S<String>, ClabNode)>,
+    links: Vec<S<ClabLink>>,
+    default_kind: Option<S<String>>,
+    has_topology: bool,
+}
+
+#[derive(Debug, Default)]
+struct ClabNode {
+    kind: Option<S<String>>,
+    image: Option<S<String>>,
+    exec: Vec<S<String>>,
+    /// Keys vnet does not use, with their lines.
+    ignored: Vec<(String, Line)>,
+}
+
+#[derive(Debug, Default)]
+struct ClabLink {
+    ty: Option<String>,
+    endpoints: Vec<S<ClabEnd>>,
+    /// `type: host` links: the one container end and the host's interface name.
+    endpoint: Option<S<ClabEnd>>,
+    host_interface: Option<String>,
+    mtu: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+struct ClabEnd {
+    node: String,
+    interface: String,
+    mac: Option<String>,
+}
+
+/// Import a containerlab file into the simulated kernel. A file that is not
+/// YAML, or not a topology, is an error naming the line.
+pub fn load(
+    path: &str,
+    text: &str,
+    w: &mut World,
+    notes: &mut Vec<Note>,
+) -> Result<Option<String>, String> {
+    let file: File = serde_saphyr::from_str(text).map_err(|e| yaml_error(path, &e))?;
+    if !file.has_topology {
+        return Err(format!(
+            "{path}:1:1: no `topology:` here; a containerlab file has `topology: {{ nodes: …, links: … }}`"
+        ));
+    }
+    let mut note = |line: Line, command: String, reason: String, kind: NoteKind| {
+        notes.push(Note {
+            line,
+            command,
+            reason,
+            kind,
+        })
+    };
+    // Node name → namespace (linux) or bridge interface (bridge, in the host).
+    enum Place {
+        Ns(usize),
+        Bridge(usize),
+    }
+    let mut places: Vec<(String, Place)> = Vec::new();
+    for (name, node) in &file.nodes {
+        let line = line_of(name);
+        let kind = node
+            .kind
+            .as_ref()
+            .or(file.default_kind.as_ref())
+            .map(|k| k.value.as_str())
+            .unwrap_or("");
+        for (k, l) in &node.ignored {
+            note(
+                *l,
+                format!("{}: {k}", name.value),
+                "ignored: a vnet node is a plain namespace".into(),
+                NoteKind::NotRepresented,
+            );
+        }
+        match kind {
+            "linux" => {
+                if let Some(img) = &node.image {
+                    note(
+                        line_of(img),
+                        format!("{}: image {}", name.value, img.value),
+                        "image ignored: vnet runs no containers; the node is a plain namespace"
+                            .into(),
+                        NoteKind::NotRepresented,
+                    );
+                }
+                match w.ns_add(&name.value, line) {
+                    Ok(ns) => places.push((name.value.clone(), Place::Ns(ns))),
+                    Err(m) => note(line, format!("node {}", name.value), m, NoteKind::WouldFail),
+                }
+            }
+            "bridge" => {
+                let new = NewIface {
+                    name: name.value.clone(),
+                    ..NewIface::default()
+                };
+                match w.add_bridge(HOST_NS, &new, false, false, line) {
+                    Ok(id) => {
+                        w.set_up(id, true);
+                        places.push((name.value.clone(), Place::Bridge(id)));
+                    }
+                    Err(m) => note(line, format!("node {}", name.value), m, NoteKind::WouldFail),
+                }
+            }
+            "" => note(
+                line,
+                format!("node {}", name.value),
+                "has no kind (and there is no `defaults: {{ kind: … }}`)".into(),
+                NoteKind::NotRepresented,
+            ),
+            other => note(
+                line,
+                format!("node {} (kind {other})", name.value),
+                "vnet represents `linux` nodes (as namespaces) and `bridge` nodes only".into(),
+                NoteKind::NotRepresented,
+            ),
+        }
+    }
+    let place = |node: &str| places.iter().find(|(n, _)| n == node).map(|(_, p)| p);
+    for link in &file.links {
+        let line = line_of(link);
+        let l = &link.value;
+        let mut ends: Vec<ClabEnd> = l.endpoints.iter().map(|e| e.value.clone_end()).collect();
+        if l.ty.as_deref() == Some("host")
+            && let (Some(e), Some(h)) = (&l.endpoint, &l.host_interface)
+        {
+            ends = vec![
+                e.value.clone_end(),
+                ClabEnd {
+                    node: "host".into(),
+                    interface: h.clone(),
+                    mac: None,
+                },
+            ];
+        }
+        let what = format!(
+            "link {}",
+            ends.iter()
+                .map(|e| format!("{}:{}", e.node, e.interface))
+                .collect::<Vec<_>>()
+                .join(" — ")
+        );
+        if let Some(t) = l.ty.as_deref().filter(|t| !matches!(*t, "veth" | "host")) {
+            note(
+                line,
+                what,
+                format!("`type: {t}` links are not veth pairs"),
+                NoteKind::NotRepresented,
+            );
+            continue;
+        }
+        if ends.len() != 2 {
+            note(
+                line,
+                what,
+                format!("a link has two endpoints; this one has {}", ends.len()),
+                NoteKind::NotRepresented,
+            );
+            continue;
+        }
+        let mut news = Vec::new();
+        let mut master = Vec::new();
+        let mut bad = None;
+        for e in &ends {
+            let mac = match e.mac.as_deref().map(str::parse) {
+                Some(Ok(m)) => Some(m),
+                Some(Err(m)) => {
+                    bad = Some(format!("bad MAC on {}: {m}", e.interface));
+                    None
+                }
+                None => None,
+            };
+            let (ns, br) = match (e.node.as_str(), place(&e.node)) {
+                ("host", _) => (HOST_NS, None),
+                (_, Some(Place::Ns(ns))) => (*ns, None),
+                (_, Some(Place::Bridge(b))) => (HOST_NS, Some(*b)),
+                (n, None) => {
+                    bad = Some(format!("`{n}` is not a node vnet represents"));
+                    (HOST_NS, None)
+                }
+            };
+            news.push(NewIface {
+                name: e.interface.clone(),
+                mtu: l.mtu,
+                mac,
+                ns: Some(ns),
+            });
+            master.push(br);
+        }
+        if let Some(why) = bad {
+            note(line, what, why, NoteKind::NotRepresented);
+            continue;
+        }
+        match w.add_veth(HOST_NS, &news[0], &news[1], line) {
+            Ok(a) => {
+                let b = w.peer(a).unwrap_or(a);
+                for (id, m) in [(a, master[0]), (b, master[1])] {
+                    if let Some(m) = m
+                        && let Err(e) = w.set_master(id, Some(m))
+                    {
+                        note(line, what.clone(), e, NoteKind::WouldFail);
+                    }
+                    w.set_up(id, true);
+                }
+            }
+            Err(m) => note(line, what, m, NoteKind::WouldFail),
+        }
+    }
+    // Containerlab runs `exec` inside each node once its links are up.
+    for (name, node) in &file.nodes {
+        let Some(Place::Ns(ns)) = place(&name.value) else {
+            continue;
+        };
+        for cmd in &node.exec {
+            Shell::new(w, notes).script(&cmd.value, line_of(cmd), *ns);
+        }
+    }
+    Ok(file.name.map(|n| n.value))
+}
+
+impl ClabEnd {
+    fn clone_end(&self) -> ClabEnd {
+        ClabEnd {
+            node: self.node.clone(),
+            interface: self.interface.clone(),
+            mac: self.mac.clone(),
+        }
+    }
+}
+
+fn yaml_error(path: &str, e: &serde_saphyr::Error) -> String {
+    let inner = e.without_snippet();
+    let mut message = inner.to_string();
+    if let Some(cut) = message.find(" at line ") {
+        message.truncate(cut);
+    }
+    match inner.location() {
+        Some(loc) => format!("{path}:{}:{}: {message}", loc.line(), loc.column()),
+        None => format!("{path}: {message}"),
+    }
+}
+
+// The shapes are read by hand so that unknown keys are listed (and
+// reported) instead of refused: containerlab files carry many settings
+// that have no meaning for namespaces.
+
+impl<'de> Deserialize<'de> for File {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = File;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a containerlab topology: name, topology")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<File, A::Error> {
+                let mut file = File::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "name" => file.name = Some(map.next_value()?),
+                        "topology" => {
+                            let t: Topology = map.next_value()?;
+                            file.has_topology = true;
+                            file.nodes = t.nodes;
+                            file.links = t.links;
+                            file.default_kind = t.default_kind;
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(file)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[derive(Default)]
+struct Topology {
+    nodes: Vec<(S<String>, ClabNode)>,
+    links: Vec<S<ClabLink>>,
+    default_kind: Option<S<String>>,
+}
+
+impl<'de> Deserialize<'de> for Topology {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Topology;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map with nodes and links")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Topology, A::Error> {
+                let mut t = Topology::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "nodes" => {
+                            t.nodes = map
+                                .next_value::<Option<NodeMap>>()?
+                                .map(|n| n.0)
+                                .unwrap_or_default()
+                        }
+                        "links" => {
+                            t.links = map
+                                .next_value::<Option<Vec<S<ClabLink>>>>()?
+                                .unwrap_or_default()
+                        }
+                        "defaults" => {
+                            let n: Option<ClabNode> = map.next_value()?;
+                            t.default_kind = n.and_then(|n| n.kind);
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(t)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+struct NodeMap(Vec<(S<String>, ClabNode)>);
+
+impl<'de> Deserialize<'de> for NodeMap {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NodeMap;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of node names to nodes")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeMap, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<S<String>>()? {
+                    let node: Option<ClabNode> = map.next_value()?;
+                    out.push((key, node.unwrap_or_default()));
+                }
+                Ok(NodeMap(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for ClabNode {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ClabNode;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a node: kind, image, exec, …")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ClabNode, A::Error> {
+                let mut n = ClabNode::default();
+                while let Some(key) = map.next_key::<S<String>>()? {
+                    match key.value.as_str() {
+                        "kind" => n.kind = Some(map.next_value()?),
+                        "image" => n.image = Some(map.next_value()?),
+                        "exec" => {
+                            n.exec = map
+                                .next_value::<Option<Vec<S<String>>>>()?
+                                .unwrap_or_default()
+                        }
+                        // Labels and groups describe, they do not build.
+                        "labels" | "group" => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                            n.ignored.push((key.value.clone(), line_of(&key)));
+                        }
+                    }
+                }
+                Ok(n)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for ClabLink {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ClabLink;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a link: endpoints: [\"node:iface\", \"node:iface\"]")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ClabLink, A::Error> {
+                let mut l = ClabLink::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "endpoints" => l.endpoints = map.next_value()?,
+                        "endpoint" => l.endpoint = Some(map.next_value()?),
+                        "type" => l.ty = Some(map.next_value()?),
+                        "host-interface" => l.host_interface = Some(map.next_value()?),
+                        "mtu" => l.mtu = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(l)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for ClabEnd {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ClabEnd;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("\"node:interface\" or { node, interface }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ClabEnd, E> {
+                match v.split_once(':') {
+                    Some((n, i)) => Ok(ClabEnd {
+                        node: n.to_string(),
+                        interface: i.to_string(),
+                        mac: None,
+                    }),
+                    None => Err(E::custom(format!(
+                        "`{v}` is not of the form node:interface"
+                    ))),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ClabEnd, A::Error> {
+                let mut e = ClabEnd::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "node" => e.node = map.next_value()?,
+                        "interface" => e.interface = map.next_value()?,
+                        "mac" => e.mac = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(e)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<ClabEnd, A::Error> {
+                Err(de::Error::custom(
+                    "an endpoint is \"node:interface\" or { node, interface }",
+                ))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
