@@ -132,7 +132,7 @@ fn a_containerlab_file_becomes_namespaces_and_a_bridge() {
 
 #[test]
 fn containerlab_link_forms_and_unsupported_kinds() {
-    let text = "name: x\ntopology:\n  defaults:\n    kind: linux\n  nodes:\n    a: {}\n    b:\n      exec: [\"ip -6 route add default via 2001:db8::1\", \"ip addr add 2001:db8::2/64 dev e1\"]\n    s: { kind: nokia_srlinux }\n  links:\n    - type: veth\n      endpoints:\n        - { node: a, interface: e1, mac: \"02:00:00:00:00:0a\" }\n        - { node: b, interface: e1 }\n    - endpoints: [\"a:e2\", \"host:a-e2\"]\n    - endpoints: [\"a:e3\", \"s:e1\"]\n    - type: host\n      endpoint: { node: b, interface: e9 }\n      host-interface: b-e9\n";
+    let text = "name: x\ntopology:\n  defaults:\n    kind: linux\n  nodes:\n    a: {}\n    b:\n      exec: [\"ip addr add 2001:db8::2/64 dev e1\", \"ip -6 route add default via 2001:db8::1\"]\n    s: { kind: nokia_srlinux }\n  links:\n    - type: veth\n      endpoints:\n        - { node: a, interface: e1, mac: \"02:00:00:00:00:0a\" }\n        - { node: b, interface: e1 }\n    - endpoints: [\"a:e2\", \"host:a-e2\"]\n    - endpoints: [\"a:e3\", \"s:e1\"]\n    - type: host\n      endpoint: { node: b, interface: e9 }\n      host-interface: b-e9\n";
     let i = import::import("x.clab.yml", text, Source::Clab, None).unwrap();
     let lab = parse_lab("x.yaml", &i.yaml).unwrap_or_else(|e| panic!("{e:?}\n{}", i.yaml));
     assert_eq!(lab.links.len(), 3, "{}", i.yaml);

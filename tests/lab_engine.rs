@@ -359,3 +359,38 @@ fn after_kill_9_down_removes_every_piece() {
         );
     }
 }
+
+#[test]
+fn dry_run_scripts_quote_names_the_shell_would_act_on() {
+    let sb = sandbox!();
+    sb.sh(
+        "mkdir -p /run/t && cat > /run/t/odd.yaml <<'EOF'
+name: odd
+nodes:
+  a: {}
+  b: {}
+links:
+  - endpoints: [{ node: a, interface: \"e;touch>f\", ip: 10.0.0.1/24 }, { node: b, interface: \"$(id)'x\", ip: 10.0.0.2/24 }]
+EOF",
+    )
+    .ok();
+    let script = sb.vnet("up --dry-run /run/t/odd.yaml").ok().stdout;
+    assert!(script.contains("'e;touch>f'"), "{script}");
+    sb.sh(&format!(
+        "cd /run/t && cat > plan.sh <<'EOF'\n{script}EOF\nsh plan.sh"
+    ))
+    .ok();
+    assert!(
+        sb.sh("test ! -e /run/t/f").code == 0,
+        "the name ran as a command"
+    );
+    assert_eq!(sb.links("a"), ["e;touch>f", "lo"]);
+    assert_eq!(sb.links("b"), ["$(id)'x", "lo"]);
+    assert!(
+        sb.vnet("up /run/t/odd.yaml")
+            .ok()
+            .stdout
+            .contains("nothing to do")
+    );
+    assert!(sb.pings("a", "10.0.0.2"));
+}

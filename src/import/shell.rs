@@ -354,7 +354,7 @@ impl<'a> Shell<'a> {
             ),
             Outcome::ReadOnly(r) => (NoteKind::NothingToBuild, r),
             Outcome::Unsupported(r) => (NoteKind::NotRepresented, r),
-            Outcome::Failed(r) => (NoteKind::WouldFail, format!("would fail: {r}")),
+            Outcome::Failed(r) => (NoteKind::WouldFail, r),
         };
         self.notes.push(Note {
             line,

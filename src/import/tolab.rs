@@ -10,7 +10,7 @@ use super::world::{HOST_NS, Kind, Line, World};
 use super::{Note, NoteKind};
 use crate::model::lab::{BridgeNode, Endpoint, HOST, Lab, Link, NetnsNode, Node, NodeKind};
 use crate::model::names;
-use crate::model::net::{FORWARD_SYSCTLS, IPV6_OFF_SYSCTLS};
+use crate::model::net::FORWARD_SYSCTLS;
 
 pub struct Converted {
     pub lab: Lab,
@@ -118,10 +118,13 @@ impl Conv<'_> {
                 .iter()
                 .any(|(a, _)| matches!(a, IpNet::V6(_)))
         }) || ns.routes.iter().any(|(r, _)| r.is_ipv6());
-        // IPv6 off where nothing uses it (and on where something does) is
-        // what vnet does by itself.
+        // IPv6 quiet where nothing uses it (and on where something does) is
+        // what vnet does by itself (addrgenmode none on such interfaces).
         let vnet_default = if has_v6 { "0" } else { "1" };
-        for k in IPV6_OFF_SYSCTLS {
+        for k in [
+            "net.ipv6.conf.all.disable_ipv6",
+            "net.ipv6.conf.default.disable_ipv6",
+        ] {
             if sysctls.get(k).is_some_and(|(v, _)| v == vnet_default) {
                 sysctls.remove(k);
             }

@@ -352,10 +352,33 @@ impl World {
         Ok(())
     }
 
+    /// The kernel refuses a gateway that no connected subnet reaches.
+    fn check_gateway(&self, ns: usize, route: &Route) -> Result<(), String> {
+        let Some(via) = route.via else { return Ok(()) };
+        let link_local = match via {
+            std::net::IpAddr::V4(a) => a.is_link_local(),
+            std::net::IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
+        };
+        let reached = self
+            .ifaces
+            .iter()
+            .filter(|i| i.alive && i.ns == ns)
+            .flat_map(|i| i.addrs.iter())
+            .any(|(a, _)| a.trunc().contains(&via));
+        if route.dev.is_some() || link_local || reached {
+            Ok(())
+        } else {
+            Err(format!(
+                "gateway {via} is not on a connected subnet (the kernel answers: Network is unreachable)"
+            ))
+        }
+    }
+
     pub fn route_add(&mut self, ns: usize, route: Route, line: Line) -> Result<(), String> {
         if let Some(dev) = &route.dev {
             self.dev(ns, dev)?;
         }
+        self.check_gateway(ns, &route)?;
         let routes = &mut self.namespaces[ns].routes;
         if routes
             .iter()
@@ -371,6 +394,7 @@ impl World {
         if let Some(dev) = &route.dev {
             self.dev(ns, dev)?;
         }
+        self.check_gateway(ns, &route)?;
         let routes = &mut self.namespaces[ns].routes;
         routes.retain(|(r, _)| !(r.dst == route.dst && r.metric == route.metric));
         routes.push((route, line));

@@ -126,7 +126,7 @@ impl Lab {
         match self.node(node).map(|n| &n.kind) {
             Some(NodeKind::Netns(_)) => Netns::Named(node.to_string()),
             Some(NodeKind::Bridge(b)) => match &b.inside {
-                Some(ns) => Netns::Named(ns.clone()),
+                Some(ns) => Netns::from_node_name(ns),
                 None => Netns::Host,
             },
             None => Netns::Host,

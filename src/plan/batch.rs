@@ -108,7 +108,7 @@ mod tests {
             "{b}"
         );
         assert!(
-            b.contains("\nnetns exec ns1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1\n"),
+            b.contains("\nnetns exec ns1 ip link set dev veth0 addrgenmode none up\n"),
             "{b}"
         );
         assert!(

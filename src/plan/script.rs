@@ -6,6 +6,40 @@ use super::Plan;
 use super::action::{Action, LinkSet, VethEnd};
 use crate::model::Netns;
 
+/// A word as the shell reads it back unchanged: interface names may hold
+/// characters a shell would act on (`$`, `;`, quotes…), and a dry-run
+/// script must build the lab, not run whatever a name says.
+pub fn q(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.,:/@%+=-".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// A route as `ip route` words, its device name quoted.
+fn route_words(r: &crate::model::route::Route) -> String {
+    let mut out = if r.is_default() {
+        "default".to_string()
+    } else {
+        r.dst.to_string()
+    };
+    if let Some(via) = r.via {
+        out.push_str(&format!(" via {via}"));
+    }
+    if let Some(dev) = &r.dev {
+        out.push_str(&format!(" dev {}", q(dev)));
+    }
+    if let Some(m) = r.metric {
+        out.push_str(&format!(" metric {m}"));
+    }
+    out
+}
+
 /// `ip` with the namespace option when the object is not in the host.
 fn ip(ns: &Netns) -> String {
     match ns {
@@ -16,8 +50,11 @@ fn ip(ns: &Netns) -> String {
 
 fn sysctl(ns: &Netns, key: &str, value: &str) -> String {
     match ns {
-        Netns::Host => format!("sysctl -qw {key}={value}"),
-        Netns::Named(n) => format!("ip netns exec {n} sysctl -qw {key}={value}"),
+        Netns::Host => format!("sysctl -qw {}", q(&format!("{key}={value}"))),
+        Netns::Named(n) => format!(
+            "ip netns exec {n} sysctl -qw {}",
+            q(&format!("{key}={value}"))
+        ),
     }
 }
 
@@ -29,7 +66,7 @@ pub fn commands(action: &Action) -> Vec<String> {
             format!("ip -n {ns} link set lo up"),
         ],
         Action::DelNetns { ns } => vec![format!("ip netns del {ns}")],
-        Action::DelLink { ns, name } => vec![format!("{} link del dev {name}", ip(ns))],
+        Action::DelLink { ns, name } => vec![format!("{} link del dev {}", ip(ns), q(name))],
         Action::AddBridge {
             ns,
             name,
@@ -38,7 +75,7 @@ pub fn commands(action: &Action) -> Vec<String> {
             mtu,
             mac,
         } => {
-            let mut cmd = format!("{} link add {name}", ip(ns));
+            let mut cmd = format!("{} link add {}", ip(ns), q(name));
             if let Some(m) = mtu {
                 cmd.push_str(&format!(" mtu {m}"));
             }
@@ -61,8 +98,9 @@ pub fn commands(action: &Action) -> Vec<String> {
                 vec![]
             } else {
                 vec![format!(
-                    "{} link set dev {name} {}",
+                    "{} link set dev {} {}",
                     ip(ns),
+                    q(name),
                     words.join(" ")
                 )]
             }
@@ -73,20 +111,29 @@ pub fn commands(action: &Action) -> Vec<String> {
             stp,
             vlan_filtering,
         } => vec![format!(
-            "{} link set dev {name} type bridge stp_state {} vlan_filtering {}",
+            "{} link set dev {} type bridge stp_state {} vlan_filtering {}",
             ip(ns),
+            q(name),
             u8::from(*stp),
             u8::from(*vlan_filtering)
         )],
         Action::SetSysctl { ns, key, value } => vec![sysctl(ns, key, value)],
-        Action::DelAddr { ns, dev, addr } => vec![format!("{} addr del {addr} dev {dev}", ip(ns))],
+        Action::DelAddr { ns, dev, addr } => {
+            vec![format!("{} addr del {addr} dev {}", ip(ns), q(dev))]
+        }
         Action::AddAddr { ns, dev, addr } => {
             let nodad = if addr.addr().is_ipv6() { " nodad" } else { "" };
-            vec![format!("{} addr add {addr} dev {dev}{nodad}", ip(ns))]
+            vec![format!("{} addr add {addr} dev {}{nodad}", ip(ns), q(dev))]
         }
-        Action::DelRoute { ns, route } => vec![format!("{} route del {route}", ip(ns))],
+        Action::DelRoute { ns, route } => {
+            vec![format!("{} route del {}", ip(ns), route_words(route))]
+        }
         Action::AddRoute { ns, route } => {
-            vec![format!("{} route add {route} proto static", ip(ns))]
+            vec![format!(
+                "{} route add {} proto static",
+                ip(ns),
+                route_words(route)
+            )]
         }
     }
 }
@@ -99,9 +146,9 @@ fn add_veth(a: &VethEnd, b: &VethEnd) -> String {
     } else {
         (a, b)
     };
-    let mut cmd = format!("{} link add {}", ip(&main.ns), main.name);
+    let mut cmd = format!("{} link add {}", ip(&main.ns), q(&main.name));
     end_opts(&mut cmd, main);
-    cmd.push_str(&format!(" type veth peer name {}", peer.name));
+    cmd.push_str(&format!(" type veth peer name {}", q(&peer.name)));
     if peer.ns != main.ns {
         match &peer.ns {
             Netns::Named(n) => cmd.push_str(&format!(" netns {n}")),
@@ -125,7 +172,7 @@ fn end_opts(cmd: &mut String, end: &VethEnd) {
 fn link_set_words(set: &LinkSet) -> Vec<String> {
     let mut w = Vec::new();
     match &set.master {
-        Some(Some(m)) => w.push(format!("master {m}")),
+        Some(Some(m)) => w.push(format!("master {}", q(m))),
         Some(None) => w.push("nomaster".to_string()),
         None => {}
     }
@@ -184,7 +231,7 @@ pub(super) fn marks(plan: &Plan) -> Vec<String> {
         .into_iter()
         .map(|key| {
             let (group, alias) = &marks[&key];
-            let mut cmd = format!("{} link set dev {}", ip(&key.0), key.1);
+            let mut cmd = format!("{} link set dev {}", ip(&key.0), q(&key.1));
             if let Some(g) = group {
                 cmd.push_str(&format!(" group {g}"));
             }
