@@ -51,7 +51,7 @@ impl Kernel {
         let group = owner::group(lab);
         for a in actions {
             match a {
-                Action::AddNetns { ns } => {
+                Action::AddNetns { ns, early_sysctls } => {
                     let mut live = LiveNs {
                         ns: ns.clone(),
                         ..LiveNs::default()
@@ -63,6 +63,9 @@ impl Kernel {
                         alias: Some(owner::mark(lab)),
                         ..LiveLink::default()
                     });
+                    for (k, v) in early_sysctls {
+                        live.sysctls.insert(k.clone(), v.clone());
+                    }
                     self.observed.named.insert(ns.clone(), live);
                 }
                 Action::DelNetns { ns } => {

@@ -10,7 +10,7 @@ use super::world::{HOST_NS, Kind, Line, World};
 use super::{Note, NoteKind};
 use crate::model::lab::{BridgeNode, Endpoint, HOST, Lab, Link, NetnsNode, Node, NodeKind};
 use crate::model::names;
-use crate::model::net::FORWARD_SYSCTLS;
+use crate::model::net::{FORWARD_SYSCTLS, NO_DAD};
 
 pub struct Converted {
     pub lab: Lab,
@@ -128,6 +128,10 @@ impl Conv<'_> {
             if sysctls.get(k).is_some_and(|(v, _)| v == vnet_default) {
                 sysctls.remove(k);
             }
+        }
+        // vnet turns DAD off by itself where interfaces keep link-local addresses.
+        if sysctls.get(NO_DAD).is_some_and(|(v, _)| v == "0") {
+            sysctls.remove(NO_DAD);
         }
         // Forwarding off is every new namespace's default.
         for k in FORWARD_SYSCTLS {

@@ -203,8 +203,9 @@ impl<'a> Executor<'a> {
         let news: Vec<NewNs> = actions
             .iter()
             .filter_map(|a| match a {
-                Action::AddNetns { ns } => Some(NewNs {
+                Action::AddNetns { ns, early_sysctls } => Some(NewNs {
                     name: ns.clone(),
+                    early_sysctls: early_sysctls.clone(),
                     lo_alias: owner::mark(&self.lab),
                 }),
                 _ => None,
@@ -411,8 +412,17 @@ impl<'a> Executor<'a> {
                     Netns::Named(n) => self.session.assign_index(n),
                     Netns::Host => 0,
                 };
+                // Never the same index on both ends: the kernel treats a veth
+                // whose peer index equals its own as a plain device and
+                // defers its carrier change (linkwatch) by up to a second.
                 let peer_index = match (&peer.ns, main_index) {
-                    (Netns::Named(n), i) if i != 0 => self.session.assign_index(n),
+                    (Netns::Named(n), i) if i != 0 => {
+                        let mut p = self.session.assign_index(n);
+                        if p == i {
+                            p = self.session.assign_index(n);
+                        }
+                        p
+                    }
                     _ => 0,
                 };
                 for (end, i) in [(main, main_index), (peer, peer_index)] {

@@ -18,7 +18,7 @@ use nix::sched::{CloneFlags, setns, unshare};
 use super::error::KernelError;
 use super::fault;
 use super::netlink::NlSocket;
-use super::observe;
+use super::{observe, sysctl};
 use crate::model::live::LiveLink;
 use crate::model::names;
 
@@ -171,6 +171,8 @@ pub fn host() -> Result<NsHandle, KernelError> {
 /// What a new namespace needs before anyone can see it.
 pub struct NewNs {
     pub name: String,
+    /// Written inside the namespace before any interface appears.
+    pub early_sysctls: Vec<(String, String)>,
     /// Alias for `lo`: the ownership mark.
     pub lo_alias: String,
 }
@@ -184,6 +186,9 @@ pub fn create(new: &NewNs) -> Result<(NsHandle, Vec<LiveLink>), KernelError> {
     let home = current()?;
     unshare(CloneFlags::CLONE_NEWNET)?;
     let made = (|| {
+        for (k, v) in &new.early_sysctls {
+            sysctl::write(k, v)?;
+        }
         let mut sock = NlSocket::open()?;
         let mut lo = LinkMessage::default();
         lo.header.index = 1;

@@ -54,6 +54,16 @@ impl IfaceKind {
     }
 }
 
+/// Turns duplicate address detection off for interfaces created afterwards.
+/// Set in lab namespaces whose interfaces keep IPv6 link-local addresses:
+/// while its link-local address is tentative (a second or more) a router
+/// sends no neighbour solicitation for what it forwards, so the network would
+/// not work when `up` returns. Lab addresses are the file's, not negotiated.
+pub const NO_DAD: &str = "net.ipv6.conf.default.accept_dad";
+
+/// Sysctls that must be written before the namespace's first interface.
+pub const EARLY_SYSCTLS: [&str; 1] = [NO_DAD];
+
 /// Sysctls that `forward: true` stands for.
 pub const FORWARD_SYSCTLS: [&str; 2] = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"];
 
@@ -158,6 +168,13 @@ pub fn desired(lab: &Lab) -> Net {
                     ipv6_link_local: lab.ipv6_link_local || v6,
                 },
             );
+        }
+    }
+    for (ns, spec) in net.namespaces.iter_mut() {
+        if !ns.is_host() && spec.links.values().any(|i| i.ipv6_link_local) {
+            spec.sysctls
+                .entry(NO_DAD.to_string())
+                .or_insert_with(|| "0".into());
         }
     }
     net

@@ -13,9 +13,12 @@ use crate::model::route::Route;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
-    /// Create a namespace (with `lo` up and the lab's mark on it).
+    /// Create a namespace (with `lo` up and the lab's mark on it);
+    /// `early_sysctls` are written before any interface appears in it.
     AddNetns {
         ns: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        early_sysctls: Vec<(String, String)>,
     },
     DelNetns {
         ns: String,
@@ -168,7 +171,7 @@ impl Action {
     /// The namespace the action is carried out in.
     pub fn netns(&self) -> Netns {
         match self {
-            Action::AddNetns { ns } | Action::DelNetns { ns } => Netns::Named(ns.clone()),
+            Action::AddNetns { ns, .. } | Action::DelNetns { ns } => Netns::Named(ns.clone()),
             Action::AddVeth { a, b } => {
                 if a.ns.is_host() {
                     b.ns.clone()
@@ -192,7 +195,7 @@ impl Action {
     /// veth0 (ns1) — br0-veth0 (host)".
     pub fn object(&self) -> String {
         match self {
-            Action::AddNetns { ns } | Action::DelNetns { ns } => format!("namespace {ns}"),
+            Action::AddNetns { ns, .. } | Action::DelNetns { ns } => format!("namespace {ns}"),
             Action::AddVeth { a, b } => {
                 format!("veth pair {} ({}) — {} ({})", a.name, a.ns, b.name, b.ns)
             }

@@ -10,7 +10,7 @@ use super::action::{Action, LinkSet, MacText, VethEnd};
 use super::{Conflict, Plan};
 use crate::model::Netns;
 use crate::model::live::{LiveLink, LiveNs, LiveRoute};
-use crate::model::net::{Iface, IfaceKind, Net};
+use crate::model::net::{EARLY_SYSCTLS, Iface, IfaceKind, Net};
 use crate::model::owner;
 use crate::model::route::Route;
 
@@ -97,8 +97,16 @@ impl Planner<'_> {
         for name in self.desired.named() {
             match self.observed.named.get(name) {
                 None => {
+                    let spec = &self.desired.namespaces[&Netns::Named(name.to_string())];
+                    let early_sysctls = EARLY_SYSCTLS
+                        .iter()
+                        .filter_map(|k| spec.sysctls.get(*k).map(|v| (k.to_string(), v.clone())))
+                        .collect();
                     self.fresh.insert(name.to_string());
-                    self.actions.push(Action::AddNetns { ns: name.to_string() });
+                    self.actions.push(Action::AddNetns {
+                        ns: name.to_string(),
+                        early_sysctls,
+                    });
                 }
                 Some(live) => match netns_owner(live) {
                     Some(l) if l == self.lab => {}
@@ -343,7 +351,8 @@ impl Planner<'_> {
             for (key, value) in &spec.sysctls {
                 let current = live.and_then(|l| l.sysctls.get(key));
                 let default_ok = fresh && is_netns_default(key, value);
-                if default_ok || current.is_some_and(|c| c.trim() == value.trim()) {
+                let set_early = fresh && EARLY_SYSCTLS.contains(&key.as_str());
+                if default_ok || set_early || current.is_some_and(|c| c.trim() == value.trim()) {
                     continue;
                 }
                 self.actions.push(Action::SetSysctl {

@@ -61,10 +61,13 @@ fn sysctl(ns: &Netns, key: &str, value: &str) -> String {
 /// The main commands of one action (ownership marks excluded).
 pub fn commands(action: &Action) -> Vec<String> {
     match action {
-        Action::AddNetns { ns } => vec![
-            format!("ip netns add {ns}"),
-            format!("ip -n {ns} link set lo up"),
-        ],
+        Action::AddNetns { ns, early_sysctls } => {
+            let named = Netns::Named(ns.clone());
+            let mut out = vec![format!("ip netns add {ns}")];
+            out.extend(early_sysctls.iter().map(|(k, v)| sysctl(&named, k, v)));
+            out.push(format!("ip -n {ns} link set lo up"));
+            out
+        }
         Action::DelNetns { ns } => vec![format!("ip netns del {ns}")],
         Action::DelLink { ns, name } => vec![format!("{} link del dev {}", ip(ns), q(name))],
         Action::AddBridge {
@@ -213,7 +216,7 @@ pub(super) fn marks(plan: &Plan) -> Vec<String> {
     };
     for a in &plan.actions {
         match a {
-            Action::AddNetns { ns } => {
+            Action::AddNetns { ns, .. } => {
                 note(&Netns::Named(ns.clone()), "lo", None, Some(alias.clone()))
             }
             Action::AddBridge { ns, name, .. } => note(ns, name, Some(plan.group), None),
