@@ -30,10 +30,10 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, shell=True, check=True, text=True, capture_output=True, **kw)
 
 
-def one_run(method, n, work, extra=""):
+def one_run(method, n, work, suffix="", env=()):
     """Run one up/down measurement of METHOD at size N in a fresh sandbox."""
     out = subprocess.run(
-        [SANDBOX, sys.executable, os.path.join(HERE, "scale_run.py"), method, str(n), work, VNET] + ([extra] if extra else []),
+        [SANDBOX, sys.executable, os.path.join(HERE, "scale_run.py"), method, str(n), work, VNET, suffix, *env],
         text=True, capture_output=True,
     )
     if out.returncode != 0:
@@ -47,6 +47,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--big", type=int, default=4000, help="also a vnet-only lab of this size over several bridges (0: skip)")
     ap.add_argument("--methods", default="vnet,floor,batch,naive")
+    ap.add_argument("--ablation", type=int, default=0, metavar="N",
+                    help="also measure vnet at size N with each design choice turned off")
     args = ap.parse_args()
     if not os.path.exists(VNET):
         raise SystemExit(f"{VNET} is missing: run `cargo build --release` first")
@@ -86,6 +88,27 @@ def main():
         e = v["extra"]
         print(f"- N={n}: vnet up {v['up'] * 1000 / n:.2f} ms/node; reconcile with nothing to do {e.get('reconcile', 0):.3f} s; "
               f"up right after down {e.get('up_after_down', 0):.3f} s (fresh sandbox: {v['up']:.3f} s)")
+    if args.ablation:
+        n = args.ablation
+        sh(f"python3 {HERE}/star.py {n} > {work}/star{n}.yaml")
+        sh(f"python3 {HERE}/star.py {n} | sed 's/^name: .*/&\\nipv6_link_local: true/' > {work}/star{n}-ll.yaml")
+        variants = [
+            ("as built", "", ()),
+            ("one thread for namespaces (VNET_THREADS=1)", "", ("VNET_THREADS=1",)),
+            ("no pipelining (VNET_WINDOW=1)", "", ("VNET_WINDOW=1",)),
+            ("teardown one interface at a time (VNET_DOWN_ONE_BY_ONE=1)", "", ("VNET_DOWN_ONE_BY_ONE=1",)),
+            ("IPv6 link-local kept on every interface", "-ll", ()),
+        ]
+        print()
+        print(f"What each design choice buys, vnet at N={n} (median of {args.runs}):")
+        print()
+        print("| variant | up s | down s |")
+        print("|---|---:|---:|")
+        for name, suffix, env in variants:
+            runs = [one_run("vnet", n, work, suffix, env) for _ in range(args.runs)]
+            up = statistics.median(r["up"] for r in runs)
+            down = statistics.median(r["down"] for r in runs)
+            print(f"| {name} | {up:.3f} | {down:.3f} |", flush=True)
     if args.big:
         sh(f"python3 {HERE}/star.py {args.big} > {work}/star{args.big}.yaml")
         runs = [one_run("vnet", args.big, work) for _ in range(args.runs)]

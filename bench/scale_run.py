@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """One measurement, run inside a fresh sandbox by scale.py:
-scale_run.py METHOD N WORKDIR VNET  →  one JSON line {up, down, rss_kib, extra}."""
+scale_run.py METHOD N WORKDIR VNET [LAB_SUFFIX] [KEY=VALUE…]  →  one JSON line
+{up, down, rss_kib, extra}. KEY=VALUE pairs go to vnet's environment (the
+ablation knobs: VNET_THREADS, VNET_WINDOW, VNET_DOWN_ONE_BY_ONE)."""
 import glob
 import json
 import os
@@ -9,6 +11,8 @@ import sys
 import time
 
 method, n, work, vnet = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+suffix = sys.argv[5] if len(sys.argv) > 5 else ""
+env = " ".join(sys.argv[6:])
 ref = f"{work}/ref{n}"
 
 
@@ -43,7 +47,7 @@ def forwarding_wait(bridges):
 
 bridges = ["br0"] if n <= 1000 else [f"br{b}" for b in range(-(-n // 1000))]
 up_cmd, down_cmd = {
-    "vnet": (f"{vnet} up -q {work}/star{n}.yaml", f"{vnet} down -q star{n}"),
+    "vnet": (f"env {env} {vnet} up -q {work}/star{n}{suffix}.yaml", f"env {env} {vnet} down -q star{n}"),
     "floor": (f"{work}/floor up {n} --noipv6", f"{work}/floor down {n}"),
     "batch": (f"bash {ref}/batch_up.sh", f"bash {ref}/batch_down.sh"),
     "naive": (f"bash {ref}/naive_up.sh", f"bash {ref}/naive_down.sh"),

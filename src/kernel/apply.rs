@@ -12,7 +12,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 
 use super::error::KernelError;
 use super::msg::{self, Dev, NLM_F_CREATE, NLM_F_EXCL, NewIface, SetIface};
-use super::netlink::WINDOW;
+use super::netlink::window;
 use super::netns::{self, NewNs};
 use super::session::Session;
 use super::{fault, sysctl};
@@ -559,7 +559,7 @@ impl<'a> Executor<'a> {
                 let seq = h.sock.queue(m, flags);
                 list.push((seq, i));
             }
-            if h.sock.queued() >= WINDOW {
+            if h.sock.queued() >= window() {
                 let list = std::mem::take(list);
                 if let Err(e) = self.drain(&ns, list, actions, &mut done) {
                     failure.get_or_insert(e);

@@ -20,6 +20,19 @@ const NLMSGERR_ATTR_MSG: u16 = 1;
 /// Requests sent before acknowledgements are read; bounded so acks never
 /// overflow the receive buffer.
 pub const WINDOW: usize = 2048;
+
+/// The window in use: `VNET_WINDOW=1` turns pipelining off (one request,
+/// one acknowledgement), for benchmarks that measure what pipelining buys.
+pub fn window() -> usize {
+    static W: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *W.get_or_init(|| {
+        std::env::var("VNET_WINDOW")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(WINDOW)
+            .clamp(1, WINDOW)
+    })
+}
 const RCVBUF: libc::c_int = 16 << 20;
 const SNDBUF: libc::c_int = 4 << 20;
 
