@@ -257,7 +257,12 @@ fn the_seed_plan_reads_like_the_seed() {
         "out of order:\n{script}"
     );
     let c = p.counts();
-    assert_eq!(c.created, 2 + 1 + 2, "2 namespaces, 1 bridge, 2 veth pairs");
+    assert_eq!(c.created, 2 + 1 + 4, "2 namespaces, a bridge, 4 veth ends");
+    assert_eq!(
+        (c.changed, c.removed),
+        (0, 0),
+        "setting up new objects is not a change"
+    );
 }
 
 #[test]
@@ -278,6 +283,8 @@ fn drift_is_corrected_and_nothing_else() {
         ],
         "{text:#?}"
     );
+    let c = p.counts();
+    assert_eq!((c.created, c.changed, c.removed), (0, 2, 0));
 }
 
 #[test]

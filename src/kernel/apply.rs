@@ -605,9 +605,13 @@ impl<'a> Executor<'a> {
             .handle(ns)
             .expect("socket of a namespace in flight");
         let mut ok = Vec::new();
+        // An action may take two requests; progress counts actions.
+        let mut counted = std::collections::HashSet::new();
         let read = h.sock.collect(|seq, r| {
             let Some(&i) = by_seq.get(&seq) else { return };
-            progress(1);
+            if counted.insert(i) {
+                progress(1);
+            }
             match r {
                 Ok(()) => ok.push(i),
                 Err(e) if harmless(actions[i], &e) => ok.push(i),
@@ -616,6 +620,7 @@ impl<'a> Executor<'a> {
                 }
             }
         });
+        ok.dedup();
         done.extend(ok);
         if let Err(e) = read {
             first.get_or_insert_with(|| step(actions[list[0].1], e.into()));

@@ -41,17 +41,52 @@ impl Plan {
         self.actions.is_empty()
     }
 
+    /// Objects (namespaces and interfaces) the plan creates, changes and
+    /// removes. Setting up what it creates (addresses, state, routes of a new
+    /// namespace) is part of creating it, not a change.
     pub fn counts(&self) -> Counts {
+        use std::collections::BTreeSet;
+        let mut new: BTreeSet<(crate::model::Netns, String)> = BTreeSet::new();
+        let mut new_ns: BTreeSet<String> = BTreeSet::new();
+        let mut changed: BTreeSet<(crate::model::Netns, String)> = BTreeSet::new();
         let mut c = Counts::default();
         for a in &self.actions {
-            if a.creates() {
-                c.created += 1;
-            } else if a.removes() {
-                c.removed += 1;
-            } else {
-                c.changed += 1;
+            match a {
+                Action::AddNetns { ns, .. } => {
+                    new_ns.insert(ns.clone());
+                    c.created += 1;
+                }
+                Action::AddBridge { ns, name, .. } => {
+                    new.insert((ns.clone(), name.clone()));
+                    c.created += 1;
+                }
+                Action::AddVeth { a, b } => {
+                    new.insert((a.ns.clone(), a.name.clone()));
+                    new.insert((b.ns.clone(), b.name.clone()));
+                    c.created += 2;
+                }
+                Action::DelNetns { .. } | Action::DelLink { .. } => c.removed += 1,
+                Action::SetLink { ns, name, .. }
+                | Action::SetBridge { ns, name, .. }
+                | Action::AddAddr { ns, dev: name, .. }
+                | Action::DelAddr { ns, dev: name, .. } => {
+                    let key = (ns.clone(), name.clone());
+                    let fresh_ns =
+                        matches!(ns, crate::model::Netns::Named(n) if new_ns.contains(n));
+                    if !new.contains(&key) && !fresh_ns {
+                        changed.insert(key);
+                    }
+                }
+                Action::SetSysctl { ns, .. }
+                | Action::AddRoute { ns, .. }
+                | Action::DelRoute { ns, .. } => {
+                    if !matches!(ns, crate::model::Netns::Named(n) if new_ns.contains(n)) {
+                        changed.insert((ns.clone(), String::new()));
+                    }
+                }
             }
         }
+        c.changed = changed.len();
         c
     }
 }
@@ -60,7 +95,7 @@ impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(
             f,
-            "{} created, {} changed, {} removed",
+            "{} created, {} changed, {} removed (namespaces and interfaces)",
             self.created, self.changed, self.removed
         )
     }
