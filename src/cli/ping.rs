@@ -321,7 +321,7 @@ fn lab_nodes(lab: &str) -> Result<(String, Vec<String>, Vec<Expectation>), i32> 
             return Err(FAILED);
         }
     };
-    let nodes: Vec<String> = marks
+    let mut nodes: Vec<String> = marks
         .iter()
         .filter(|m| m.lab.as_deref() == Some(lab))
         .map(|m| m.name.clone())
@@ -338,13 +338,21 @@ fn lab_nodes(lab: &str) -> Result<(String, Vec<String>, Vec<Expectation>), i32> 
         ));
         return Err(USAGE);
     }
-    // The recorded file's expectations, when vnet brought the lab up.
-    let expect = record::load(lab)
-        .and_then(|r| {
-            crate::model::parse_lab(r.file.as_deref().unwrap_or("recorded"), r.text.as_deref()?)
-                .ok()
-        })
-        .map(|l| l.expect)
+    // The recorded file's order and expectations, when vnet brought the lab up.
+    let recorded = record::load(lab).and_then(|r| {
+        crate::model::parse_lab(r.file.as_deref().unwrap_or("recorded"), r.text.as_deref()?).ok()
+    });
+    let order: Vec<&str> = recorded
+        .as_ref()
+        .map(|l| l.netns_nodes().map(|(n, _)| n).collect())
+        .unwrap_or_default();
+    nodes.sort_by(|a, b| {
+        let pos = |n: &str| order.iter().position(|o| *o == n).unwrap_or(usize::MAX);
+        pos(a).cmp(&pos(b)).then_with(|| target::natural_cmp(a, b))
+    });
+    let expect = recorded
+        .as_ref()
+        .map(|l| l.expect.clone())
         .unwrap_or_default();
     Ok((format!("lab {lab}"), nodes, expect))
 }

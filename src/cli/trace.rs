@@ -62,27 +62,26 @@ pub fn run(a: Args) -> i32 {
         Ok(r) => r,
         Err(e) => return report(&e),
     };
-    if let Some(path) = &a.pcap {
-        let bytes = r.pcapng();
-        if let Err(e) = std::fs::write(path, bytes) {
-            super::error(format!("cannot write {}: {e}", path.display()));
-            return FAILED;
-        }
-        if !a.json && !a.mermaid {
-            eprintln!(
-                "vnet: wrote {} frames on {} interfaces to {}",
-                r.frames.len(),
-                r.taps.len(),
-                path.display()
-            );
-        }
-    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
     } else if a.mermaid {
         print!("{}", r.mermaid());
     } else {
         print!("{}", render(&r));
+    }
+    if let Some(path) = &a.pcap {
+        if let Err(e) = std::fs::write(path, r.pcapng()) {
+            super::error(format!("cannot write {}: {e}", path.display()));
+            return FAILED;
+        }
+        if !a.json && !a.mermaid {
+            println!(
+                "wrote {} frames on {} interfaces to {}",
+                r.frames.len(),
+                r.taps.len(),
+                path.display()
+            );
+        }
     }
     if r.answered { OK } else { FAILED }
 }

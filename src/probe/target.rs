@@ -58,6 +58,36 @@ pub fn pick_addr(src: &LiveNs, dst: &LiveNs, family: Option<Family>) -> Option<I
     connected.or(candidates.first()).copied()
 }
 
+/// Names in the order people count: `n2` before `n10`.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let b = s.as_bytes();
+        for i in 1..=b.len() {
+            if i == b.len() || b[i].is_ascii_digit() != b[start].is_ascii_digit() {
+                out.push((b[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let (x, y) = (chunks(a), chunks(b));
+    for (p, q) in x.iter().zip(&y) {
+        let o = match (p, q) {
+            ((true, p), (true, q)) => {
+                let (p, q) = (p.trim_start_matches('0'), q.trim_start_matches('0'));
+                p.len().cmp(&q.len()).then_with(|| p.cmp(q))
+            }
+            ((_, p), (_, q)) => p.cmp(q),
+        };
+        if o.is_ne() {
+            return o;
+        }
+    }
+    x.len().cmp(&y.len()).then_with(|| a.cmp(b))
+}
+
 /// What the user named as a destination.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Dest {
@@ -143,6 +173,13 @@ mod tests {
             Some("2001:db8::2".parse().unwrap())
         );
         assert_eq!(pick_addr(&far, &ns("d", &[]), None), None);
+    }
+
+    #[test]
+    fn names_sort_as_people_count() {
+        let mut v = vec!["n10", "n2", "n1", "host", "n02", "a", "n1b", ""];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["", "a", "host", "n1", "n1b", "n02", "n2", "n10"]);
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl BridgeAction {
             "forwarded" => format!("{} forwarded it to {ports}", self.bridge),
             "flooded" => format!("{} flooded it to {ports}", self.bridge),
             "kept" => format!("{} kept it for itself (no port forwards it)", self.bridge),
-            _ => format!("{} forwarded it nowhere", self.bridge),
+            _ => format!("{} dropped it (sent it to no port)", self.bridge),
         };
         if self.local && self.action != "kept" {
             s.push_str(" and to itself");
