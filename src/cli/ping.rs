@@ -104,6 +104,7 @@ pub fn report(e: &ProbeError) -> i32 {
 }
 
 pub fn run(a: Args) -> i32 {
+    crate::probe::sock::default_sigpipe();
     if a.timeout.is_zero() {
         super::error("-W: the timeout must be above 0");
         return USAGE;
@@ -545,7 +546,7 @@ pub fn render_matrix(m: &MatrixReport, checked: &[Checked], timeout: Duration) -
     out.push('\n');
     if m.waves > 1 {
         out.push_str(&format!(
-            "run in {} waves: the kernel's neighbour (ARP/NDP) table is shared by every namespace on this machine and holds at most {} entries; each wave used what was free and released its entries before the next (at most {} at once)\n",
+            "run in {} waves: the kernel's neighbour (ARP/NDP) table is shared by every namespace on this machine and holds at most {} entries; each wave used half of what was free and released its entries before the next (at most {} at once)\n",
             m.waves, m.neigh_limit, m.neigh_peak
         ));
     }

@@ -43,6 +43,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> i32 {
+    crate::probe::sock::default_sigpipe();
     if a.timeout.is_zero() {
         super::error("-W: the timeout must be above 0");
         return USAGE;
@@ -126,10 +127,11 @@ pub fn render(r: &TraceReport) -> String {
         }
     }
     out.push_str(&format!(
-        "trace {} → {}{name}: listening on {} interfaces in {}\n",
+        "trace {} → {}{name}: listening on {} interface{} in {}\n",
         r.src,
         r.dst,
         r.taps.len(),
+        if r.taps.len() == 1 { "" } else { "s" },
         nss.join(", ")
     ));
     out.push_str(&format!("way there: {}\n", way(&r.path)));
@@ -173,7 +175,12 @@ pub fn render(r: &TraceReport) -> String {
             if let Some(e) = &r.error {
                 out.push_str(&format!("no reply: {e}\n"));
             } else {
-                out.push_str("no reply\n");
+                out.push_str(&format!(
+                    "no reply within {}\n",
+                    crate::probe::matrix::secs(std::time::Duration::from_secs_f64(
+                        r.timeout_ms / 1e3
+                    ))
+                ));
             }
             if let Some(l) = &r.loss {
                 out.push_str(&format!("{}\n", l.text));

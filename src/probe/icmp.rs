@@ -328,7 +328,11 @@ pub fn why_not_sent(e: &KernelError) -> String {
     match e.errno {
         libc::ENETUNREACH => "no route to the network (network unreachable)".into(),
         libc::EHOSTUNREACH => "no route to the host (host unreachable)".into(),
-        libc::EACCES | libc::EPERM => format!("refused by a firewall rule or policy ({e})"),
+        libc::EPERM => format!("refused by a firewall rule ({e})"),
+        libc::EADDRNOTAVAIL => {
+            format!("no address to send from ({e}); for IPv6: is it disabled in the namespace?")
+        }
+        libc::EACCES => format!("not allowed to send there: a broadcast address? ({e})"),
         _ => e.to_string(),
     }
 }

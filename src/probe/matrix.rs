@@ -57,7 +57,8 @@ struct Run<'w> {
     next_seq: Vec<u16>,
     /// (socket, seq) → probe.
     by_seq: HashMap<(usize, u16), usize>,
-    id: u16,
+    /// ICMP identifier per socket (distinct, should two nodes share a namespace).
+    ids: Vec<u16>,
     poller: Poller,
     in_flight: usize,
     /// Probes in flight per send batch.
@@ -142,6 +143,10 @@ pub fn run(
     // What each wave unit costs in neighbour entries, from the routes.
     let items = items(world, nodes, &probes, &addrs);
 
+    let base = icmp::run_id();
+    let ids: Vec<u16> = (0..sockets.len())
+        .map(|i| base.wrapping_add(i as u16))
+        .collect();
     let mut run = Run {
         world,
         nodes: nodes.to_vec(),
@@ -149,7 +154,7 @@ pub fn run(
         sockets,
         probes,
         by_seq: HashMap::new(),
-        id: icmp::run_id(),
+        ids,
         poller,
         in_flight: 0,
         batches: Vec::new(),
@@ -298,7 +303,7 @@ impl Run<'_> {
             let s = p.sock;
             let seq = self.next_seq[s];
             self.next_seq[s] = seq.wrapping_add(1);
-            let r = self.sockets[s].send_echo(p.addr, self.id, seq, 56);
+            let r = self.sockets[s].send_echo(p.addr, self.ids[s], seq, 56);
             let p = &mut self.probes[i];
             p.batch = batch;
             match r {
@@ -385,7 +390,7 @@ impl Run<'_> {
                 Received::Reply { id, seq, from, .. } => (id, seq, Ok(from)),
                 Received::Error { id, seq, error, .. } => (id, seq, Err(error)),
             };
-            if id != self.id {
+            if id != self.ids[s] {
                 continue;
             }
             let Some(&i) = self.by_seq.get(&(s, seq)) else {

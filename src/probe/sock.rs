@@ -7,6 +7,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::kernel::KernelError;
 
+/// Die quietly on a closed stdout (`vnet ping --all | head`), like other
+/// command-line tools, instead of failing to print.
+pub fn default_sigpipe() {
+    // SAFETY: restoring the default disposition of one signal.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Wall-clock nanoseconds, the clock of SO_TIMESTAMPNS.
 pub fn now_ns() -> u64 {
     SystemTime::now()

@@ -38,6 +38,8 @@ pub struct TraceReport {
     pub dst_node: Option<String>,
     pub answered: bool,
     pub rtt_ms: Option<f64>,
+    /// How long the reply was waited for.
+    pub timeout_ms: f64,
     /// An ICMP error that came back, or the kernel's refusal to send.
     pub error: Option<String>,
     /// The way there and back, as live state tells.
@@ -227,6 +229,7 @@ pub fn trace(src: &str, dst: &str, opts: &TraceOptions) -> Result<TraceReport, P
         dst_node,
         answered: false,
         rtt_ms: None,
+        timeout_ms: opts.timeout.as_secs_f64() * 1e3,
         error: None,
         path: fwd,
         back,
@@ -311,7 +314,8 @@ pub fn trace(src: &str, dst: &str, opts: &TraceOptions) -> Result<TraceReport, P
         sent_ns: sent.unwrap_or_else(super::sock::now_ns),
     };
     report.frames = walk::steps(&report.taps, &report.seen, &probe);
-    if !report.answered {
+    // A probe the kernel refused to send is explained by the refusal.
+    if !report.answered && sent.is_some() {
         let topo = world.topology();
         report.loss = Some(walk::explain(
             &report.frames,

@@ -66,7 +66,7 @@ impl BridgeAction {
         let mut s = match self.action {
             "forwarded" => format!("{} forwarded it to {ports}", self.bridge),
             "flooded" => format!("{} flooded it to {ports}", self.bridge),
-            "kept" => format!("{} kept it for itself (no port forwards it)", self.bridge),
+            "kept" => format!("{} sent it to no port, only up to itself", self.bridge),
             _ => format!("{} dropped it (sent it to no port)", self.bridge),
         };
         if self.local && self.action != "kept" {
