@@ -141,9 +141,26 @@ pub fn render(r: &TraceReport) -> String {
     if let Some(n) = &r.neighbour {
         out.push_str(&format!("note: {n}\n"));
     }
+    // Copies a bridge flooded to ports off the way are summed up, not listed.
+    let on_way = |s: &crate::probe::walk::Step| {
+        r.path
+            .points
+            .iter()
+            .chain(&r.back.points)
+            .any(|p| p.ns == s.ns && p.iface == s.iface && p.dir == s.dir)
+    };
+    let off_way = |s: &&crate::probe::walk::Step| {
+        let flood_copy = s.dir == Dir::Out
+            && r.taps
+                .iter()
+                .any(|t| t.ns == s.ns && t.iface == s.iface && t.port_of.is_some());
+        flood_copy && !on_way(s)
+    };
+    let hidden = r.frames.iter().filter(off_way).count();
     let rows: Vec<Vec<String>> = r
         .frames
         .iter()
+        .filter(|s| !off_way(s))
         .map(|s| {
             vec![
                 format!("{:.3} ms", s.t_ms),
@@ -162,6 +179,11 @@ pub fn render(r: &TraceReport) -> String {
         out.push_str(&table(
             &["TIME", "NODE", "INTERFACE", "DIR", "FRAME", "MAC", "BRIDGE"],
             &rows,
+        ));
+    }
+    if hidden > 0 {
+        out.push_str(&format!(
+            "(and {hidden} copies flooded out of bridge ports off the way: --json and --pcap list every frame)\n"
         ));
     }
     match (r.answered, &r.rtt_ms) {

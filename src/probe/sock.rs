@@ -16,6 +16,23 @@ pub fn default_sigpipe() {
     }
 }
 
+/// Raise the soft limit on open files to the hard one: a large matrix
+/// holds a raw socket per node and family besides a netlink socket and a
+/// namespace fd per node.
+pub fn raise_nofile() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: reading and writing this process's own limit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 /// Wall-clock nanoseconds, the clock of SO_TIMESTAMPNS.
 pub fn now_ns() -> u64 {
     SystemTime::now()

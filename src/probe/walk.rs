@@ -62,7 +62,11 @@ pub struct BridgeAction {
 
 impl BridgeAction {
     pub fn describe(&self) -> String {
-        let ports = self.to.join(", ");
+        let ports = if self.to.len() > 4 {
+            format!("{} ports ({}, …)", self.to.len(), self.to[..3].join(", "))
+        } else {
+            self.to.join(", ")
+        };
         let mut s = match self.action {
             "forwarded" => format!("{} forwarded it to {ports}", self.bridge),
             "flooded" => format!("{} flooded it to {ports}", self.bridge),

@@ -65,6 +65,7 @@ impl World {
     /// Read the host and the named namespaces `names` (None: all of them).
     /// A name that is not a namespace is a usage error naming the known ones.
     pub fn read(names: Option<&[String]>) -> Result<World, ProbeError> {
+        super::sock::raise_nofile();
         let mut session =
             Session::new().map_err(|e| ProbeError::kernel("open a netlink socket", e))?;
         let all = netns::list_named();
