@@ -364,12 +364,14 @@ expect:
         out.stdout
     );
     // Without a lab every named namespace takes part.
+    // `host` takes part when an expectation names it (it has no route here).
     write(
         &sb,
         "/run/t/ok.yaml",
-        "expect:\n  - { from: ns2, to: ns1 }\n",
+        "expect:\n  - { from: ns2, to: ns1 }\n  - { from: host, to: ns1, reach: false }\n",
     );
-    sb.vnet("ping --all --expect /run/t/ok.yaml").ok();
+    let out = sb.vnet("ping --all --expect /run/t/ok.yaml").ok();
+    assert!(out.stdout.starts_with("      host  ns1"), "{}", out.stdout);
     sb.vnet("ping --all").expect(1);
     // Unknown nodes and bad files are usage errors.
     write(&sb, "/run/t/bad.yaml", "- { from: ns1, to: ns9 }\n");

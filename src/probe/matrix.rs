@@ -24,6 +24,7 @@ use super::waves::{self, Item, NeighKey, Room};
 use super::wire::Received;
 use super::world::World;
 use crate::kernel::{KernelError, netns};
+use crate::model::lab::HOST;
 
 #[derive(Clone, Debug)]
 pub struct MatrixOptions {
@@ -432,19 +433,27 @@ impl Run<'_> {
     }
 
     /// Every node's neighbour entries; the dumps go out on every socket
-    /// before any is read.
+    /// before any is read. The host's are not read: the run releases
+    /// entries only in the lab's own namespaces.
     fn dump_neighbours(&mut self) -> Result<Vec<Vec<Entry>>, ProbeError> {
         let nodes = self.nodes.clone();
         let mut seqs = Vec::with_capacity(nodes.len());
         for n in &nodes {
+            if n == HOST {
+                seqs.push(None);
+                continue;
+            }
             let sock = self.world.sock(n).ok_or_else(|| missing(n))?;
-            seqs.push(
-                sock.start_dump(neigh::dump_request())
-                    .map_err(|e| ProbeError::kernel(format!("read {n}'s neighbours"), e.into()))?,
-            );
+            seqs.push(Some(sock.start_dump(neigh::dump_request()).map_err(
+                |e| ProbeError::kernel(format!("read {n}'s neighbours"), e.into()),
+            )?));
         }
         let mut out = Vec::with_capacity(nodes.len());
         for (n, seq) in nodes.iter().zip(seqs) {
+            let Some(seq) = seq else {
+                out.push(Vec::new());
+                continue;
+            };
             let sock = self.world.sock(n).ok_or_else(|| missing(n))?;
             let msgs = sock
                 .read_dump(seq)
