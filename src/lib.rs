@@ -11,4 +11,5 @@ pub mod import;
 pub mod kernel;
 pub mod model;
 pub mod plan;
+pub mod probe;
 pub mod render;

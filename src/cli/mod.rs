@@ -6,9 +6,11 @@ pub mod export;
 pub mod graph;
 pub mod import;
 pub mod load;
+pub mod ping;
 pub mod progress;
 pub mod signals;
 pub mod status;
+pub mod trace;
 pub mod up;
 pub mod validate;
 
@@ -49,6 +51,10 @@ pub enum Command {
     Graph(graph::Args),
     /// Write the live network (a lab, or namespaces made by hand) as a lab file
     Export(export::Args),
+    /// Ping from a node (built in, no ping binary), or every node from every node with --all
+    Ping(ping::Args),
+    /// Follow one ping hop by hop: where each frame was seen, and where it was lost
+    Trace(trace::Args),
 }
 
 pub fn run(cli: Cli) -> i32 {
@@ -61,6 +67,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Import(a) => import::run(a),
         Command::Graph(a) => graph::run(a),
         Command::Export(a) => export::run(a),
+        Command::Ping(a) => ping::run(a),
+        Command::Trace(a) => trace::run(a),
     }
 }
 

@@ -1,0 +1,624 @@
+//! `vnet ping SRC DST` and `vnet ping --all [LAB]`.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::Args as ClapArgs;
+use serde::Serialize;
+
+use super::{FAILED, OK, USAGE, load};
+use crate::engine::{record, scan};
+use crate::kernel::netns;
+use crate::kernel::session::Session;
+use crate::model::lab::{Expectation, HOST};
+use crate::model::names;
+use crate::probe::ProbeError;
+use crate::probe::icmp::{self, IcmpSocket, PingEvent, PingOptions, PingStats};
+use crate::probe::matrix::{self, MatrixOptions, secs};
+use crate::probe::outcome::{self, Cell, Checked, MatrixReport};
+use crate::probe::target::{self, Dest, Family};
+use crate::probe::trace::family_note;
+use crate::probe::world::{self, World};
+use crate::render::table::table;
+
+#[derive(ClapArgs)]
+#[command(
+    after_help = "Exit codes: 0 a reply came (with --all: every pair answered, or the expectations held), 1 none did, 2 bad usage (unknown node, …)."
+)]
+pub struct Args {
+    /// The node to ping from: a namespace name, or `host`
+    #[arg(required_unless_present = "all")]
+    pub src: Option<String>,
+    /// The node (its address on a subnet SRC is on, else its first) or the IP address to ping
+    #[arg(required_unless_present = "all")]
+    pub dst: Option<String>,
+    /// Every node pings every address of every other node: the nodes of LAB (a lab file or name), or with no LAB every named namespace
+    #[arg(long, value_name = "LAB", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["src", "dst"])]
+    pub all: Option<String>,
+    /// Echo requests to send [default: 3]
+    #[arg(short = 'c', long, conflicts_with = "all")]
+    pub count: Option<u32>,
+    /// Seconds between requests [default: 1]
+    #[arg(short = 'i', long, value_parser = parse_secs, conflicts_with = "all")]
+    pub interval: Option<Duration>,
+    /// Seconds to wait for each reply
+    #[arg(short = 'W', long, value_parser = parse_secs, default_value = "1")]
+    pub timeout: Duration,
+    /// Payload bytes per request [default: 56]
+    #[arg(short = 's', long, conflicts_with = "all")]
+    pub size: Option<usize>,
+    /// IPv4 only (when DST is a node)
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// IPv6 only (when DST is a node)
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    /// With --all: pairs that must (or must not) reach each other, a YAML list of `{ from, to, reach }`; the exit code says whether they held
+    #[arg(long, value_name = "FILE", requires = "all")]
+    pub expect: Option<String>,
+    /// With --all: use at most N neighbour (ARP/NDP) entries at once
+    #[arg(long, value_name = "N", requires = "all")]
+    pub max_neigh: Option<usize>,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Seconds: `1`, `0.2`, `1.5s`, `200ms`.
+pub fn parse_secs(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, scale) = if let Some(v) = t.strip_suffix("ms") {
+        (v, 1e-3)
+    } else if let Some(v) = t.strip_suffix('s') {
+        (v, 1.0)
+    } else {
+        (t, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (seconds: 1, 0.5, 200ms)"))?;
+    let v = v * scale;
+    if !(0.0..=3600.0).contains(&v) {
+        return Err(format!("`{s}`: between 0 and 3600 seconds"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn family(a: &Args) -> Option<Family> {
+    match (a.ipv4, a.ipv6) {
+        (true, _) => Some(Family::V4),
+        (_, true) => Some(Family::V6),
+        _ => None,
+    }
+}
+
+/// Print a probe error; its exit code.
+pub fn report(e: &ProbeError) -> i32 {
+    super::error(e);
+    match e {
+        ProbeError::Usage(_) => USAGE,
+        _ => FAILED,
+    }
+}
+
+pub fn run(a: Args) -> i32 {
+    crate::probe::sock::default_sigpipe();
+    if a.timeout.is_zero() {
+        super::error("-W: the timeout must be above 0");
+        return USAGE;
+    }
+    if let Some(lab) = &a.all {
+        return all(&a, lab);
+    }
+    let (Some(src), Some(dst)) = (&a.src, &a.dst) else {
+        super::error("give SRC and DST, or --all");
+        return USAGE;
+    };
+    let opts = PingOptions {
+        count: a.count.unwrap_or(3),
+        interval: a.interval.unwrap_or(Duration::from_secs(1)),
+        timeout: a.timeout,
+        size: a.size.unwrap_or(56),
+    };
+    if opts.count == 0 {
+        super::error("-c: send at least one request");
+        return USAGE;
+    }
+    if opts.interval < Duration::from_millis(1) {
+        super::error("-i: the interval is at least 0.001 s");
+        return USAGE;
+    }
+    if opts.size > 65_000 {
+        super::error("-s: at most 65000 bytes of payload");
+        return USAGE;
+    }
+    if let Err(e) = world::require_privilege("ping") {
+        return report(&e);
+    }
+    match single(src, dst, family(&a), &opts, a.json) {
+        Ok(code) => code,
+        Err(e) => report(&e),
+    }
+}
+
+#[derive(Serialize)]
+struct PingJson<'a> {
+    src: &'a str,
+    dst: IpAddr,
+    dst_node: Option<&'a str>,
+    events: Vec<PingEvent>,
+    stats: &'a PingStats,
+    loss_percent: f64,
+    rtt_min_ms: Option<f64>,
+    rtt_avg_ms: Option<f64>,
+    rtt_max_ms: Option<f64>,
+}
+
+fn single(
+    src: &str,
+    dst: &str,
+    fam: Option<Family>,
+    opts: &PingOptions,
+    json: bool,
+) -> Result<i32, ProbeError> {
+    let dest = target::parse_dest(dst);
+    let mut names = vec![src.to_string()];
+    if let Dest::Node(n) = &dest {
+        names.push(n.clone());
+    }
+    let world = World::read(Some(&names))?;
+    let Some(src_ns) = world.get(src) else {
+        return Err(ProbeError::Usage(target::unknown_node(src, &world.nodes())));
+    };
+    let (ip, node) = match &dest {
+        Dest::Addr(ip) => (*ip, None),
+        Dest::Node(n) => {
+            let d = world
+                .get(n)
+                .ok_or_else(|| ProbeError::Usage(target::unknown_node(n, &world.nodes())))?;
+            match target::pick_addr(src_ns, d, fam) {
+                Some(ip) => (ip, Some(n.as_str())),
+                None => {
+                    return Err(ProbeError::Failed(format!(
+                        "node {n} has no address to ping{}",
+                        family_note(fam)
+                    )));
+                }
+            }
+        }
+    };
+    if fam.is_some_and(|f| !f.matches(&ip)) {
+        return Err(ProbeError::Usage(format!(
+            "{ip} is not an address of the family asked for"
+        )));
+    }
+    let fd = world
+        .fd(src)
+        .ok_or_else(|| ProbeError::Failed(format!("namespace {src} went away")))?;
+    let sock = IcmpSocket::open_in(fd, ip.is_ipv6())
+        .map_err(|e| ProbeError::kernel(format!("open a raw ICMP socket in {src}"), e))?;
+    if !json {
+        let name = node.map(|n| format!(" ({n})")).unwrap_or_default();
+        println!("PING {ip}{name} from {src}: {} data bytes", opts.size);
+    }
+    let mut events = Vec::new();
+    let timeout = opts.timeout;
+    let stats = icmp::ping(&sock, ip, opts, |e| {
+        if !json {
+            match e {
+                PingEvent::Reply {
+                    seq,
+                    from,
+                    bytes,
+                    ttl,
+                    rtt_ms,
+                } => {
+                    let ttl = ttl.map(|t| format!(" ttl={t}")).unwrap_or_default();
+                    println!("{bytes} bytes from {from}: icmp_seq={seq}{ttl} time={rtt_ms:.3} ms");
+                }
+                PingEvent::Error { seq, error } => {
+                    println!("From {} icmp_seq={seq} {}", error.from, error.what);
+                }
+                PingEvent::Lost { seq } => {
+                    println!("no reply to icmp_seq={seq} within {}", secs(timeout));
+                }
+            }
+        }
+        events.push(e.clone());
+    })
+    .map_err(|e| ProbeError::kernel("ping", e))?;
+    let loss = if stats.sent == 0 {
+        100.0
+    } else {
+        100.0 * f64::from(stats.sent - stats.received) / f64::from(stats.sent)
+    };
+    let min = stats.rtts_ms.iter().copied().reduce(f64::min);
+    let max = stats.rtts_ms.iter().copied().reduce(f64::max);
+    let avg = (!stats.rtts_ms.is_empty())
+        .then(|| stats.rtts_ms.iter().sum::<f64>() / stats.rtts_ms.len() as f64);
+    if json {
+        let j = PingJson {
+            src,
+            dst: ip,
+            dst_node: node,
+            events,
+            stats: &stats,
+            loss_percent: loss,
+            rtt_min_ms: min,
+            rtt_avg_ms: avg,
+            rtt_max_ms: max,
+        };
+        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+    } else {
+        if let Some(why) = &stats.refused {
+            super::error(format!("{src} cannot send to {ip}: {why}"));
+        }
+        println!();
+        println!("--- {src} → {ip} ping statistics ---");
+        let errors = if stats.errors > 0 {
+            format!(", +{} errors", stats.errors)
+        } else {
+            String::new()
+        };
+        println!(
+            "{} packets transmitted, {} received{errors}, {loss:.0}% packet loss, time {:.0}ms",
+            stats.sent, stats.received, stats.elapsed_ms
+        );
+        if let (Some(min), Some(avg), Some(max)) = (min, avg, max) {
+            println!("rtt min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms");
+        }
+    }
+    Ok(if stats.received > 0 { OK } else { FAILED })
+}
+
+/// The nodes of `--all LAB` and the expectations that come with them.
+fn lab_nodes(lab: &str) -> Result<(String, Vec<String>, Vec<Expectation>), i32> {
+    if lab.is_empty() {
+        return Ok((
+            "every named namespace".into(),
+            netns::list_named(),
+            Vec::new(),
+        ));
+    }
+    if load::looks_like_file(lab) && std::path::Path::new(lab).is_file() {
+        let l = load::lab_file(lab)?;
+        let nodes: Vec<String> = l.lab.netns_nodes().map(|(n, _)| n.to_string()).collect();
+        let present: BTreeSet<String> = netns::list_named().into_iter().collect();
+        let missing: Vec<&String> = nodes.iter().filter(|n| !present.contains(*n)).collect();
+        if !missing.is_empty() {
+            super::error(format!(
+                "lab {} is not up: no namespace {} (run: sudo vnet up {lab})",
+                l.lab.name,
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            return Err(FAILED);
+        }
+        return Ok((format!("lab {}", l.lab.name), nodes, l.lab.expect));
+    }
+    if let Err(e) = names::check_lab_name(lab) {
+        super::error(format!(
+            "`{}` is neither a lab file nor a lab name: {e}",
+            names::printable(lab)
+        ));
+        return Err(USAGE);
+    }
+    let mut session = match Session::new() {
+        Ok(s) => s,
+        Err(e) => {
+            super::error(format!("open netlink: {e}"));
+            return Err(FAILED);
+        }
+    };
+    let marks = match scan::namespaces(&mut session) {
+        Ok(m) => m,
+        Err(e) => {
+            super::error(format!("scan /run/netns: {e}"));
+            return Err(FAILED);
+        }
+    };
+    let mut nodes: Vec<String> = marks
+        .iter()
+        .filter(|m| m.lab.as_deref() == Some(lab))
+        .map(|m| m.name.clone())
+        .collect();
+    if nodes.is_empty() {
+        let labs: BTreeSet<&str> = marks.iter().filter_map(|m| m.lab.as_deref()).collect();
+        super::error(format!(
+            "no lab named {lab} is up (labs up: {})",
+            if labs.is_empty() {
+                "none".to_string()
+            } else {
+                labs.into_iter().collect::<Vec<_>>().join(", ")
+            }
+        ));
+        return Err(USAGE);
+    }
+    // The recorded file's order and expectations, when vnet brought the lab up.
+    let recorded = record::load(lab).and_then(|r| {
+        crate::model::parse_lab(r.file.as_deref().unwrap_or("recorded"), r.text.as_deref()?).ok()
+    });
+    let order: Vec<&str> = recorded
+        .as_ref()
+        .map(|l| l.netns_nodes().map(|(n, _)| n).collect())
+        .unwrap_or_default();
+    nodes.sort_by(|a, b| {
+        let pos = |n: &str| order.iter().position(|o| *o == n).unwrap_or(usize::MAX);
+        pos(a).cmp(&pos(b)).then_with(|| target::natural_cmp(a, b))
+    });
+    let expect = recorded
+        .as_ref()
+        .map(|l| l.expect.clone())
+        .unwrap_or_default();
+    Ok((format!("lab {lab}"), nodes, expect))
+}
+
+#[derive(Serialize)]
+struct MatrixJson<'a> {
+    #[serde(flatten)]
+    report: &'a MatrixReport,
+    reachable_pairs: usize,
+    node_pairs: usize,
+    expectations: &'a [Checked],
+    /// Whether the run passed: expectations held (when there are any),
+    /// else every pair answered.
+    ok: bool,
+}
+
+fn all(a: &Args, lab: &str) -> i32 {
+    if let Err(e) = world::require_privilege("ping --all") {
+        return report(&e);
+    }
+    let (what, mut nodes, mut expect) = match lab_nodes(lab) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if let Some(path) = &a.expect {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                super::error(format!("cannot read {path}: {e}"));
+                return USAGE;
+            }
+        };
+        match outcome::parse_expect(&text) {
+            Ok(e) => expect.extend(e),
+            Err(e) => {
+                super::error(format!("{path}: {e}"));
+                return USAGE;
+            }
+        }
+    }
+    // `host` takes part only when an expectation names it.
+    if expect.iter().any(|e| e.from == HOST || e.to == HOST) && !nodes.iter().any(|n| n == HOST) {
+        nodes.insert(0, HOST.to_string());
+    }
+    for e in &expect {
+        for n in [&e.from, &e.to] {
+            if !nodes.contains(n) {
+                super::error(format!(
+                    "expectation {} → {}: {}",
+                    e.from,
+                    e.to,
+                    target::unknown_node(n, &nodes)
+                ));
+                return USAGE;
+            }
+        }
+    }
+    if nodes.len() < 2 {
+        super::error(format!(
+            "{what} has {} node{}: nothing to ping",
+            nodes.len(),
+            if nodes.len() == 1 { "" } else { "s" }
+        ));
+        return FAILED;
+    }
+    let mut world = match World::read(Some(&nodes)) {
+        Ok(w) => w,
+        Err(e) => return report(&e),
+    };
+    let opts = MatrixOptions {
+        timeout: a.timeout,
+        max_neigh: a.max_neigh,
+    };
+    let m = match matrix::run(&mut world, &nodes, &opts) {
+        Ok(m) => m,
+        Err(e) => return report(&e),
+    };
+    let checked = outcome::check(&expect, &m);
+    let ok = if expect.is_empty() {
+        m.all_answered()
+    } else {
+        checked.iter().all(|c| c.held)
+    };
+    if a.json {
+        let (r, n) = m.reachable_pairs();
+        let j = MatrixJson {
+            report: &m,
+            reachable_pairs: r,
+            node_pairs: n,
+            expectations: &checked,
+            ok,
+        };
+        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+    } else {
+        print!("{}", render_matrix(&m, &checked, a.timeout));
+    }
+    if ok { OK } else { FAILED }
+}
+
+/// Nodes up to this many get a full table with their names as columns.
+const WIDE: usize = 24;
+
+pub fn render_matrix(m: &MatrixReport, checked: &[Checked], timeout: Duration) -> String {
+    let counts = m.counts();
+    let mut out = String::new();
+    if m.nodes.len() <= WIDE {
+        let mut header: Vec<&str> = vec![""];
+        header.extend(m.nodes.iter().map(String::as_str));
+        let rows: Vec<Vec<String>> = m
+            .nodes
+            .iter()
+            .map(|from| {
+                let mut r = vec![from.clone()];
+                r.extend(
+                    m.nodes
+                        .iter()
+                        .map(|to| MatrixReport::cell(&counts, from, to).mark().to_string()),
+                );
+                r
+            })
+            .collect();
+        out.push_str(&table(&header, &rows));
+    } else {
+        // One character per destination, in the order of the rows.
+        let rows: Vec<Vec<String>> = m
+            .nodes
+            .iter()
+            .map(|from| {
+                let line: String = m
+                    .nodes
+                    .iter()
+                    .map(|to| MatrixReport::cell(&counts, from, to).mark())
+                    .collect();
+                vec![from.clone(), line]
+            })
+            .collect();
+        out.push_str(&table(
+            &["FROM", "TO (one mark per node, in row order)"],
+            &rows,
+        ));
+    }
+    let marks: BTreeSet<Cell> = m
+        .nodes
+        .iter()
+        .flat_map(|f| m.nodes.iter().map(|t| MatrixReport::cell(&counts, f, t)))
+        .collect();
+    let mut legend = vec!["✓ answered", "✗ no reply"];
+    if marks.contains(&Cell::Some) {
+        legend.push("~ some addresses answered");
+    }
+    if marks.contains(&Cell::NoAddress) {
+        legend.push("· no address");
+    }
+    out.push_str(&format!("{}\n", legend.join("  ")));
+    let failed: Vec<&outcome::PairResult> = m.pairs.iter().filter(|p| !p.reachable).collect();
+    for p in failed.iter().take(20) {
+        out.push_str(&format!(
+            "✗ {} → {} {}: {}\n",
+            p.from,
+            p.to,
+            p.address,
+            p.error.as_deref().unwrap_or("no reply")
+        ));
+    }
+    if failed.len() > 20 {
+        out.push_str(&format!(
+            "… and {} more failed probes (--json lists them all)\n",
+            failed.len() - 20
+        ));
+    }
+    if !m.no_address.is_empty() {
+        out.push_str(&format!(
+            "without an address (not pinged): {}\n",
+            m.no_address.join(", ")
+        ));
+    }
+    let (ok, n) = m.reachable_pairs();
+    let probes = m.pairs.len();
+    let answered = m.pairs.iter().filter(|p| p.reachable).count();
+    let mut summary = format!("{ok}/{n} pairs reachable");
+    if probes != n {
+        summary.push_str(&format!(" ({answered}/{probes} addresses answered)"));
+    }
+    summary.push_str(&format!(
+        " in {:.2} s (timeout {})",
+        m.elapsed_ms / 1e3,
+        secs(timeout)
+    ));
+    out.push_str(&summary);
+    out.push('\n');
+    if m.waves > 1 {
+        out.push_str(&format!(
+            "run in {} waves: the kernel's neighbour (ARP/NDP) table is shared by every namespace on this machine and holds at most {} entries; each wave used half of what was free and released its entries before the next (at most {} at once)\n",
+            m.waves, m.neigh_limit, m.neigh_peak
+        ));
+    }
+    if m.table_fulls > 0 {
+        out.push_str(&format!(
+            "warning: the kernel reported its neighbour table full {} time(s) during the run (something else on the machine is filling it)\n",
+            m.table_fulls
+        ));
+    }
+    if !checked.is_empty() {
+        let held = checked.iter().filter(|c| c.held).count();
+        out.push_str(&format!("expectations: {held}/{} held\n", checked.len()));
+        for c in checked.iter().filter(|c| !c.held) {
+            let want = if c.reach { "reachable" } else { "unreachable" };
+            let got = match c.observed {
+                Cell::All | Cell::Same => "every address answered",
+                Cell::Some => "some addresses answered",
+                Cell::None => "no reply",
+                Cell::NoAddress => "it has no address",
+            };
+            out.push_str(&format!(
+                "✗ {} → {}: expected {want}, but {got}\n",
+                c.from, c.to
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_ping() {
+        assert_eq!(parse_secs("1").unwrap(), Duration::from_secs(1));
+        assert_eq!(parse_secs("0.2").unwrap(), Duration::from_millis(200));
+        assert_eq!(parse_secs("200ms").unwrap(), Duration::from_millis(200));
+        assert_eq!(parse_secs("1.5s").unwrap(), Duration::from_millis(1500));
+        assert!(parse_secs("-1").is_err());
+        assert!(parse_secs("soon").is_err());
+        assert!(parse_secs("1e9").is_err());
+    }
+
+    #[test]
+    fn the_matrix_renders_marks_and_the_summary() {
+        let pair = |f: &str, t: &str, ok: bool| outcome::PairResult {
+            from: f.into(),
+            to: t.into(),
+            address: "10.0.0.1".parse().unwrap(),
+            reachable: ok,
+            rtt_ms: None,
+            error: (!ok).then(|| "no reply within 1 s".into()),
+        };
+        let m = MatrixReport {
+            nodes: vec!["ns1".into(), "ns2".into()],
+            pairs: vec![pair("ns1", "ns2", true), pair("ns2", "ns1", false)],
+            waves: 3,
+            neigh_limit: 1024,
+            neigh_peak: 10,
+            ..Default::default()
+        };
+        let s = render_matrix(&m, &[], Duration::from_secs(1));
+        assert!(
+            s.starts_with("     ns1  ns2\nns1  -    ✓\nns2  ✗    -\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("✗ ns2 → ns1 10.0.0.1: no reply within 1 s"),
+            "{s}"
+        );
+        assert!(s.contains("1/2 pairs reachable"), "{s}");
+        assert!(s.contains("run in 3 waves"), "{s}");
+    }
+}

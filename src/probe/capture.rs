@@ -1,0 +1,78 @@
+//! Listening on interfaces (kernel side): one AF_PACKET socket per
+//! interface, opened from inside its namespace and bound to it, so it sees
+//! the frames that interface sends (PACKET_OUTGOING) and receives, with the
+//! kernel's timestamps. Listening changes nothing: no promiscuous mode.
+
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use super::path::Dir;
+use super::sock;
+use crate::kernel::{KernelError, netns};
+
+const ETH_P_ALL: u16 = 0x0003;
+const PACKET_OUTGOING: u8 = 4;
+
+/// A packet socket bound to one interface of the calling thread's
+/// namespace. It is made with protocol 0 (deaf) and starts listening at
+/// bind, so it never sees another interface's frames.
+pub fn open(ifindex: u32) -> Result<OwnedFd, KernelError> {
+    let fd = sock::socket(libc::AF_PACKET, libc::SOCK_RAW, 0)?;
+    sock::tune(fd.as_raw_fd(), 8 << 20, 1 << 16)?;
+    // SAFETY: a zeroed sockaddr_ll, filled in below.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = ETH_P_ALL.to_be();
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: bind with a sockaddr_ll of the stated size.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(KernelError::last());
+    }
+    Ok(fd)
+}
+
+/// The same, from inside the namespace behind `ns`.
+pub fn open_in(ns: BorrowedFd, ifindex: u32) -> Result<OwnedFd, KernelError> {
+    netns::within(ns, || open(ifindex))?
+}
+
+/// One captured frame.
+pub struct Frame {
+    pub ts_ns: u64,
+    pub dir: Dir,
+    pub data: Vec<u8>,
+    pub orig_len: usize,
+}
+
+/// Every frame queued on `fd`, without blocking.
+pub fn drain(fd: RawFd, buf: &mut [u8], out: &mut Vec<Frame>) -> Result<(), KernelError> {
+    loop {
+        let d = match sock::recv(fd, buf) {
+            Ok(Some(d)) => d,
+            Ok(None) => return Ok(()),
+            // The interface is (or went) down: reported once, then quiet.
+            Err(e) if e.is(libc::ENETDOWN) || e.is(libc::ENXIO) => continue,
+            Err(e) => return Err(e),
+        };
+        // SAFETY: a packet socket reports sockaddr_ll senders.
+        let pkttype = unsafe {
+            (*(&d.from as *const libc::sockaddr_storage as *const libc::sockaddr_ll)).sll_pkttype
+        };
+        out.push(Frame {
+            ts_ns: d.ts_ns.unwrap_or_else(sock::now_ns),
+            dir: if pkttype == PACKET_OUTGOING {
+                Dir::Out
+            } else {
+                Dir::In
+            },
+            data: buf[..d.len.min(buf.len())].to_vec(),
+            orig_len: d.len,
+        });
+    }
+}
