@@ -3,9 +3,8 @@
 use clap::Args as ClapArgs;
 
 use super::progress::Bar;
-use super::{OK, USAGE, load};
+use super::{OK, load};
 use crate::engine::{self, Hooks};
-use crate::model::names;
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -18,28 +17,9 @@ pub struct Args {
     pub quiet: bool,
 }
 
-/// The lab name from a file (even an invalid one: its `name:` is enough) or
-/// the argument itself.
-pub fn lab_name(arg: &str) -> Result<String, i32> {
-    if load::looks_like_file(arg) && std::path::Path::new(arg).is_file() {
-        return match load::lab_file(arg) {
-            Ok(l) => Ok(l.lab.name),
-            Err(code) => Err(code),
-        };
-    }
-    if let Err(e) = names::check_lab_name(arg) {
-        super::error(format!(
-            "`{}` is neither a lab file nor a lab name: {e}",
-            names::printable(arg)
-        ));
-        return Err(USAGE);
-    }
-    Ok(arg.to_string())
-}
-
 pub fn run(a: Args) -> i32 {
-    let name = match lab_name(&a.lab) {
-        Ok(n) => n,
+    let name = match load::lab_arg(&a.lab) {
+        Ok(l) => l.name().to_string(),
         Err(code) => return code,
     };
     let bar = Bar::new(a.quiet);

@@ -54,7 +54,7 @@ pub fn run(a: Args) -> i32 {
         }
         (lab, None) => {
             let name = match lab {
-                Some(arg) => match super::down::lab_name(arg) {
+                Some(arg) => match super::load::lab_arg(arg).map(|l| l.name().to_string()) {
                     Ok(n) => n,
                     Err(code) => return code,
                 },

@@ -56,17 +56,9 @@ pub fn run(a: Args) -> i32 {
             }
         },
         (true, Some(arg)) => {
-            let (name, file) = if load::looks_like_file(arg) && std::path::Path::new(arg).is_file()
-            {
-                match load::lab_file(arg) {
-                    Ok(l) => (l.lab.name.clone(), Some(l.lab)),
-                    Err(code) => return code,
-                }
-            } else {
-                match super::down::lab_name(arg) {
-                    Ok(n) => (n, None),
-                    Err(code) => return code,
-                }
+            let (name, file) = match load::lab_arg(arg) {
+                Ok(l) => (l.name().to_string(), l.into_lab()),
+                Err(code) => return code,
             };
             match live::lab(&name, file) {
                 Ok(v) => lab_graph(&name, &v),

@@ -64,6 +64,48 @@ fn absolute(path: &str) -> String {
 }
 
 /// A command argument that is a lab file or a lab name.
-pub fn looks_like_file(arg: &str) -> bool {
-    arg.ends_with(".yaml") || arg.ends_with(".yml") || arg.contains('/') || Path::new(arg).is_file()
+fn looks_like_file(arg: &str) -> bool {
+    arg.ends_with(".yaml")
+        || arg.ends_with(".yml")
+        || arg.ends_with(".toml")
+        || arg.contains('/')
+        || Path::new(arg).is_file()
+}
+
+/// What a command argument naming a lab turned out to be.
+pub enum LabArg {
+    File(Box<Loaded>),
+    Name(String),
+}
+
+impl LabArg {
+    pub fn name(&self) -> &str {
+        match self {
+            LabArg::File(l) => &l.lab.name,
+            LabArg::Name(n) => n,
+        }
+    }
+
+    /// The lab file's contents, when the argument was a file.
+    pub fn into_lab(self) -> Option<Lab> {
+        match self {
+            LabArg::File(l) => Some(l.lab),
+            LabArg::Name(_) => None,
+        }
+    }
+}
+
+/// A lab file (read and validated, problems printed) or a lab name (checked).
+pub fn lab_arg(arg: &str) -> Result<LabArg, i32> {
+    if looks_like_file(arg) && Path::new(arg).is_file() {
+        return lab_file(arg).map(|l| LabArg::File(Box::new(l)));
+    }
+    if let Err(e) = crate::model::names::check_lab_name(arg) {
+        super::error(format!(
+            "`{}` is neither a lab file nor a lab name: {e}",
+            crate::model::names::printable(arg)
+        ));
+        return Err(super::USAGE);
+    }
+    Ok(LabArg::Name(arg.to_string()))
 }

@@ -12,7 +12,6 @@ use crate::engine::{record, scan};
 use crate::kernel::netns;
 use crate::kernel::session::Session;
 use crate::model::lab::{Expectation, HOST};
-use crate::model::names;
 use crate::probe::ProbeError;
 use crate::probe::icmp::{self, IcmpSocket, PingEvent, PingOptions, PingStats};
 use crate::probe::matrix::{self, MatrixOptions, secs};
@@ -282,31 +281,24 @@ fn lab_nodes(lab: &str) -> Result<(String, Vec<String>, Vec<Expectation>), i32> 
             Vec::new(),
         ));
     }
-    if load::looks_like_file(lab) && std::path::Path::new(lab).is_file() {
-        let l = load::lab_file(lab)?;
+    // A file's nodes are its namespaces; a name's are those carrying its mark.
+    if let load::LabArg::File(l) = load::lab_arg(lab)? {
         let nodes: Vec<String> = l.lab.netns_nodes().map(|(n, _)| n.to_string()).collect();
         let present: BTreeSet<String> = netns::list_named().into_iter().collect();
-        let missing: Vec<&String> = nodes.iter().filter(|n| !present.contains(*n)).collect();
+        let missing: Vec<&str> = nodes
+            .iter()
+            .filter(|n| !present.contains(*n))
+            .map(String::as_str)
+            .collect();
         if !missing.is_empty() {
             super::error(format!(
                 "lab {} is not up: no namespace {} (run: sudo vnet up {lab})",
                 l.lab.name,
-                missing
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                missing.join(", ")
             ));
             return Err(FAILED);
         }
         return Ok((format!("lab {}", l.lab.name), nodes, l.lab.expect));
-    }
-    if let Err(e) = names::check_lab_name(lab) {
-        super::error(format!(
-            "`{}` is neither a lab file nor a lab name: {e}",
-            names::printable(lab)
-        ));
-        return Err(USAGE);
     }
     let mut session = match Session::new() {
         Ok(s) => s,

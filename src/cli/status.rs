@@ -52,16 +52,9 @@ pub fn run(a: Args) -> i32 {
             Err(e) => super::up::report(&e),
         };
     };
-    let (name, lab) = if load::looks_like_file(arg) && std::path::Path::new(arg).is_file() {
-        match load::lab_file(arg) {
-            Ok(l) => (l.lab.name.clone(), Some(l.lab)),
-            Err(code) => return code,
-        }
-    } else {
-        match super::down::lab_name(arg) {
-            Ok(n) => (n, None),
-            Err(code) => return code,
-        }
+    let (name, lab) = match load::lab_arg(arg) {
+        Ok(l) => (l.name().to_string(), l.into_lab()),
+        Err(code) => return code,
     };
     match status::show(&name, lab) {
         Ok(s) => {
