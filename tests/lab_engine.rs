@@ -394,3 +394,33 @@ EOF",
     );
     assert!(sb.pings("a", "10.0.0.2"));
 }
+
+#[test]
+fn bridges_in_namespaces_and_host_ends_answer_at_once() {
+    let sb = sandbox!();
+    sb.sh(
+        "mkdir -p /run/t && cat > /run/t/inns.yaml <<'EOF'
+name: inns
+nodes:
+  sw: {}
+  a: {}
+  b: {}
+  br0: { kind: bridge, in: sw, ip: 10.1.0.254/24 }
+links:
+  - endpoints: [{node: a, interface: e0, ip: 10.1.0.1/24}, \"br0:p-a\"]
+  - endpoints: [{node: b, interface: e0, ip: 10.1.0.2/24}, \"br0:p-b\"]
+  - endpoints: [{node: host, interface: vh-a, ip: 10.2.0.1/30}, {node: a, interface: e1, ip: 10.2.0.2/30}]
+EOF",
+    )
+    .ok();
+    sb.vnet("up /run/t/inns.yaml").ok();
+    // The bridge's own address answers the moment `up` returns.
+    assert!(sb.pings("b", "10.1.0.254"));
+    assert!(sb.pings("a", "10.1.0.2"));
+    assert!(sb.sh("ping -c1 -W2 10.2.0.2").code == 0, "host to a");
+    assert_eq!(master(&sb, "sw", "p-a").as_deref(), Some("br0"));
+    assert!(sb.link("", "vh-a")["ifalias"].as_str() == Some("vnet:inns"));
+    sb.vnet("down inns").ok();
+    assert_eq!(sb.links(""), ["lo"]);
+    assert!(sb.netns().is_empty());
+}

@@ -100,7 +100,7 @@ pub fn run(a: Args) -> i32 {
                 );
                 for (ns, name, need) in r.not_ready.iter().take(10) {
                     let what = match need {
-                        Need::Up => "no carrier",
+                        Need::Up | Need::Carrier => "no carrier",
                         Need::Forwarding => "bridge port not forwarding",
                     };
                     eprintln!("  {name} in {ns}: {what}");

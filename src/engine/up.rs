@@ -238,7 +238,8 @@ fn operations(plan: &Plan) -> u64 {
     plan.actions.len() as u64
 }
 
-/// What must be up, and which bridge ports must forward, before `up` returns:
+/// What must be up, and which bridge ports must forward, before `up` returns
+/// (a bridge opened after its ports has carrier at once: carrier suffices):
 /// every interface this run brought up or enslaved. For a veth with one end
 /// in the host, only that end is watched: both ends get carrier in one call
 /// and the kernel's linkwatch handles them in that order, so the host end
@@ -289,13 +290,14 @@ fn readiness(net: &Net, plan: &Plan) -> Want {
                     want.insert((ns.clone(), name.clone(), Need::Forwarding));
                 }
             }
-            IfaceKind::Bridge { .. } => {
+            IfaceKind::Bridge { stp, .. } => {
                 let has_port = net.namespaces[ns]
                     .links
                     .values()
                     .any(|l| l.master.as_deref() == Some(name));
-                if has_port && !iface.addrs.is_empty() {
-                    want.insert((ns.clone(), name.clone(), Need::Up));
+                // With STP the ports learn for twice the forward delay first.
+                if has_port && !iface.addrs.is_empty() && !stp {
+                    want.insert((ns.clone(), name.clone(), Need::Carrier));
                 }
             }
         }

@@ -38,6 +38,8 @@ const RCVBUF: libc::c_int = 64 << 20;
 pub enum Need {
     /// Carrier on and operationally up.
     Up,
+    /// Up with carrier: enough for a bridge that came up after its ports.
+    Carrier,
     /// A bridge port in the forwarding state.
     Forwarding,
 }
@@ -285,7 +287,11 @@ fn settle(want: &mut Want, ns: &Netns, l: &LinkMessage) {
         return;
     }
     let live = observe::link(l);
-    if live.lower_up && l.header.flags.contains(LinkFlags::Up) && live.oper == OperState::Up {
+    let carrier = live.lower_up && l.header.flags.contains(LinkFlags::Up);
+    if carrier {
+        want.remove(&key(Need::Carrier));
+    }
+    if carrier && live.oper == OperState::Up {
         want.remove(&key(Need::Up));
     }
     if live.port_state == Some(BR_STATE_FORWARDING) {

@@ -118,6 +118,11 @@ pub struct LinkSet {
     /// No IPv6 link-local address (addrgenmode none).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub no_link_local: bool,
+    /// A bridge brought up after every other interface: it then opens with
+    /// its ports forwarding and carrier on, and its queue works at once
+    /// (opened without carrier, the kernel defers that by up to a second).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub after_ports: bool,
 }
 
 impl LinkSet {
@@ -135,6 +140,8 @@ pub enum Stage {
     Bridges,
     Veths,
     Links,
+    /// Bridges come up once their ports and the ports' peers are up.
+    BridgesUp,
     Sysctls,
     Addresses,
     Routes,
@@ -148,6 +155,7 @@ impl Action {
             Action::DelLink { .. } => Stage::Removals,
             Action::AddBridge { .. } => Stage::Bridges,
             Action::AddVeth { .. } => Stage::Veths,
+            Action::SetLink { set, .. } if set.after_ports => Stage::BridgesUp,
             Action::SetLink { .. } | Action::SetBridge { .. } => Stage::Links,
             Action::SetSysctl { .. } => Stage::Sysctls,
             Action::DelAddr { .. } | Action::AddAddr { .. } => Stage::Addresses,

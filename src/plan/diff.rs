@@ -293,6 +293,7 @@ impl Planner<'_> {
         }
         if live.as_ref().is_none_or(|l| !l.admin_up) {
             set.up = Some(true);
+            set.after_ports = matches!(iface.kind, IfaceKind::Bridge { .. });
         }
         if !set.is_empty() {
             self.actions.push(Action::SetLink {
