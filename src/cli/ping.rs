@@ -14,12 +14,11 @@ use crate::kernel::session::Session;
 use crate::model::lab::{Expectation, HOST};
 use crate::probe::ProbeError;
 use crate::probe::icmp::{self, IcmpSocket, PingEvent, PingOptions, PingStats};
-use crate::probe::matrix::{self, MatrixOptions, secs};
-use crate::probe::outcome::{self, Cell, Checked, MatrixReport};
+use crate::probe::matrix::{self, MatrixOptions};
+use crate::probe::outcome::{self, Checked, MatrixReport, secs};
 use crate::probe::target::{self, Dest, Family};
 use crate::probe::trace::family_note;
 use crate::probe::world::{self, World};
-use crate::render::table::table;
 
 #[derive(ClapArgs)]
 #[command(
@@ -440,132 +439,9 @@ fn all(a: &Args, lab: &str) -> i32 {
         };
         println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
     } else {
-        print!("{}", render_matrix(&m, &checked, a.timeout));
+        print!("{}", crate::render::matrix::render(&m, &checked, a.timeout));
     }
     if ok { OK } else { FAILED }
-}
-
-/// Nodes up to this many get a full table with their names as columns.
-const WIDE: usize = 24;
-
-pub fn render_matrix(m: &MatrixReport, checked: &[Checked], timeout: Duration) -> String {
-    let counts = m.counts();
-    let mut out = String::new();
-    if m.nodes.len() <= WIDE {
-        let mut header: Vec<&str> = vec![""];
-        header.extend(m.nodes.iter().map(String::as_str));
-        let rows: Vec<Vec<String>> = m
-            .nodes
-            .iter()
-            .map(|from| {
-                let mut r = vec![from.clone()];
-                r.extend(
-                    m.nodes
-                        .iter()
-                        .map(|to| MatrixReport::cell(&counts, from, to).mark().to_string()),
-                );
-                r
-            })
-            .collect();
-        out.push_str(&table(&header, &rows));
-    } else {
-        // One character per destination, in the order of the rows.
-        let rows: Vec<Vec<String>> = m
-            .nodes
-            .iter()
-            .map(|from| {
-                let line: String = m
-                    .nodes
-                    .iter()
-                    .map(|to| MatrixReport::cell(&counts, from, to).mark())
-                    .collect();
-                vec![from.clone(), line]
-            })
-            .collect();
-        out.push_str(&table(
-            &["FROM", "TO (one mark per node, in row order)"],
-            &rows,
-        ));
-    }
-    let marks: BTreeSet<Cell> = m
-        .nodes
-        .iter()
-        .flat_map(|f| m.nodes.iter().map(|t| MatrixReport::cell(&counts, f, t)))
-        .collect();
-    let mut legend = vec!["✓ answered", "✗ no reply"];
-    if marks.contains(&Cell::Some) {
-        legend.push("~ some addresses answered");
-    }
-    if marks.contains(&Cell::NoAddress) {
-        legend.push("· no address");
-    }
-    out.push_str(&format!("{}\n", legend.join("  ")));
-    let failed: Vec<&outcome::PairResult> = m.pairs.iter().filter(|p| !p.reachable).collect();
-    for p in failed.iter().take(20) {
-        out.push_str(&format!(
-            "✗ {} → {} {}: {}\n",
-            p.from,
-            p.to,
-            p.address,
-            p.error.as_deref().unwrap_or("no reply")
-        ));
-    }
-    if failed.len() > 20 {
-        out.push_str(&format!(
-            "… and {} more failed probes (--json lists them all)\n",
-            failed.len() - 20
-        ));
-    }
-    if !m.no_address.is_empty() {
-        out.push_str(&format!(
-            "without an address (not pinged): {}\n",
-            m.no_address.join(", ")
-        ));
-    }
-    let (ok, n) = m.reachable_pairs();
-    let probes = m.pairs.len();
-    let answered = m.pairs.iter().filter(|p| p.reachable).count();
-    let mut summary = format!("{ok}/{n} pairs reachable");
-    if probes != n {
-        summary.push_str(&format!(" ({answered}/{probes} addresses answered)"));
-    }
-    summary.push_str(&format!(
-        " in {:.2} s (timeout {})",
-        m.elapsed_ms / 1e3,
-        secs(timeout)
-    ));
-    out.push_str(&summary);
-    out.push('\n');
-    if m.waves > 1 {
-        out.push_str(&format!(
-            "run in {} waves: the kernel's neighbour (ARP/NDP) table is shared by every namespace on this machine and holds at most {} entries; each wave used half of what was free and released its entries before the next (at most {} at once)\n",
-            m.waves, m.neigh_limit, m.neigh_peak
-        ));
-    }
-    if m.table_fulls > 0 {
-        out.push_str(&format!(
-            "warning: the kernel reported its neighbour table full {} time(s) during the run (something else on the machine is filling it)\n",
-            m.table_fulls
-        ));
-    }
-    if !checked.is_empty() {
-        let held = checked.iter().filter(|c| c.held).count();
-        out.push_str(&format!("expectations: {held}/{} held\n", checked.len()));
-        for c in checked.iter().filter(|c| !c.held) {
-            let want = if c.reach { "reachable" } else { "unreachable" };
-            let got = match c.observed {
-                Cell::All | Cell::Same => "every address answered",
-                Cell::Some => "some addresses answered",
-                Cell::None => "no reply",
-                Cell::NoAddress => "it has no address",
-            };
-            out.push_str(&format!(
-                "✗ {} → {}: expected {want}, but {got}\n",
-                c.from, c.to
-            ));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -581,36 +457,5 @@ mod tests {
         assert!(parse_secs("-1").is_err());
         assert!(parse_secs("soon").is_err());
         assert!(parse_secs("1e9").is_err());
-    }
-
-    #[test]
-    fn the_matrix_renders_marks_and_the_summary() {
-        let pair = |f: &str, t: &str, ok: bool| outcome::PairResult {
-            from: f.into(),
-            to: t.into(),
-            address: "10.0.0.1".parse().unwrap(),
-            reachable: ok,
-            rtt_ms: None,
-            error: (!ok).then(|| "no reply within 1 s".into()),
-        };
-        let m = MatrixReport {
-            nodes: vec!["ns1".into(), "ns2".into()],
-            pairs: vec![pair("ns1", "ns2", true), pair("ns2", "ns1", false)],
-            waves: 3,
-            neigh_limit: 1024,
-            neigh_peak: 10,
-            ..Default::default()
-        };
-        let s = render_matrix(&m, &[], Duration::from_secs(1));
-        assert!(
-            s.starts_with("     ns1  ns2\nns1  -    ✓\nns2  ✗    -\n"),
-            "{s}"
-        );
-        assert!(
-            s.contains("✗ ns2 → ns1 10.0.0.1: no reply within 1 s"),
-            "{s}"
-        );
-        assert!(s.contains("1/2 pairs reachable"), "{s}");
-        assert!(s.contains("run in 3 waves"), "{s}");
     }
 }

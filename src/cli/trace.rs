@@ -199,7 +199,7 @@ pub fn render(r: &TraceReport) -> String {
             } else {
                 out.push_str(&format!(
                     "no reply within {}\n",
-                    crate::probe::matrix::secs(std::time::Duration::from_secs_f64(
+                    crate::probe::outcome::secs(std::time::Duration::from_secs_f64(
                         r.timeout_ms / 1e3
                     ))
                 ));

@@ -17,6 +17,7 @@ use netlink_packet_route::neighbour_table::{NeighbourTableAttribute, NeighbourTa
 use super::ProbeError;
 use super::icmp::{self, IcmpSocket, why_not_sent};
 use super::neigh::{self, Entry};
+use super::outcome::secs;
 use super::outcome::{MatrixReport, PairResult};
 use super::sock::Poller;
 use super::target::node_addrs;
@@ -250,15 +251,6 @@ pub fn run(
         .collect();
     report.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
     Ok(report)
-}
-
-pub fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{s:.0} s")
-    } else {
-        format!("{s} s")
-    }
 }
 
 /// Group probes by unordered node pair; each group's neighbour entries come

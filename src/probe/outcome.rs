@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -173,6 +174,16 @@ pub fn parse_expect(text: &str) -> Result<Vec<Expectation>, String> {
             reach: r.reach,
         })
         .collect())
+}
+
+/// A duration as people write it: `1 s`, `0.2 s`.
+pub fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s} s")
+    }
 }
 
 #[cfg(test)]

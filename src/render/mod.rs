@@ -3,6 +3,7 @@
 pub mod dot;
 pub mod graph;
 pub mod layout;
+pub mod matrix;
 pub mod mermaid;
 pub mod style;
 pub mod svg;
