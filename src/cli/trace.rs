@@ -58,6 +58,7 @@ pub fn run(a: Args) -> i32 {
             (_, true) => Some(Family::V6),
             _ => None,
         },
+        size: 56,
     };
     let r = match trace::trace(&a.src, &a.dst, &opts) {
         Ok(r) => r,

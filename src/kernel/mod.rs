@@ -8,10 +8,13 @@ pub mod fault;
 pub mod msg;
 pub mod netlink;
 pub mod netns;
+pub mod nft;
 pub mod observe;
 pub mod profile;
 pub mod ready;
 pub mod session;
 pub mod sysctl;
+pub mod tc;
+pub mod tracefs;
 
 pub use error::KernelError;

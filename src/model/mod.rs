@@ -5,6 +5,7 @@ pub mod diag;
 pub mod lab;
 pub mod live;
 pub mod names;
+pub mod nft;
 pub mod net;
 pub mod owner;
 pub mod raw;
