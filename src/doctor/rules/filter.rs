@@ -1,0 +1,396 @@
+//! Filtering: every netfilter hook the probe passes on its way there and
+//! back — the sender's output, a router's forward, the receiver's input,
+//! a bridge's own hooks (nftables `bridge` family), the ip hooks br_netfilter
+//! sends bridged frames through, netdev ingress/egress, ARP — is run with the
+//! namespace's ruleset; and the destination ignoring echo requests.
+
+use crate::doctor::case::{Ctx, Direction};
+use crate::doctor::cmd;
+use crate::doctor::finding::Finding;
+use crate::doctor::netfilter::{Blame, Outcome, Packet, judge};
+use crate::doctor::snapshot::place;
+use crate::model::nft::{self, Chain, family_name, hook_name};
+use crate::probe::path::Point;
+
+/// One hook the probe passes.
+struct Pass {
+    ns: String,
+    families: Vec<u8>,
+    hook: u32,
+    /// The device of a netdev hook.
+    dev: Option<String>,
+    pkt: Packet,
+    id: &'static str,
+    dir: Direction,
+    /// The bridge, for br_netfilter and bridge-family passes.
+    bridge: Option<String>,
+}
+
+fn ifc(p: &Point) -> (&str, u32) {
+    (p.iface.as_str(), p.ifindex)
+}
+
+fn passes(cx: &Ctx) -> Vec<Pass> {
+    let mut out = Vec::new();
+    for (way, dir) in cx.ways() {
+        let (Some(src), Some(dst)) = (way.src, way.dst) else {
+            continue;
+        };
+        let base = Packet::echo(src, dst, dir == Direction::Back, cx.case.size);
+        let ip = if dst.is_ipv4() {
+            vec![nft::IPV4, nft::INET]
+        } else {
+            vec![nft::IPV6, nft::INET]
+        };
+        let mut add = |ns: &str, families: &[u8], hook: u32, dev: Option<&str>, pkt: Packet, id, bridge: Option<&str>| {
+            out.push(Pass {
+                ns: ns.to_string(),
+                families: families.to_vec(),
+                hook,
+                dev: dev.map(str::to_string),
+                pkt,
+                id,
+                dir,
+                bridge: bridge.map(str::to_string),
+            });
+        };
+        let last = way.legs.len().saturating_sub(1);
+        for (i, leg) in way.legs.iter().enumerate() {
+            let out_if = leg.out.as_ref().map(ifc);
+            if i == 0 {
+                for hook in [nft::OUTPUT, nft::POSTROUTING] {
+                    add(&leg.from, &ip, hook, None, base.clone().via(None, out_if), "filter.output", None);
+                }
+            } else {
+                let in_if = way.legs[i - 1].arrive.as_ref().map(ifc);
+                add(&leg.from, &ip, nft::PREROUTING, None, base.clone().via(in_if, None), "filter.forward", None);
+                add(&leg.from, &ip, nft::FORWARD, None, base.clone().via(in_if, out_if), "filter.forward", None);
+                add(&leg.from, &ip, nft::POSTROUTING, None, base.clone().via(None, out_if), "filter.forward", None);
+            }
+            if let Some((n, _)) = out_if {
+                add(&leg.from, &[nft::NETDEV], nft::NETDEV_EGRESS, Some(n), base.clone(), "filter.netdev", None);
+            }
+            for c in &leg.crossings {
+                let pin = Some(ifc(&c.in_port));
+                let pout = c.out_port.as_ref().map(ifc);
+                let mut bp = base.clone().via(pin, pout);
+                bp.nfproto = nft::BRIDGE;
+                bp.ibr = Some(c.bridge.clone());
+                bp.obr = pout.map(|_| c.bridge.clone());
+                let br = Some(c.bridge.as_str());
+                let mut pre = bp.clone();
+                pre.oif = None;
+                pre.obr = None;
+                add(&c.ns, &[nft::BRIDGE], nft::PREROUTING, None, pre, "filter.bridge", br);
+                add(&c.ns, &[nft::NETDEV], nft::NETDEV_INGRESS, Some(&c.in_port.iface), base.clone(), "filter.netdev", None);
+                if let Some(po) = &c.out_port {
+                    add(&c.ns, &[nft::BRIDGE], nft::FORWARD, None, bp.clone(), "filter.bridge", br);
+                    add(&c.ns, &[nft::BRIDGE], nft::POSTROUTING, None, bp.clone(), "filter.bridge", br);
+                    add(&c.ns, &[nft::NETDEV], nft::NETDEV_EGRESS, Some(&po.iface), base.clone(), "filter.netdev", None);
+                }
+                let key = if dst.is_ipv4() {
+                    "net.bridge.bridge-nf-call-iptables"
+                } else {
+                    "net.bridge.bridge-nf-call-ip6tables"
+                };
+                if cx.snap.sysctl(&c.ns, key) == Some(1)
+                    && let Some(b) = cx.snap.get(&c.ns).and_then(|n| n.link(&c.bridge))
+                {
+                    let bi = Some((b.name.as_str(), b.index));
+                    add(&c.ns, &ip, nft::PREROUTING, None, base.clone().via(bi, None), "filter.br-netfilter", br);
+                    if c.out_port.is_some() {
+                        add(&c.ns, &ip, nft::FORWARD, None, base.clone().via(bi, bi), "filter.br-netfilter", br);
+                        add(&c.ns, &ip, nft::POSTROUTING, None, base.clone().via(None, bi), "filter.br-netfilter", br);
+                    }
+                }
+                if dst.is_ipv4() && cx.snap.sysctl(&c.ns, "net.bridge.bridge-nf-call-arptables") == Some(1)
+                    && let (Some(s4), std::net::IpAddr::V4(t4)) = (v4(leg.source), leg.next_hop)
+                {
+                    add(&c.ns, &[nft::ARP], nft::ARP_FORWARD, None, Packet::arp(s4, t4).via(pin, pout), "filter.arp", br);
+                }
+            }
+            let in_if = leg.arrive.as_ref().map(ifc);
+            if let (Some(to), Some((n, _))) = (&leg.to, in_if) {
+                add(to, &[nft::NETDEV], nft::NETDEV_INGRESS, Some(n), base.clone(), "filter.netdev", None);
+                if i == last && way.delivered_in() == Some(to.as_str()) {
+                    add(to, &ip, nft::PREROUTING, None, base.clone().via(in_if, None), "filter.input", None);
+                    add(to, &ip, nft::INPUT, None, base.clone().via(in_if, None), "filter.input", None);
+                }
+                // ARP for this leg: asked by the sender, answered by the receiver.
+                if let (Some(s4), std::net::IpAddr::V4(t4)) = (v4(leg.source), leg.next_hop) {
+                    add(&leg.from, &[nft::ARP], nft::ARP_OUT, None, Packet::arp(s4, t4).via(None, out_if), "filter.arp", None);
+                    add(to, &[nft::ARP], nft::ARP_IN, None, Packet::arp(s4, t4).via(in_if, None), "filter.arp", None);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn v4(a: Option<std::net::IpAddr>) -> Option<std::net::Ipv4Addr> {
+    match a {
+        Some(std::net::IpAddr::V4(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn chain_words(c: &Chain) -> String {
+    let hook = c
+        .hook
+        .as_ref()
+        .map(|h| format!("hook {} priority {}", hook_name(c.family, h.num), h.priority))
+        .unwrap_or_default();
+    format!(
+        "chain {} of table {} {} ({hook})",
+        c.name,
+        family_name(c.family),
+        c.table
+    )
+}
+
+fn iface_words(p: &Packet) -> String {
+    match (&p.iif, &p.oif) {
+        (Some((i, _)), Some((o, _))) => format!("in {i}, out {o}"),
+        (Some((i, _)), None) => format!("in {i}"),
+        (None, Some((o, _))) => format!("out {o}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// The command-line tool for a chain iptables made.
+fn xtables(c: &Chain) -> &'static str {
+    match c.family {
+        nft::IPV6 => "ip6tables",
+        nft::ARP => "arptables",
+        nft::BRIDGE => "ebtables",
+        _ => "iptables",
+    }
+}
+
+/// nftables names: plain when they are plain.
+fn nname(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+        s.to_string()
+    } else {
+        crate::plan::script::q(&format!("\"{s}\""))
+    }
+}
+
+/// The accept rule that lets the probe through this chain.
+fn accept(pass: &Pass, c: &Chain) -> (String, String) {
+    let v6 = pass.pkt.nfproto == nft::IPV6;
+    let iif = pass.pkt.iif.as_ref().map(|x| x.0.clone());
+    let oif = pass.pkt.oif.as_ref().map(|x| x.0.clone());
+    if c.looks_like_iptables() {
+        let mut m = Vec::new();
+        if pass.id == "filter.bridge" {
+            if let Some(b) = &pass.bridge {
+                m.push(format!("--logical-in {}", cmd::dev(b)));
+            }
+        } else {
+            if let Some(i) = &iif {
+                m.push(format!("-i {}", cmd::dev(i)));
+            }
+            if let Some(o) = &oif {
+                m.push(format!("-o {}", cmd::dev(o)));
+            }
+            if matches!(pass.id, "filter.input" | "filter.output") {
+                m.push(if v6 { "-p ipv6-icmp".into() } else { "-p icmp".into() });
+            }
+        }
+        let what = match pass.id {
+            "filter.br-netfilter" => format!(
+                "or accept what {} bridges",
+                pass.bridge.as_deref().unwrap_or("the bridge")
+            ),
+            _ => "accept the probe's packets".to_string(),
+        };
+        let rule = format!("{} -I {} {} -j ACCEPT", xtables(c), cmd::dev(&c.name), m.join(" "));
+        return (what, cmd::exec(&pass.ns, &rule.replace("  ", " ")));
+    }
+    let mut m = Vec::new();
+    if pass.id == "filter.bridge" {
+        if let Some(b) = &pass.bridge {
+            m.push(format!("meta ibrname {}", nname(b)));
+        }
+    } else {
+        if let Some(i) = &iif {
+            m.push(format!("iifname {}", nname(i)));
+        }
+        if let Some(o) = &oif {
+            m.push(format!("oifname {}", nname(o)));
+        }
+        if matches!(pass.id, "filter.input" | "filter.output") {
+            m.push(if v6 { "meta l4proto ipv6-icmp".into() } else { "meta l4proto icmp".into() });
+        }
+    }
+    let rule = format!(
+        "nft insert rule {} {} {} {} accept",
+        family_name(c.family),
+        nname(&c.table),
+        nname(&c.name),
+        m.join(" ")
+    );
+    let what = match pass.id {
+        "filter.br-netfilter" => format!(
+            "or accept what {} bridges",
+            pass.bridge.as_deref().unwrap_or("the bridge")
+        ),
+        _ => "accept the probe's packets".to_string(),
+    };
+    (what, cmd::exec(&pass.ns, &rule.replace("  ", " ")))
+}
+
+fn finding(cx: &Ctx, pass: &Pass, blame: &Blame, certain: bool, unknown: &[String]) -> Finding {
+    let c = &blame.chain;
+    let ns = &pass.ns;
+    let what = pass.dir.packet();
+    let how = match &blame.rule {
+        None => "its policy is drop and no rule accepts it".to_string(),
+        Some(r) => format!("rule {} of chain {} drops it: {}", r.position, r.chain, r.text),
+    };
+    let cause = match pass.id {
+        "filter.br-netfilter" => format!(
+            "br_netfilter sends frames bridged by {} in {ns} through the {} hooks, and {} drops {what}: {how}",
+            pass.bridge.as_deref().unwrap_or("the bridge"),
+            if pass.pkt.nfproto == nft::IPV6 { "ip6tables" } else { "iptables" },
+            chain_words(c)
+        ),
+        "filter.bridge" => format!(
+            "the nftables bridge family drops {what} bridged by {} in {ns}: {} — {how}",
+            pass.bridge.as_deref().unwrap_or("the bridge"),
+            chain_words(c)
+        ),
+        "filter.forward" => format!("{ns}'s forward filter drops {what}: {} — {how}", chain_words(c)),
+        "filter.input" => format!("{ns}'s input filter drops {what}: {} — {how}", chain_words(c)),
+        "filter.output" => format!("{ns}'s output filter drops {what}: {} — {how}", chain_words(c)),
+        "filter.netdev" => format!(
+            "a netdev filter on {} drops {what}: {} — {how}",
+            place(ns, pass.dev.as_deref().unwrap_or("?")),
+            chain_words(c)
+        ),
+        _ => format!(
+            "an ARP filter in {ns} drops the ARP for {}: {} — {how}",
+            cx.case.dst.map(|d| d.to_string()).unwrap_or_default(),
+            chain_words(c)
+        ),
+    };
+    let mut f = Finding::new(pass.id, cause).at(ns);
+    if !certain {
+        f = f.guess();
+        for u in unknown {
+            f = f.evidence(format!("vnet cannot evaluate {u}: the drop is possible, not certain"));
+        }
+    }
+    if pass.id == "filter.br-netfilter" {
+        let key = if pass.pkt.nfproto == nft::IPV6 {
+            "net.bridge.bridge-nf-call-ip6tables"
+        } else {
+            "net.bridge.bridge-nf-call-iptables"
+        };
+        f = f
+            .evidence(format!("{ns}: {key} = 1 (br_netfilter is loaded and passes bridged frames to the ip hooks)"))
+            .fix(
+                "stop passing bridged frames through iptables",
+                vec![cmd::sysctl(ns, key, "0")],
+            );
+    }
+    let policy = match c.policy {
+        Some(nft::NF_DROP) => "drop",
+        _ => "accept",
+    };
+    f = f.evidence(format!(
+        "{ns}: {}, policy {policy}; {} ({})",
+        chain_words(c),
+        what,
+        iface_words(&pass.pkt)
+    ));
+    if let Some(p) = c.packets.filter(|p| *p > 0 && blame.rule.is_none()) {
+        f = f.evidence(format!("{ns}: the chain's counter shows {p} packets dropped by its policy so far"));
+    }
+    if !blame.via.is_empty() {
+        f = f.evidence(format!("reached through: {} → {}", c.name, blame.via.join(" → ")));
+    }
+    match &blame.rule {
+        None => {
+            let (what, command) = accept(pass, c);
+            f = f.fix(what, vec![command]);
+        }
+        Some(r) => {
+            let del = if c.looks_like_iptables() {
+                cmd::exec(ns, &format!("{} -D {} {}", xtables(c), cmd::dev(&r.chain), r.position))
+            } else {
+                cmd::exec(
+                    ns,
+                    &format!(
+                        "nft delete rule {} {} {} handle {}",
+                        family_name(c.family),
+                        nname(&c.table),
+                        nname(&r.chain),
+                        r.handle
+                    ),
+                )
+            };
+            f = f.fix("delete the rule", vec![del]);
+        }
+    }
+    f
+}
+
+pub fn netfilter(cx: &Ctx) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    let mut blamed: Vec<(String, u8, String, String, Option<u64>)> = Vec::new();
+    for pass in passes(cx) {
+        let Some(rs) = cx.snap.detail(&pass.ns).and_then(|d| d.nft.as_ref()) else {
+            continue;
+        };
+        let Outcome::Drop {
+            blame,
+            certain,
+            unknown,
+        } = judge(rs, &pass.families, pass.hook, pass.dev.as_deref(), &pass.pkt)
+        else {
+            continue;
+        };
+        let key = (
+            pass.ns.clone(),
+            blame.chain.family,
+            blame.chain.table.clone(),
+            blame.chain.name.clone(),
+            blame.rule.as_ref().map(|r| r.handle),
+        );
+        if blamed.contains(&key) {
+            continue;
+        }
+        blamed.push(key);
+        out.push(finding(cx, &pass, &blame, certain, &unknown));
+    }
+    out
+}
+
+/// The destination ignores echo requests altogether.
+pub fn echo_ignore(cx: &Ctx) -> Vec<Finding> {
+    if cx.probe.answered {
+        return Vec::new();
+    }
+    let Some(ns) = cx.fwd.delivered_in() else {
+        return Vec::new();
+    };
+    let key = if cx.case.v6 {
+        "net.ipv6.icmp.echo_ignore_all"
+    } else {
+        "net.ipv4.icmp_echo_ignore_all"
+    };
+    if cx.snap.sysctl(ns, key) != Some(1) {
+        return Vec::new();
+    }
+    vec![
+        Finding::new(
+            "filter.icmp-echo-ignore",
+            format!("{ns} ignores every echo request ({key} = 1): it never replies to a ping"),
+        )
+        .at(ns)
+        .evidence(format!("{ns}: {key} = 1"))
+        .fix("answer pings again", vec![cmd::sysctl(ns, key, "0")]),
+    ]
+}
