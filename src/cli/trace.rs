@@ -60,6 +60,7 @@ pub fn run(a: Args) -> i32 {
             _ => None,
         },
         size: 56,
+        cancelled: || false,
     };
     let r = match trace::trace(&a.src, &a.dst, &opts) {
         Ok(r) => r,

@@ -26,3 +26,6 @@ pub mod run;
 pub mod snapshot;
 pub mod verdict;
 pub mod way;
+
+#[cfg(test)]
+mod tests;

@@ -134,6 +134,7 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
                 timeout: opts.timeout,
                 family: opts.family,
                 size,
+                cancelled: opts.cancelled,
             };
             Some(trace::trace_world(&mut world, src, ip, dst_node.clone(), &t)?)
         }

@@ -25,12 +25,14 @@ use super::wire::Received;
 use super::world::World;
 use crate::kernel::{KernelError, netns};
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TraceOptions {
     pub timeout: Duration,
     pub family: Option<Family>,
     /// Payload bytes of the echo request.
     pub size: usize,
+    /// Asked while waiting: true stops the wait (Ctrl-C).
+    pub cancelled: fn() -> bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -306,7 +308,7 @@ pub fn trace_world(
             Duration::from_millis(50)
         };
     let mut ready = Vec::new();
-    while Instant::now() < until {
+    while Instant::now() < until && !(opts.cancelled)() {
         poller
             .wait(until.saturating_duration_since(Instant::now()), &mut ready)
             .map_err(|e| ProbeError::kernel("wait for frames", e))?;
