@@ -271,10 +271,10 @@ for i in $(seq 50); do ip -n ns2 -6 addr show dadfailed | grep -q fd00::2 && bre
         name: "INPUT drop (nftables)",
         net: SEED,
         brk: "ip netns exec ns2 nft add table inet f
-ip netns exec ns2 nft add chain inet f in '{ type filter hook input priority 0; policy drop; }'",
+ip netns exec ns2 nft add chain inet f input_filter '{ type filter hook input priority 0; policy drop; }'",
         args: "ns1 ns2",
         id: "filter.input",
-        fix: "ip netns exec ns2 nft insert rule inet f in iifname veth1 meta l4proto icmp accept",
+        fix: "ip netns exec ns2 nft insert rule inet f input_filter iifname veth1 meta l4proto icmp accept",
     },
     Fault {
         name: "OUTPUT drop rule (iptables)",

@@ -189,7 +189,7 @@ pub fn correlate(events: &[Event], l3_len: u32, fwd: &Way, back: &Way) -> Vec<Dr
         if let Some((w, i)) = chains.get(skb.as_str()).copied() {
             let pts = &ways[w].0.path.points;
             if let Some(k) = (i + 1..pts.len()).find(|&k| matches(&pts[k], dev, dir)) {
-                chains.insert(skb, (w, k));
+                chains.insert(skb.as_str(), (w, k));
             }
             continue;
         }
@@ -218,7 +218,7 @@ pub fn correlate(events: &[Event], l3_len: u32, fwd: &Way, back: &Way) -> Vec<Dr
             (all.len() == 1).then(|| all[0])
         });
         if let Some(s) = start {
-            chains.insert(skb, s);
+            chains.insert(skb.as_str(), s);
         }
     }
     out

@@ -165,7 +165,7 @@ pub fn judge(rs: &Ruleset, families: &[u8], hook: u32, dev: Option<&str>, pkt: &
     let mut possible: Option<Outcome> = None;
     for base in bases {
         let mut st = State::default();
-        let end = eval(rs, base, base, pkt, 0, &mut Vec::new(), &mut st);
+        let end = eval(rs, base, pkt, 0, &mut Vec::new(), &mut st);
         let dropped = match end {
             End::Accept => None,
             End::Drop(rule, via, certain) => Some((rule, via, certain)),
@@ -226,7 +226,6 @@ const MAX_DEPTH: usize = 16;
 
 fn eval(
     rs: &Ruleset,
-    base: &Chain,
     chain: &Chain,
     pkt: &Packet,
     depth: usize,
@@ -272,7 +271,7 @@ fn eval(
                     continue;
                 };
                 via.push(t.name.clone());
-                let end = eval(rs, base, t, pkt, depth + 1, via, st);
+                let end = eval(rs, t, pkt, depth + 1, via, st);
                 via.pop();
                 match (end, maybe) {
                     (End::Accept, false) => return End::Accept,
@@ -297,8 +296,12 @@ fn eval(
             }
         }
     }
-    let _ = base;
     End::Fall
+}
+
+/// Note the first thing that makes a rule's match uncertain.
+fn doubt(maybe: &mut Option<String>, why: String) {
+    maybe.get_or_insert(why);
 }
 
 enum Match {
@@ -391,9 +394,6 @@ fn run(rule: &Rule, pkt: &Packet) -> (Match, Option<(i32, Option<String>)>) {
     let mut regs = Regs([None; 80]);
     let mut maybe: Option<String> = None;
     let mut verdict = None;
-    let mut doubt = |why: String, maybe: &mut Option<String>| {
-        maybe.get_or_insert(why);
-    };
     for e in &rule.exprs {
         match e {
             Expr::Meta { dreg: Some(r), key } => match meta(pkt, *key) {
@@ -451,7 +451,7 @@ fn run(rule: &Rule, pkt: &Packet) -> (Match, Option<(i32, Option<String>)>) {
                         4 => ord.is_gt(),
                         5 => ord.is_ge(),
                         _ => {
-                            doubt(format!("comparison {op}"), &mut maybe);
+                            doubt(&mut maybe, format!("comparison {op}"));
                             true
                         }
                     };
@@ -459,9 +459,9 @@ fn run(rule: &Rule, pkt: &Packet) -> (Match, Option<(i32, Option<String>)>) {
                         return (Match::No, None);
                     }
                 }
-                None => doubt("a match on something vnet does not model".into(), &mut maybe),
+                None => doubt(&mut maybe, "a match on something vnet does not model".into()),
             },
-            Expr::Lookup { set, .. } => doubt(format!("a lookup in set @{set}"), &mut maybe),
+            Expr::Lookup { set, .. } => doubt(&mut maybe, format!("a lookup in set @{set}")),
             Expr::Immediate { dreg: 0, data } => {
                 if let Data::Verdict { code, chain } = data {
                     verdict = Some((*code, chain.clone()));
@@ -472,7 +472,7 @@ fn run(rule: &Rule, pkt: &Packet) -> (Match, Option<(i32, Option<String>)>) {
                 data: Data::Value(v),
             } => regs.store(*dreg, v),
             Expr::Reject => verdict = Some((NF_DROP, None)),
-            Expr::Match { name } => doubt(format!("the iptables match `{name}`"), &mut maybe),
+            Expr::Match { name } => doubt(&mut maybe, format!("the iptables match `{name}`")),
             Expr::Counter { .. }
             | Expr::Meta { dreg: None, .. }
             | Expr::Payload { dreg: None, .. }
@@ -483,7 +483,7 @@ fn run(rule: &Rule, pkt: &Packet) -> (Match, Option<(i32, Option<String>)>) {
                 "log" | "notrack" | "nat" | "masq" | "redir" | "dup" | "objref" | "dynset"
                 | "tproxy" | "synproxy" | "queue" => {}
                 "limit" | "quota" | "connlimit" | "last" => {
-                    doubt(format!("a `{name}` statement"), &mut maybe);
+                    doubt(&mut maybe, format!("a `{name}` statement"));
                 }
                 _ => {
                     // Something loaded registers vnet does not model.

@@ -141,15 +141,15 @@ impl Snapshot {
     /// else the first free one.
     pub fn free_addr(&self, net: IpNet, prefer: Option<IpAddr>) -> Option<IpNet> {
         let net = net.trunc();
-        let take = |ip: IpAddr| {
+        let pick = |ip: IpAddr| {
             (net.contains(&ip) && ip != net.network() && !self.held(ip))
                 .then(|| IpNet::new(ip, net.prefix_len()).ok())
                 .flatten()
         };
-        if let Some(p) = prefer.and_then(|p| with_host_of(net, p)).and_then(take) {
+        if let Some(p) = prefer.and_then(|p| with_host_of(net, p)).and_then(pick) {
             return Some(p);
         }
-        net.hosts().take(4096).find_map(take)
+        net.hosts().take(4096).find_map(pick)
     }
 
     /// A locally administered MAC derived from a name, not used anywhere.

@@ -149,29 +149,40 @@ pub fn decide(cx: &Ctx, findings: Vec<Finding>) -> (Status, Vec<Finding>, Vec<St
     (status, causes, loose)
 }
 
-/// Tie a drop record to the cause it supports; false when none does.
+/// Tie a drop record to the causes it supports — those in the namespace
+/// it happened in first, else any of the kind its reason points at; a
+/// routine drop (NOT_SPECIFIED) only to causes in its namespace. False
+/// when none takes it.
 fn attach(causes: &mut [Finding], d: &Drop) -> bool {
     let supports = reasons::supports(&d.reason);
-    let mut done = false;
-    for c in causes.iter_mut() {
-        if !c.ns.contains(&d.ns) {
-            continue;
+    let fits = |c: &Finding| supports.iter().any(|s| c.id.starts_with(s));
+    let telling = reasons::telling(&d.reason);
+    let mut take: Vec<usize> = causes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.ns.contains(&d.ns) && (fits(c) || !telling))
+        .map(|(i, _)| i)
+        .collect();
+    if take.is_empty() && telling {
+        take = causes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| fits(c))
+            .map(|(i, _)| i)
+            .collect();
+    }
+    let line = format!("kernel: {}", d.text());
+    for &i in &take {
+        let c = &mut causes[i];
+        if !c.evidence.contains(&line) {
+            c.evidence.push(line.clone());
         }
-        let fits = supports.iter().any(|s| c.id.starts_with(s))
-            || (!reasons::telling(&d.reason) && !c.id.starts_with("filter."));
-        if fits {
-            let line = format!("kernel: {}", d.text());
-            if !c.evidence.contains(&line) {
-                c.evidence.push(line);
-            }
-            // The kernel saw it happen: the guess is confirmed.
-            if c.id.starts_with("filter.") && d.reason == "NETFILTER_DROP" {
-                c.guess = false;
-            }
-            done = true;
+        // The kernel saw netfilter drop it there: no longer a guess.
+        if c.id.starts_with("filter.") && d.reason == "NETFILTER_DROP" && c.ns.contains(&d.ns) {
+            c.guess = false;
         }
     }
-    done
+    !take.is_empty()
 }
 
 fn drop_cause(d: &Drop) -> Finding {

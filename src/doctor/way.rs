@@ -52,7 +52,7 @@ impl Way {
                 if !points.is_empty() && p.dir == Dir::Out && p.bridge.is_none() {
                     break;
                 }
-                let p = pts.next().cloned().unwrap_or_else(|| unreachable_point());
+                let p = pts.next().cloned().unwrap_or_else(unreachable_point);
                 let arrival = p.dir == Dir::In && p.bridge.is_none();
                 points.push(p);
                 if arrival {

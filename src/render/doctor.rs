@@ -145,7 +145,7 @@ pub fn render(v: &Verdict) -> String {
         "{} rules over {} in {}",
         v.rules,
         v.namespaces.join(", "),
-        secs((v.elapsed_ms / 10.0).round() * 10.0)
+        format!("{:.2} s", v.elapsed_ms / 1e3)
     );
     out
 }

@@ -82,11 +82,11 @@ fn passes(cx: &Ctx) -> Vec<Pass> {
                 pre.oif = None;
                 pre.obr = None;
                 add(&c.ns, &[nft::BRIDGE], nft::PREROUTING, None, pre, "filter.bridge", br);
-                add(&c.ns, &[nft::NETDEV], nft::NETDEV_INGRESS, Some(&c.in_port.iface), base.clone(), "filter.netdev", None);
+                add(&c.ns, &[nft::NETDEV], nft::NETDEV_INGRESS, Some(c.in_port.iface.as_str()), base.clone(), "filter.netdev", None);
                 if let Some(po) = &c.out_port {
                     add(&c.ns, &[nft::BRIDGE], nft::FORWARD, None, bp.clone(), "filter.bridge", br);
                     add(&c.ns, &[nft::BRIDGE], nft::POSTROUTING, None, bp.clone(), "filter.bridge", br);
-                    add(&c.ns, &[nft::NETDEV], nft::NETDEV_EGRESS, Some(&po.iface), base.clone(), "filter.netdev", None);
+                    add(&c.ns, &[nft::NETDEV], nft::NETDEV_EGRESS, Some(po.iface.as_str()), base.clone(), "filter.netdev", None);
                 }
                 let key = if dst.is_ipv4() {
                     "net.bridge.bridge-nf-call-iptables"
@@ -339,7 +339,8 @@ fn finding(cx: &Ctx, pass: &Pass, blame: &Blame, certain: bool, unknown: &[Strin
 
 pub fn netfilter(cx: &Ctx) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
-    let mut blamed: Vec<(String, u8, String, String, Option<u64>)> = Vec::new();
+    // (namespace, family, table, chain, rule) → the finding that names it.
+    let mut blamed: Vec<((String, u8, String, String, Option<u64>), usize)> = Vec::new();
     for pass in passes(cx) {
         let Some(rs) = cx.snap.detail(&pass.ns).and_then(|d| d.nft.as_ref()) else {
             continue;
@@ -359,10 +360,25 @@ pub fn netfilter(cx: &Ctx) -> Vec<Finding> {
             blame.chain.name.clone(),
             blame.rule.as_ref().map(|r| r.handle),
         );
-        if blamed.contains(&key) {
+        if let Some((_, i)) = blamed.iter().find(|(k, _)| *k == key) {
+            // The same chain drops the other way too: one cause, and its
+            // fix lets both ways through.
+            if blame.rule.is_none() {
+                let (_, command) = accept(&pass, &blame.chain);
+                let f = &mut out[*i];
+                if let Some(fix) = f.fixes.iter_mut().find(|x| !x.commands.iter().any(|c| c.contains("sysctl"))) {
+                    if !fix.commands.contains(&command) {
+                        fix.commands.push(command);
+                    }
+                }
+                let line = format!("it would drop {} too ({})", pass.dir.packet(), iface_words(&pass.pkt));
+                if !f.evidence.contains(&line) {
+                    f.evidence.push(line);
+                }
+            }
             continue;
         }
-        blamed.push(key);
+        blamed.push((key, out.len()));
         out.push(finding(cx, &pass, &blame, certain, &unknown));
     }
     out

@@ -17,7 +17,7 @@ use crate::probe::path::{End, Key};
 /// connected route would have carried it, had they been up.
 fn watched(cx: &Ctx) -> Vec<Key> {
     let mut out: Vec<Key> = Vec::new();
-    let mut add = |k: Key, out: &mut Vec<Key>| {
+    let add = |k: Key, out: &mut Vec<Key>| {
         if !out.contains(&k) {
             out.push(k);
         }
