@@ -519,7 +519,8 @@ fn docker_s_forward_drop_with_br_netfilter_is_named_with_kernel_evidence() {
         "{s}"
     );
     // Either fix, applied, makes the path work.
-    sb.sh("sysctl -qw net.bridge.bridge-nf-call-iptables=0").ok();
+    sb.sh("sysctl -qw net.bridge.bridge-nf-call-iptables=0")
+        .ok();
     sb.vnet("doctor ns1 ns2").ok();
     sb.sh("sysctl -qw net.bridge.bridge-nf-call-iptables=1 && iptables -I FORWARD -i br0 -o br0 -j ACCEPT")
         .ok();
@@ -535,7 +536,12 @@ fn several_faults_are_each_listed() {
     let (code, v, _, out) = diagnose(&sb, "ns1 ns2");
     assert_eq!(code, 1, "{}", out.stdout);
     let got = ids(&v);
-    assert_eq!(got, ["route.forwarding-off", "route.no-return"], "{}", out.stdout);
+    assert_eq!(
+        got,
+        ["route.forwarding-off", "route.no-return"],
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -575,11 +581,20 @@ ls /run/tt/instances | grep \"^vnet-$ns-$pid-\" || echo \"no instance\"
 ls -d /run/vnet-tracefs-$pid-* 2>/dev/null || echo \"no mount point\"
 umount /run/tt")
         .ok();
-    assert!(out.stdout.contains("exit=130"), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("exit=130"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
     assert!(out.stdout.contains("no instance"), "{}", out.stdout);
     assert!(out.stdout.contains("no mount point"), "{}", out.stdout);
     let after = sb.sh("ip -j link show; ip -n ns1 -j link show").ok().stdout;
-    assert_eq!(strip_stats(&before), strip_stats(&after), "the doctor changed nothing");
+    assert_eq!(
+        strip_stats(&before),
+        strip_stats(&after),
+        "the doctor changed nothing"
+    );
 }
 
 /// Interface listings without the counters (the probe moves them).

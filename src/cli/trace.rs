@@ -7,10 +7,10 @@ use clap::Args as ClapArgs;
 use super::ping::{parse_secs, report};
 use super::{FAILED, OK, USAGE};
 use crate::probe::path::Dir;
-use crate::render::doctor::way;
 use crate::probe::target::Family;
 use crate::probe::trace::{self, TraceOptions, TraceReport};
 use crate::probe::world;
+use crate::render::doctor::way;
 use crate::render::table::table;
 
 #[derive(ClapArgs)]

@@ -47,7 +47,10 @@ mod tests {
 
     #[test]
     fn commands_name_their_namespace() {
-        assert_eq!(ip("ns2", "link set dev veth1 up"), "ip -n ns2 link set dev veth1 up");
+        assert_eq!(
+            ip("ns2", "link set dev veth1 up"),
+            "ip -n ns2 link set dev veth1 up"
+        );
         assert_eq!(ip("host", "link set dev br0 up"), "ip link set dev br0 up");
         assert_eq!(
             sysctl("r1", "net.ipv4.ip_forward", "1"),
@@ -57,7 +60,10 @@ mod tests {
             sysctl("host", "net.bridge.bridge-nf-call-iptables", "0"),
             "sysctl -w net.bridge.bridge-nf-call-iptables=0"
         );
-        assert_eq!(tc("ns1", "qdisc del dev veth0 root"), "tc -n ns1 qdisc del dev veth0 root");
+        assert_eq!(
+            tc("ns1", "qdisc del dev veth0 root"),
+            "tc -n ns1 qdisc del dev veth0 root"
+        );
         assert_eq!(dev("we ird"), "'we ird'");
     }
 }

@@ -267,7 +267,7 @@ mod tests {
         let back = Way::new(t.path("ns2", src), Some(src));
         let r = reason_names(FORMAT);
         let events: Vec<Event> = TRACE.lines().filter_map(|l| parse_line(l, &r)).collect();
-        assert_eq!(events.len(), 7);
+        assert_eq!(events.len(), 8);
         let drops = correlate(&events, 89, &fwd, &back);
         assert_eq!(drops.len(), 1, "{drops:?}");
         let d = &drops[0];

@@ -60,7 +60,13 @@ impl Packet {
                 h.extend_from_slice(&[58, 64]);
                 h.extend_from_slice(&s.octets());
                 h.extend_from_slice(&d.octets());
-                (nft::IPV6, ETH_P_IPV6, h, 58u8, if reply { 129 } else { 128 })
+                (
+                    nft::IPV6,
+                    ETH_P_IPV6,
+                    h,
+                    58u8,
+                    if reply { 129 } else { 128 },
+                )
             }
         };
         Packet {
@@ -139,7 +145,7 @@ pub struct Blamed {
 pub enum Outcome {
     Accept,
     Drop {
-        blame: Blame,
+        blame: Box<Blame>,
         /// False when an earlier rule that could not be evaluated might
         /// have accepted it, or the dropping rule might not match.
         certain: bool,
@@ -176,20 +182,20 @@ pub fn judge(rs: &Ruleset, families: &[u8], hook: u32, dev: Option<&str>, pkt: &
         };
         let outcome = match dropped {
             Some((rule, via, certain)) => Some(Outcome::Drop {
-                blame: Blame {
+                blame: Box::new(Blame {
                     chain: base.clone(),
                     rule,
                     via,
-                },
+                }),
                 certain: certain && !st.might_accept,
                 unknown: st.unknown.clone(),
             }),
             None => st.maybe_drop.take().map(|(rule, via)| Outcome::Drop {
-                blame: Blame {
+                blame: Box::new(Blame {
                     chain: base.clone(),
                     rule,
                     via,
-                },
+                }),
                 certain: false,
                 unknown: st.unknown.clone(),
             }),
@@ -370,11 +376,21 @@ fn ifname(n: &str) -> Vec<u8> {
 fn meta(pkt: &Packet, key: u32) -> Val {
     use Val::*;
     match key {
-        0 => Bytes((pkt.l3.len() as u32 + pkt.l4.len() as u32).to_ne_bytes().to_vec()),
+        0 => Bytes(
+            (pkt.l3.len() as u32 + pkt.l4.len() as u32)
+                .to_ne_bytes()
+                .to_vec(),
+        ),
         1 => Bytes(pkt.ethertype.to_be_bytes().to_vec()),
         3 => Bytes(0u32.to_ne_bytes().to_vec()),
-        4 => pkt.iif.as_ref().map_or(Break, |(_, i)| Bytes(i.to_ne_bytes().to_vec())),
-        5 => pkt.oif.as_ref().map_or(Break, |(_, i)| Bytes(i.to_ne_bytes().to_vec())),
+        4 => pkt
+            .iif
+            .as_ref()
+            .map_or(Break, |(_, i)| Bytes(i.to_ne_bytes().to_vec())),
+        5 => pkt
+            .oif
+            .as_ref()
+            .map_or(Break, |(_, i)| Bytes(i.to_ne_bytes().to_vec())),
         6 => pkt.iif.as_ref().map_or(Break, |(n, _)| Bytes(ifname(n))),
         7 => pkt.oif.as_ref().map_or(Break, |(n, _)| Bytes(ifname(n))),
         // ARPHRD_ETHER.
@@ -459,7 +475,10 @@ fn run(rule: &Rule, pkt: &Packet) -> (Match, Option<(i32, Option<String>)>) {
                         return (Match::No, None);
                     }
                 }
-                None => doubt(&mut maybe, "a match on something vnet does not model".into()),
+                None => doubt(
+                    &mut maybe,
+                    "a match on something vnet does not model".into(),
+                ),
             },
             Expr::Lookup { set, .. } => doubt(&mut maybe, format!("a lookup in set @{set}")),
             Expr::Immediate { dreg: 0, data } => {
@@ -618,12 +637,16 @@ pub fn describe(rule: &Rule) -> String {
                         format!("{k} {op}{p}")
                     }
                     // `ct state X` compiles to (state & X) != 0.
-                    Some(Src::Num(n)) if n.starts_with("ct state") && data.iter().all(|b| *b == 0) => {
+                    Some(Src::Num(n))
+                        if n.starts_with("ct state") && data.iter().all(|b| *b == 0) =>
+                    {
                         n.clone()
                     }
                     Some(Src::Num(n)) => {
                         let v = if data.len() <= 2 {
-                            data.iter().fold(0u32, |a, b| (a << 8) | u32::from(*b)).to_string()
+                            data.iter()
+                                .fold(0u32, |a, b| (a << 8) | u32::from(*b))
+                                .to_string()
                         } else {
                             format!("0x{}", hex(data))
                         };
@@ -653,10 +676,8 @@ pub fn describe(rule: &Rule) -> String {
             }),
             Expr::Reject => words.push("reject".into()),
             Expr::Match { name } => words.push(format!("xt match \"{name}\"")),
-            Expr::Other { name } => {
-                if !matches!(name.as_str(), "bitwise" | "immediate") {
-                    words.push(name.clone());
-                }
+            Expr::Other { name } if !matches!(name.as_str(), "bitwise" | "immediate") => {
+                words.push(name.clone());
             }
             _ => {}
         }
@@ -853,7 +874,10 @@ pub mod tests {
         let mut drop_tcp = ip_protocol(6);
         drop_tcp.push(verdict(NF_DROP, None));
         let rs2 = ruleset(vec![input.clone()], vec![rule(&input, 5, drop_tcp)]);
-        assert_eq!(judge(&rs2, &[nft::IPV4], nft::INPUT, None, &pkt), Outcome::Accept);
+        assert_eq!(
+            judge(&rs2, &[nft::IPV4], nft::INPUT, None, &pkt),
+            Outcome::Accept
+        );
         // Behind a set lookup vnet cannot see into: only possible.
         let mut e = vec![Expr::Lookup {
             sreg: 1,
@@ -885,7 +909,10 @@ pub mod tests {
         ];
         e.push(verdict(NF_DROP, None));
         let rs4 = ruleset(vec![input.clone()], vec![rule(&input, 7, e)]);
-        assert_eq!(judge(&rs4, &[nft::IPV4], nft::INPUT, None, &pkt), Outcome::Accept);
+        assert_eq!(
+            judge(&rs4, &[nft::IPV4], nft::INPUT, None, &pkt),
+            Outcome::Accept
+        );
     }
 
     #[test]
@@ -922,7 +949,10 @@ pub mod tests {
             56,
         )
         .via(Some(("veth0", 2)), None);
-        assert_eq!(judge(&rs, &[nft::INET], nft::INPUT, None, &reply), Outcome::Accept);
+        assert_eq!(
+            judge(&rs, &[nft::INET], nft::INPUT, None, &reply),
+            Outcome::Accept
+        );
         // A new request is dropped by the policy.
         let req = probe().via(Some(("veth1", 2)), None);
         assert!(matches!(

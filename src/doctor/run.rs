@@ -136,7 +136,13 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
                 size,
                 cancelled: opts.cancelled,
             };
-            Some(trace::trace_world(&mut world, src, ip, dst_node.clone(), &t)?)
+            Some(trace::trace_world(
+                &mut world,
+                src,
+                ip,
+                dst_node.clone(),
+                &t,
+            )?)
         }
         None => None,
     };
@@ -147,7 +153,12 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
             .map(|f| drops::reason_names(&f))
             .unwrap_or_default();
         match inst.read() {
-            Ok(text) => events = text.lines().filter_map(|l| drops::parse_line(l, &names)).collect(),
+            Ok(text) => {
+                events = text
+                    .lines()
+                    .filter_map(|l| drops::parse_line(l, &names))
+                    .collect()
+            }
             Err(e) => unchecked.push(format!("the kernel's drop records: {e}")),
         }
         // Dropping it removes the instance (and a mount vnet made).

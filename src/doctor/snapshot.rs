@@ -132,9 +132,11 @@ impl Snapshot {
 
     /// Whether any namespace holds `ip`.
     pub fn held(&self, ip: IpAddr) -> bool {
-        self.ns
-            .values()
-            .any(|n| n.links.iter().any(|l| l.addrs.iter().any(|a| a.net.addr() == ip)))
+        self.ns.values().any(|n| {
+            n.links
+                .iter()
+                .any(|l| l.addrs.iter().any(|a| a.net.addr() == ip))
+        })
     }
 
     /// A free address in `net` to suggest: `prefer`'s host part when free,

@@ -38,7 +38,13 @@ fn snapshot(all: Vec<LiveNs>) -> Snapshot {
 }
 
 /// The verdict's status and cause ids for a probe from `src` to node `dst`.
-fn diagnose(s: &Snapshot, src: &str, dst: &str, answered: bool, size: usize) -> (Status, Vec<&'static str>) {
+fn diagnose(
+    s: &Snapshot,
+    src: &str,
+    dst: &str,
+    answered: bool,
+    size: usize,
+) -> (Status, Vec<&'static str>) {
     let topo = s.topology();
     let dn = s.get(dst).unwrap();
     let ip = crate::probe::target::pick_addr(s.get(src).unwrap(), dn, None);
@@ -130,11 +136,20 @@ fn routed() -> Vec<LiveNs> {
 #[test]
 fn a_healthy_path_names_no_cause() {
     let s = snapshot(seed());
-    assert_eq!(diagnose(&s, "ns1", "ns2", true, 56), (Status::Works, vec![]));
+    assert_eq!(
+        diagnose(&s, "ns1", "ns2", true, 56),
+        (Status::Works, vec![])
+    );
     let s = snapshot(routed());
-    assert_eq!(diagnose(&s, "ns1", "ns2", true, 56), (Status::Works, vec![]));
+    assert_eq!(
+        diagnose(&s, "ns1", "ns2", true, 56),
+        (Status::Works, vec![])
+    );
     // Nothing wrong in the state, yet no reply: the doctor cannot tell.
-    assert_eq!(diagnose(&s, "ns1", "ns2", false, 56), (Status::Unknown, vec![]));
+    assert_eq!(
+        diagnose(&s, "ns1", "ns2", false, 56),
+        (Status::Unknown, vec![])
+    );
 }
 
 #[test]
@@ -145,7 +160,10 @@ fn down_links_are_named_where_they_are_and_explain_the_routes_they_take() {
     all[2].routes.clear();
     all[0].links[3].lower_up = false;
     let s = snapshot(all);
-    assert_eq!(diagnose(&s, "ns1", "ns2", false, 56), (Status::Found, vec!["link.down"]));
+    assert_eq!(
+        diagnose(&s, "ns1", "ns2", false, 56),
+        (Status::Found, vec!["link.down"])
+    );
     // The bridge down: its ports are disabled, which is not another cause.
     let mut all = seed();
     all[0].links[1].admin_up = false;
@@ -161,7 +179,10 @@ fn a_blocking_port_a_narrow_prefix_and_arp_ignore() {
     let mut all = seed();
     all[0].links[3].port_state = Some(4);
     let s = snapshot(all);
-    assert_eq!(diagnose(&s, "ns1", "ns2", false, 56).1, ["bridge.stp-state"]);
+    assert_eq!(
+        diagnose(&s, "ns1", "ns2", false, 56).1,
+        ["bridge.stp-state"]
+    );
 
     let mut all = seed();
     all[2].links[1].addrs = vec![addr("192.168.1.2/32")];
@@ -174,14 +195,20 @@ fn a_blocking_port_a_narrow_prefix_and_arp_ignore() {
         .sysctls
         .insert("net.ipv4.conf.all.arp_ignore".into(), "8".into());
     let s = snapshot(all);
-    assert_eq!(diagnose(&s, "ns1", "ns2", false, 56).1, ["neigh.arp-ignore"]);
+    assert_eq!(
+        diagnose(&s, "ns1", "ns2", false, 56).1,
+        ["neigh.arp-ignore"]
+    );
 
     let mut all = seed();
     all[2]
         .sysctls
         .insert("net.ipv4.icmp_echo_ignore_all".into(), "1".into());
     let s = snapshot(all);
-    assert_eq!(diagnose(&s, "ns1", "ns2", false, 56).1, ["filter.icmp-echo-ignore"]);
+    assert_eq!(
+        diagnose(&s, "ns1", "ns2", false, 56).1,
+        ["filter.icmp-echo-ignore"]
+    );
 }
 
 #[test]
@@ -191,7 +218,13 @@ fn br_netfilter_with_a_forward_policy_drop() {
         .sysctls
         .insert("net.bridge.bridge-nf-call-iptables".into(), "1".into());
     let mut s = snapshot(all.clone());
-    let fwd = chain(nft::IPV4, "filter", "FORWARD", Some(nft::FORWARD), nft::NF_DROP);
+    let fwd = chain(
+        nft::IPV4,
+        "filter",
+        "FORWARD",
+        Some(nft::FORWARD),
+        nft::NF_DROP,
+    );
     s.detail.get_mut("host").unwrap().nft = Some(Ruleset {
         tables: vec![Table {
             family: nft::IPV4,
@@ -200,7 +233,10 @@ fn br_netfilter_with_a_forward_policy_drop() {
         chains: vec![fwd.clone()],
         rules: vec![],
     });
-    assert_eq!(diagnose(&s, "ns1", "ns2", false, 56).1, ["filter.br-netfilter"]);
+    assert_eq!(
+        diagnose(&s, "ns1", "ns2", false, 56).1,
+        ["filter.br-netfilter"]
+    );
     // With an accept rule for what br0 bridges, nothing to say.
     let mut e = super::netfilter::tests::iifname("br0");
     e.push(verdict(nft::NF_ACCEPT, None));
@@ -228,7 +264,10 @@ fn routers_that_do_not_forward_and_routes_that_are_missing() {
         .sysctls
         .insert("net.ipv4.ip_forward".into(), "0".into());
     let s = snapshot(all);
-    assert_eq!(diagnose(&s, "ns1", "ns2", false, 56).1, ["route.forwarding-off"]);
+    assert_eq!(
+        diagnose(&s, "ns1", "ns2", false, 56).1,
+        ["route.forwarding-off"]
+    );
 
     let mut all = routed();
     all[2].routes.retain(|r| r.via.is_none());

@@ -74,14 +74,16 @@ pub fn reply_from_dst(cx: &Ctx) -> Result<(), String> {
     let Some(leg) = cx.fwd.legs.first() else {
         return Ok(());
     };
-    let Some(entry) = cx
-        .snap
-        .detail(&cx.case.src)
-        .and_then(|dt| dt.neigh.iter().find(|e| e.ip == leg.next_hop && e.state & NUD_PERMANENT == 0))
-    else {
+    let Some(entry) = cx.snap.detail(&cx.case.src).and_then(|dt| {
+        dt.neigh
+            .iter()
+            .find(|e| e.ip == leg.next_hop && e.state & NUD_PERMANENT == 0)
+    }) else {
         return Ok(());
     };
-    let Some(mac) = entry.lladdr else { return Ok(()) };
+    let Some(mac) = entry.lladdr else {
+        return Ok(());
+    };
     if leg.next_hop != ip {
         return Ok(());
     }

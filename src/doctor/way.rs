@@ -180,7 +180,10 @@ mod tests {
         assert_eq!(l.arrive.as_ref().unwrap().iface, "veth1");
         assert_eq!(l.crossings.len(), 1);
         let c = &l.crossings[0];
-        assert_eq!((c.bridge.as_str(), c.in_port.iface.as_str()), ("br0", "br0-veth0"));
+        assert_eq!(
+            (c.bridge.as_str(), c.in_port.iface.as_str()),
+            ("br0", "br0-veth0")
+        );
         assert_eq!(c.out_port.as_ref().unwrap().iface, "br0-veth1");
         assert_eq!(w.delivered_in(), Some("ns2"));
         assert_eq!(w.namespaces(), ["ns1", "host", "ns2"]);

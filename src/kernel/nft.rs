@@ -100,7 +100,11 @@ fn dump(sock: &Socket, msg: u16, seq: u32) -> Result<Vec<(u8, Vec<u8>)>, KernelE
             match ty {
                 NLMSG_DONE => return Ok(out),
                 NLMSG_ERROR => {
-                    let code = if body.len() >= 4 { i32::from_ne_bytes([body[0], body[1], body[2], body[3]]) } else { -libc::EIO };
+                    let code = if body.len() >= 4 {
+                        i32::from_ne_bytes([body[0], body[1], body[2], body[3]])
+                    } else {
+                        -libc::EIO
+                    };
                     if code == 0 {
                         return Ok(out);
                     }

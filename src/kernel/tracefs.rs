@@ -87,10 +87,8 @@ impl Instance {
                 let nonce = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.subsec_nanos());
-                let dir = PathBuf::from(format!(
-                    "/run/vnet-tracefs-{}-{nonce}",
-                    std::process::id()
-                ));
+                let dir =
+                    PathBuf::from(format!("/run/vnet-tracefs-{}-{nonce}", std::process::id()));
                 fs::create_dir_all(&dir)
                     .map_err(|e| format!("cannot make a mount point for tracefs: {e}"))?;
                 if let Err(e) = mount(
@@ -193,8 +191,7 @@ fn clean_stale(instances: &Path) {
         ) else {
             continue;
         };
-        if ns == ours && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
-        {
+        if ns == ours && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = fs::remove_dir(e.path());
         }
     }

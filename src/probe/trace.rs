@@ -244,7 +244,7 @@ pub fn trace_world(
 
     // Listen, then probe.
     let opened: Vec<Result<OwnedFd, KernelError>> = {
-        let w: &World = &world;
+        let w: &World = world;
         netns::parallel(&taps, |t| match w.fd(&t.ns) {
             Some(fd) => capture::open_in(fd, t.ifindex),
             None => Err(KernelError::from_errno(libc::ENOENT)),

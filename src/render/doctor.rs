@@ -142,10 +142,10 @@ pub fn render(v: &Verdict) -> String {
     }
     let _ = writeln!(
         out,
-        "{} rules over {} in {}",
+        "{} rules over {} in {:.2} s",
         v.rules,
         v.namespaces.join(", "),
-        format!("{:.2} s", v.elapsed_ms / 1e3)
+        v.elapsed_ms / 1e3
     );
     out
 }

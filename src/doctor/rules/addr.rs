@@ -41,7 +41,8 @@ fn shared(cx: &Ctx, a: &str, b: &str) -> Vec<(LiveLink, LiveLink)> {
 }
 
 fn failed(cx: &Ctx) -> bool {
-    !cx.probe.answered || cx.fwd.delivered_in() != cx.case.dst_node.as_deref().or(cx.fwd.delivered_in())
+    !cx.probe.answered
+        || cx.fwd.delivered_in() != cx.case.dst_node.as_deref().or(cx.fwd.delivered_in())
 }
 
 /// No address where one is needed.
@@ -73,13 +74,18 @@ pub fn missing(cx: &Ctx) -> Vec<Finding> {
                 f = f.evidence(format!("{}: {n}", place(src, &s.name)));
             }
             let what = match (&example, net) {
-                (Some(e), Some(n)) => format!("give it an address in {} ({} is free)", n.trunc(), e.addr()),
+                (Some(e), Some(n)) => {
+                    format!("give it an address in {} ({} is free)", n.trunc(), e.addr())
+                }
                 _ => "give it an address".to_string(),
             };
             let addr = example.map_or("ADDRESS/PREFIX".to_string(), |e| e.to_string());
             f = f.fix(
                 what,
-                vec![cmd::ip(d, &format!("addr add {addr} dev {}", cmd::dev(&t.name)))],
+                vec![cmd::ip(
+                    d,
+                    &format!("addr add {addr} dev {}", cmd::dev(&t.name)),
+                )],
             );
             out.push(f);
         }
@@ -120,7 +126,9 @@ pub fn missing(cx: &Ctx) -> Vec<Finding> {
         out.push(
             Finding::new(
                 "addr.missing",
-                format!("{src} has no {family} address on any interface: it has nothing to send from"),
+                format!(
+                    "{src} has no {family} address on any interface: it has nothing to send from"
+                ),
             )
             .at(src)
             .evidence(format!("{src}: no {family} address besides lo")),
@@ -139,7 +147,10 @@ pub fn missing(cx: &Ctx) -> Vec<Finding> {
         .at(src);
         // Someone on the way's last link without an address may be meant.
         if let Some(out_pt) = cx.fwd.legs.last().and_then(|l| l.out.as_ref()) {
-            for (ns, l) in cx.snap.endpoints(&cx.snap.l2_segment(&out_pt.ns, out_pt.ifindex)) {
+            for (ns, l) in cx
+                .snap
+                .endpoints(&cx.snap.l2_segment(&out_pt.ns, out_pt.ifindex))
+            {
                 if ns != out_pt.ns && addrs(cx, &l).next().is_none() {
                     f = f
                         .guess()
@@ -219,7 +230,10 @@ fn talking(cx: &Ctx) -> Vec<((String, LiveLink), (String, LiveLink))> {
             let (Some(o), Some(a)) = (&leg.out, &leg.arrive) else {
                 continue;
             };
-            if let (Some(lo), Some(la)) = (cx.snap.link(&o.ns, o.ifindex), cx.snap.link(&a.ns, a.ifindex)) {
+            if let (Some(lo), Some(la)) = (
+                cx.snap.link(&o.ns, o.ifindex),
+                cx.snap.link(&a.ns, a.ifindex),
+            ) {
                 add((o.ns.clone(), lo.clone()), (a.ns.clone(), la.clone()));
             }
         }
@@ -245,14 +259,21 @@ pub fn subnet(cx: &Ctx) -> Vec<Finding> {
         return out;
     }
     for ((an, a), (bn, b)) in talking(cx) {
-        let aa: Vec<IpNet> = addrs(cx, &a).filter(|x| !x.dadfailed).map(|x| x.net).collect();
-        let ba: Vec<IpNet> = addrs(cx, &b).filter(|x| !x.dadfailed).map(|x| x.net).collect();
+        let aa: Vec<IpNet> = addrs(cx, &a)
+            .filter(|x| !x.dadfailed)
+            .map(|x| x.net)
+            .collect();
+        let ba: Vec<IpNet> = addrs(cx, &b)
+            .filter(|x| !x.dadfailed)
+            .map(|x| x.net)
+            .collect();
         if aa.is_empty() || ba.is_empty() {
             continue;
         }
-        let both = aa
-            .iter()
-            .any(|x| ba.iter().any(|y| x.contains(&y.addr()) && y.contains(&x.addr())));
+        let both = aa.iter().any(|x| {
+            ba.iter()
+                .any(|y| x.contains(&y.addr()) && y.contains(&x.addr()))
+        });
         if both {
             continue;
         }
@@ -266,12 +287,18 @@ pub fn subnet(cx: &Ctx) -> Vec<Finding> {
             })
         };
         let (a_place, b_place) = (place(&an, &a.name), place(&bn, &b.name));
+        // The same interface seen from several neighbours: said once.
+        let push = |f: Finding, out: &mut Vec<Finding>| {
+            if !out.iter().any(|x| x.id == f.id && x.fixes == f.fixes) {
+                out.push(f);
+            }
+        };
         if let Some((m, t)) = narrow(&aa, &ba) {
-            out.push(prefix_finding(&an, &a, m, &bn, t));
+            push(prefix_finding(&an, &a, m, &bn, t), &mut out);
             continue;
         }
         if let Some((m, t)) = narrow(&ba, &aa) {
-            out.push(prefix_finding(&bn, &b, m, &an, t));
+            push(prefix_finding(&bn, &b, m, &an, t), &mut out);
             continue;
         }
         // Neither sees the other: change the destination side's address.
@@ -298,20 +325,32 @@ pub fn subnet(cx: &Ctx) -> Vec<Finding> {
         .evidence("both are on one layer-2 link (veth/bridge)");
         if let Some(n) = new {
             f = f.fix(
-                format!("put {fix_place} on {keep_place}'s subnet {}", keep_net.trunc()),
+                format!(
+                    "put {fix_place} on {keep_place}'s subnet {}",
+                    keep_net.trunc()
+                ),
                 vec![
-                    cmd::ip(fix_ns, &format!("addr del {wrong} dev {}", cmd::dev(&fix_l.name))),
-                    cmd::ip(fix_ns, &format!("addr add {n} dev {}", cmd::dev(&fix_l.name))),
+                    cmd::ip(
+                        fix_ns,
+                        &format!("addr del {wrong} dev {}", cmd::dev(&fix_l.name)),
+                    ),
+                    cmd::ip(
+                        fix_ns,
+                        &format!("addr add {n} dev {}", cmd::dev(&fix_l.name)),
+                    ),
                 ],
             );
         }
-        out.push(f);
+        push(f, &mut out);
     }
     out
 }
 
 fn list(v: &[IpNet]) -> String {
-    v.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn prefix_finding(ns: &str, l: &LiveLink, mine: IpNet, other_ns: &str, theirs: IpNet) -> Finding {
@@ -350,12 +389,15 @@ pub fn duplicate_ip(cx: &Ctx) -> Vec<Finding> {
         .ns
         .iter()
         .flat_map(|(ns, n)| {
-            n.links.iter().filter(|l| l.name != "lo").flat_map(move |l| {
-                l.addrs
-                    .iter()
-                    .filter(move |a| a.net.addr() == dst && !a.dadfailed)
-                    .map(move |a| (ns.clone(), l.clone(), a.net))
-            })
+            n.links
+                .iter()
+                .filter(|l| l.name != "lo")
+                .flat_map(move |l| {
+                    l.addrs
+                        .iter()
+                        .filter(move |a| a.net.addr() == dst && !a.dadfailed)
+                        .map(move |a| (ns.clone(), l.clone(), a.net))
+                })
         })
         .collect();
     if holders.len() < 2 {
@@ -382,7 +424,9 @@ pub fn duplicate_ip(cx: &Ctx) -> Vec<Finding> {
             f = f.evidence(format!("{}: {net}", place(ns, &l.name)));
         }
         if cx.probe.answered {
-            f = f.evidence(format!("the reply came from {src} itself (delivered locally)"));
+            f = f.evidence(format!(
+                "the reply came from {src} itself (delivered locally)"
+            ));
         }
         if let Some(n) = new {
             f = f.fix(
@@ -405,7 +449,9 @@ pub fn duplicate_ip(cx: &Ctx) -> Vec<Finding> {
             }
             // Renumber the one that is not the destination asked for.
             let (fns, fl, fnet) = if cx.case.dst_node.as_deref() == Some(bns.as_str()) {
-                let a = holders.iter().find(|h| h.0 == *ans && h.1.index == al.index);
+                let a = holders
+                    .iter()
+                    .find(|h| h.0 == *ans && h.1.index == al.index);
                 match a {
                     Some(h) => (h.0.clone(), h.1.clone(), h.2),
                     None => continue,
@@ -475,7 +521,11 @@ pub fn duplicate_mac(cx: &Ctx) -> Vec<Finding> {
                 }
                 // Change the one further from the source.
                 let (fns, fl) = if *an == cx.case.src { (bn, b) } else { (an, a) };
-                let (fns, fl) = if *bn != cx.case.src { (bn, b) } else { (fns, fl) };
+                let (fns, fl) = if *bn != cx.case.src {
+                    (bn, b)
+                } else {
+                    (fns, fl)
+                };
                 let new = cx.snap.free_mac(&format!("{fns}/{}", fl.name));
                 let f = Finding::new(
                     "addr.duplicate-mac",
@@ -518,9 +568,17 @@ pub fn dad(cx: &Ctx) -> Vec<Finding> {
             links.push((p.ns.clone(), p.ifindex));
         }
     }
-    for ns in [Some(&cx.case.src), cx.case.dst_node.as_ref()].into_iter().flatten() {
+    for ns in [Some(&cx.case.src), cx.case.dst_node.as_ref()]
+        .into_iter()
+        .flatten()
+    {
         if let Some(n) = cx.snap.get(ns) {
-            links.extend(n.links.iter().filter(|l| l.name != "lo").map(|l| (ns.clone(), l.index)));
+            links.extend(
+                n.links
+                    .iter()
+                    .filter(|l| l.name != "lo")
+                    .map(|l| (ns.clone(), l.index)),
+            );
         }
     }
     links.dedup();
@@ -530,7 +588,9 @@ pub fn dad(cx: &Ctx) -> Vec<Finding> {
             continue;
         }
         seen.push((ns.clone(), i));
-        let Some(l) = cx.snap.link(&ns, i) else { continue };
+        let Some(l) = cx.snap.link(&ns, i) else {
+            continue;
+        };
         for a in addrs(cx, l) {
             let here = place(&ns, &l.name);
             if a.dadfailed {
@@ -562,9 +622,15 @@ pub fn dad(cx: &Ctx) -> Vec<Finding> {
                 .at(&ns)
                 .evidence(format!("{here}: {} dadfailed tentative", a.net));
                 let new = cx.snap.free_addr(a.net, None);
-                let mut cmds = vec![cmd::ip(&ns, &format!("addr del {} dev {}", a.net, cmd::dev(&l.name)))];
+                let mut cmds = vec![cmd::ip(
+                    &ns,
+                    &format!("addr del {} dev {}", a.net, cmd::dev(&l.name)),
+                )];
                 if let Some(n) = new {
-                    cmds.push(cmd::ip(&ns, &format!("addr add {n} dev {}", cmd::dev(&l.name))));
+                    cmds.push(cmd::ip(
+                        &ns,
+                        &format!("addr add {n} dev {}", cmd::dev(&l.name)),
+                    ));
                 }
                 f = f.fix("replace it with a free address", cmds);
                 out.push(f);

@@ -26,11 +26,18 @@ pub fn not_enslaved(cx: &Ctx) -> Vec<Finding> {
         };
         // Who holds the next hop, and where their veth's other end is.
         for (ons, on) in &cx.snap.ns {
-            for l in on.links.iter().filter(|l| l.addrs.iter().any(|a| a.net.addr() == leg.next_hop)) {
+            for l in on
+                .links
+                .iter()
+                .filter(|l| l.addrs.iter().any(|a| a.net.addr() == leg.next_hop))
+            {
                 let Some((pns, pl)) = cx.snap.peer(ons, l.index) else {
                     continue;
                 };
-                if pns != c.ns || pl.master == Some(br.index) || pl.kind.as_deref() == Some("bridge") {
+                if pns != c.ns
+                    || pl.master == Some(br.index)
+                    || pl.kind.as_deref() == Some("bridge")
+                {
                     continue;
                 }
                 let now = match pl.master.and_then(|m| bn.link_by_index(m)) {
@@ -130,11 +137,17 @@ pub fn stp_state(cx: &Ctx) -> Vec<Finding> {
             ));
             let set = cmd::ip(
                 &p.ns,
-                &format!("link set dev {} type bridge_slave state 3", cmd::dev(&l.name)),
+                &format!(
+                    "link set dev {} type bridge_slave state 3",
+                    cmd::dev(&l.name)
+                ),
             );
             let stp_off = cmd::ip(
                 &p.ns,
-                &format!("link set dev {} type bridge stp_state 0", cmd::dev(&br.name)),
+                &format!(
+                    "link set dev {} type bridge stp_state 0",
+                    cmd::dev(&br.name)
+                ),
             );
             f = match (stp, state) {
                 (true, 1 | 2) => f

@@ -42,7 +42,13 @@ fn passes(cx: &Ctx) -> Vec<Pass> {
         } else {
             vec![nft::IPV6, nft::INET]
         };
-        let mut add = |ns: &str, families: &[u8], hook: u32, dev: Option<&str>, pkt: Packet, id, bridge: Option<&str>| {
+        let mut add = |ns: &str,
+                       families: &[u8],
+                       hook: u32,
+                       dev: Option<&str>,
+                       pkt: Packet,
+                       id,
+                       bridge: Option<&str>| {
             out.push(Pass {
                 ns: ns.to_string(),
                 families: families.to_vec(),
@@ -59,16 +65,56 @@ fn passes(cx: &Ctx) -> Vec<Pass> {
             let out_if = leg.out.as_ref().map(ifc);
             if i == 0 {
                 for hook in [nft::OUTPUT, nft::POSTROUTING] {
-                    add(&leg.from, &ip, hook, None, base.clone().via(None, out_if), "filter.output", None);
+                    add(
+                        &leg.from,
+                        &ip,
+                        hook,
+                        None,
+                        base.clone().via(None, out_if),
+                        "filter.output",
+                        None,
+                    );
                 }
             } else {
                 let in_if = way.legs[i - 1].arrive.as_ref().map(ifc);
-                add(&leg.from, &ip, nft::PREROUTING, None, base.clone().via(in_if, None), "filter.forward", None);
-                add(&leg.from, &ip, nft::FORWARD, None, base.clone().via(in_if, out_if), "filter.forward", None);
-                add(&leg.from, &ip, nft::POSTROUTING, None, base.clone().via(None, out_if), "filter.forward", None);
+                add(
+                    &leg.from,
+                    &ip,
+                    nft::PREROUTING,
+                    None,
+                    base.clone().via(in_if, None),
+                    "filter.forward",
+                    None,
+                );
+                add(
+                    &leg.from,
+                    &ip,
+                    nft::FORWARD,
+                    None,
+                    base.clone().via(in_if, out_if),
+                    "filter.forward",
+                    None,
+                );
+                add(
+                    &leg.from,
+                    &ip,
+                    nft::POSTROUTING,
+                    None,
+                    base.clone().via(None, out_if),
+                    "filter.forward",
+                    None,
+                );
             }
             if let Some((n, _)) = out_if {
-                add(&leg.from, &[nft::NETDEV], nft::NETDEV_EGRESS, Some(n), base.clone(), "filter.netdev", None);
+                add(
+                    &leg.from,
+                    &[nft::NETDEV],
+                    nft::NETDEV_EGRESS,
+                    Some(n),
+                    base.clone(),
+                    "filter.netdev",
+                    None,
+                );
             }
             for c in &leg.crossings {
                 let pin = Some(ifc(&c.in_port));
@@ -81,12 +127,52 @@ fn passes(cx: &Ctx) -> Vec<Pass> {
                 let mut pre = bp.clone();
                 pre.oif = None;
                 pre.obr = None;
-                add(&c.ns, &[nft::BRIDGE], nft::PREROUTING, None, pre, "filter.bridge", br);
-                add(&c.ns, &[nft::NETDEV], nft::NETDEV_INGRESS, Some(c.in_port.iface.as_str()), base.clone(), "filter.netdev", None);
+                add(
+                    &c.ns,
+                    &[nft::BRIDGE],
+                    nft::PREROUTING,
+                    None,
+                    pre,
+                    "filter.bridge",
+                    br,
+                );
+                add(
+                    &c.ns,
+                    &[nft::NETDEV],
+                    nft::NETDEV_INGRESS,
+                    Some(c.in_port.iface.as_str()),
+                    base.clone(),
+                    "filter.netdev",
+                    None,
+                );
                 if let Some(po) = &c.out_port {
-                    add(&c.ns, &[nft::BRIDGE], nft::FORWARD, None, bp.clone(), "filter.bridge", br);
-                    add(&c.ns, &[nft::BRIDGE], nft::POSTROUTING, None, bp.clone(), "filter.bridge", br);
-                    add(&c.ns, &[nft::NETDEV], nft::NETDEV_EGRESS, Some(po.iface.as_str()), base.clone(), "filter.netdev", None);
+                    add(
+                        &c.ns,
+                        &[nft::BRIDGE],
+                        nft::FORWARD,
+                        None,
+                        bp.clone(),
+                        "filter.bridge",
+                        br,
+                    );
+                    add(
+                        &c.ns,
+                        &[nft::BRIDGE],
+                        nft::POSTROUTING,
+                        None,
+                        bp.clone(),
+                        "filter.bridge",
+                        br,
+                    );
+                    add(
+                        &c.ns,
+                        &[nft::NETDEV],
+                        nft::NETDEV_EGRESS,
+                        Some(po.iface.as_str()),
+                        base.clone(),
+                        "filter.netdev",
+                        None,
+                    );
                 }
                 let key = if dst.is_ipv4() {
                     "net.bridge.bridge-nf-call-iptables"
@@ -97,29 +183,102 @@ fn passes(cx: &Ctx) -> Vec<Pass> {
                     && let Some(b) = cx.snap.get(&c.ns).and_then(|n| n.link(&c.bridge))
                 {
                     let bi = Some((b.name.as_str(), b.index));
-                    add(&c.ns, &ip, nft::PREROUTING, None, base.clone().via(bi, None), "filter.br-netfilter", br);
+                    add(
+                        &c.ns,
+                        &ip,
+                        nft::PREROUTING,
+                        None,
+                        base.clone().via(bi, None),
+                        "filter.br-netfilter",
+                        br,
+                    );
                     if c.out_port.is_some() {
-                        add(&c.ns, &ip, nft::FORWARD, None, base.clone().via(bi, bi), "filter.br-netfilter", br);
-                        add(&c.ns, &ip, nft::POSTROUTING, None, base.clone().via(None, bi), "filter.br-netfilter", br);
+                        add(
+                            &c.ns,
+                            &ip,
+                            nft::FORWARD,
+                            None,
+                            base.clone().via(bi, bi),
+                            "filter.br-netfilter",
+                            br,
+                        );
+                        add(
+                            &c.ns,
+                            &ip,
+                            nft::POSTROUTING,
+                            None,
+                            base.clone().via(None, bi),
+                            "filter.br-netfilter",
+                            br,
+                        );
                     }
                 }
-                if dst.is_ipv4() && cx.snap.sysctl(&c.ns, "net.bridge.bridge-nf-call-arptables") == Some(1)
+                if dst.is_ipv4()
+                    && cx.snap.sysctl(&c.ns, "net.bridge.bridge-nf-call-arptables") == Some(1)
                     && let (Some(s4), std::net::IpAddr::V4(t4)) = (v4(leg.source), leg.next_hop)
                 {
-                    add(&c.ns, &[nft::ARP], nft::ARP_FORWARD, None, Packet::arp(s4, t4).via(pin, pout), "filter.arp", br);
+                    add(
+                        &c.ns,
+                        &[nft::ARP],
+                        nft::ARP_FORWARD,
+                        None,
+                        Packet::arp(s4, t4).via(pin, pout),
+                        "filter.arp",
+                        br,
+                    );
                 }
             }
             let in_if = leg.arrive.as_ref().map(ifc);
             if let (Some(to), Some((n, _))) = (&leg.to, in_if) {
-                add(to, &[nft::NETDEV], nft::NETDEV_INGRESS, Some(n), base.clone(), "filter.netdev", None);
+                add(
+                    to,
+                    &[nft::NETDEV],
+                    nft::NETDEV_INGRESS,
+                    Some(n),
+                    base.clone(),
+                    "filter.netdev",
+                    None,
+                );
                 if i == last && way.delivered_in() == Some(to.as_str()) {
-                    add(to, &ip, nft::PREROUTING, None, base.clone().via(in_if, None), "filter.input", None);
-                    add(to, &ip, nft::INPUT, None, base.clone().via(in_if, None), "filter.input", None);
+                    add(
+                        to,
+                        &ip,
+                        nft::PREROUTING,
+                        None,
+                        base.clone().via(in_if, None),
+                        "filter.input",
+                        None,
+                    );
+                    add(
+                        to,
+                        &ip,
+                        nft::INPUT,
+                        None,
+                        base.clone().via(in_if, None),
+                        "filter.input",
+                        None,
+                    );
                 }
                 // ARP for this leg: asked by the sender, answered by the receiver.
                 if let (Some(s4), std::net::IpAddr::V4(t4)) = (v4(leg.source), leg.next_hop) {
-                    add(&leg.from, &[nft::ARP], nft::ARP_OUT, None, Packet::arp(s4, t4).via(None, out_if), "filter.arp", None);
-                    add(to, &[nft::ARP], nft::ARP_IN, None, Packet::arp(s4, t4).via(in_if, None), "filter.arp", None);
+                    add(
+                        &leg.from,
+                        &[nft::ARP],
+                        nft::ARP_OUT,
+                        None,
+                        Packet::arp(s4, t4).via(None, out_if),
+                        "filter.arp",
+                        None,
+                    );
+                    add(
+                        to,
+                        &[nft::ARP],
+                        nft::ARP_IN,
+                        None,
+                        Packet::arp(s4, t4).via(in_if, None),
+                        "filter.arp",
+                        None,
+                    );
                 }
             }
         }
@@ -138,7 +297,13 @@ fn chain_words(c: &Chain) -> String {
     let hook = c
         .hook
         .as_ref()
-        .map(|h| format!("hook {} priority {}", hook_name(c.family, h.num), h.priority))
+        .map(|h| {
+            format!(
+                "hook {} priority {}",
+                hook_name(c.family, h.num),
+                h.priority
+            )
+        })
         .unwrap_or_default();
     format!(
         "chain {} of table {} {} ({hook})",
@@ -169,7 +334,10 @@ fn xtables(c: &Chain) -> &'static str {
 
 /// nftables names: plain when they are plain.
 fn nname(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    {
         s.to_string()
     } else {
         crate::plan::script::q(&format!("\"{s}\""))
@@ -195,7 +363,11 @@ fn accept(pass: &Pass, c: &Chain) -> (String, String) {
                 m.push(format!("-o {}", cmd::dev(o)));
             }
             if matches!(pass.id, "filter.input" | "filter.output") {
-                m.push(if v6 { "-p ipv6-icmp".into() } else { "-p icmp".into() });
+                m.push(if v6 {
+                    "-p ipv6-icmp".into()
+                } else {
+                    "-p icmp".into()
+                });
             }
         }
         let what = match pass.id {
@@ -205,7 +377,12 @@ fn accept(pass: &Pass, c: &Chain) -> (String, String) {
             ),
             _ => "accept the probe's packets".to_string(),
         };
-        let rule = format!("{} -I {} {} -j ACCEPT", xtables(c), cmd::dev(&c.name), m.join(" "));
+        let rule = format!(
+            "{} -I {} {} -j ACCEPT",
+            xtables(c),
+            cmd::dev(&c.name),
+            m.join(" ")
+        );
         return (what, cmd::exec(&pass.ns, &rule.replace("  ", " ")));
     }
     let mut m = Vec::new();
@@ -221,7 +398,11 @@ fn accept(pass: &Pass, c: &Chain) -> (String, String) {
             m.push(format!("oifname {}", nname(o)));
         }
         if matches!(pass.id, "filter.input" | "filter.output") {
-            m.push(if v6 { "meta l4proto ipv6-icmp".into() } else { "meta l4proto icmp".into() });
+            m.push(if v6 {
+                "meta l4proto ipv6-icmp".into()
+            } else {
+                "meta l4proto icmp".into()
+            });
         }
     }
     let rule = format!(
@@ -247,13 +428,20 @@ fn finding(cx: &Ctx, pass: &Pass, blame: &Blame, certain: bool, unknown: &[Strin
     let what = pass.dir.packet();
     let how = match &blame.rule {
         None => "its policy is drop and no rule accepts it".to_string(),
-        Some(r) => format!("rule {} of chain {} drops it: {}", r.position, r.chain, r.text),
+        Some(r) => format!(
+            "rule {} of chain {} drops it: {}",
+            r.position, r.chain, r.text
+        ),
     };
     let cause = match pass.id {
         "filter.br-netfilter" => format!(
             "br_netfilter sends frames bridged by {} in {ns} through the {} hooks, and {} drops {what}: {how}",
             pass.bridge.as_deref().unwrap_or("the bridge"),
-            if pass.pkt.nfproto == nft::IPV6 { "ip6tables" } else { "iptables" },
+            if pass.pkt.nfproto == nft::IPV6 {
+                "ip6tables"
+            } else {
+                "iptables"
+            },
             chain_words(c)
         ),
         "filter.bridge" => format!(
@@ -261,9 +449,18 @@ fn finding(cx: &Ctx, pass: &Pass, blame: &Blame, certain: bool, unknown: &[Strin
             pass.bridge.as_deref().unwrap_or("the bridge"),
             chain_words(c)
         ),
-        "filter.forward" => format!("{ns}'s forward filter drops {what}: {} — {how}", chain_words(c)),
-        "filter.input" => format!("{ns}'s input filter drops {what}: {} — {how}", chain_words(c)),
-        "filter.output" => format!("{ns}'s output filter drops {what}: {} — {how}", chain_words(c)),
+        "filter.forward" => format!(
+            "{ns}'s forward filter drops {what}: {} — {how}",
+            chain_words(c)
+        ),
+        "filter.input" => format!(
+            "{ns}'s input filter drops {what}: {} — {how}",
+            chain_words(c)
+        ),
+        "filter.output" => format!(
+            "{ns}'s output filter drops {what}: {} — {how}",
+            chain_words(c)
+        ),
         "filter.netdev" => format!(
             "a netdev filter on {} drops {what}: {} — {how}",
             place(ns, pass.dev.as_deref().unwrap_or("?")),
@@ -279,7 +476,9 @@ fn finding(cx: &Ctx, pass: &Pass, blame: &Blame, certain: bool, unknown: &[Strin
     if !certain {
         f = f.guess();
         for u in unknown {
-            f = f.evidence(format!("vnet cannot evaluate {u}: the drop is possible, not certain"));
+            f = f.evidence(format!(
+                "vnet cannot evaluate {u}: the drop is possible, not certain"
+            ));
         }
     }
     if pass.id == "filter.br-netfilter" {
@@ -289,7 +488,9 @@ fn finding(cx: &Ctx, pass: &Pass, blame: &Blame, certain: bool, unknown: &[Strin
             "net.bridge.bridge-nf-call-iptables"
         };
         f = f
-            .evidence(format!("{ns}: {key} = 1 (br_netfilter is loaded and passes bridged frames to the ip hooks)"))
+            .evidence(format!(
+                "{ns}: {key} = 1 (br_netfilter is loaded and passes bridged frames to the ip hooks)"
+            ))
             .fix(
                 "stop passing bridged frames through iptables",
                 vec![cmd::sysctl(ns, key, "0")],
@@ -306,10 +507,16 @@ fn finding(cx: &Ctx, pass: &Pass, blame: &Blame, certain: bool, unknown: &[Strin
         iface_words(&pass.pkt)
     ));
     if let Some(p) = c.packets.filter(|p| *p > 0 && blame.rule.is_none()) {
-        f = f.evidence(format!("{ns}: the chain's counter shows {p} packets dropped by its policy so far"));
+        f = f.evidence(format!(
+            "{ns}: the chain's counter shows {p} packets dropped by its policy so far"
+        ));
     }
     if !blame.via.is_empty() {
-        f = f.evidence(format!("reached through: {} → {}", c.name, blame.via.join(" → ")));
+        f = f.evidence(format!(
+            "reached through: {} → {}",
+            c.name,
+            blame.via.join(" → ")
+        ));
     }
     match &blame.rule {
         None => {
@@ -318,7 +525,10 @@ fn finding(cx: &Ctx, pass: &Pass, blame: &Blame, certain: bool, unknown: &[Strin
         }
         Some(r) => {
             let del = if c.looks_like_iptables() {
-                cmd::exec(ns, &format!("{} -D {} {}", xtables(c), cmd::dev(&r.chain), r.position))
+                cmd::exec(
+                    ns,
+                    &format!("{} -D {} {}", xtables(c), cmd::dev(&r.chain), r.position),
+                )
             } else {
                 cmd::exec(
                     ns,
@@ -337,10 +547,13 @@ fn finding(cx: &Ctx, pass: &Pass, blame: &Blame, certain: bool, unknown: &[Strin
     f
 }
 
+/// (namespace, family, table, chain, rule handle; None: the policy).
+type ChainKey = (String, u8, String, String, Option<u64>);
+
 pub fn netfilter(cx: &Ctx) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
     // (namespace, family, table, chain, rule) → the finding that names it.
-    let mut blamed: Vec<((String, u8, String, String, Option<u64>), usize)> = Vec::new();
+    let mut blamed: Vec<(ChainKey, usize)> = Vec::new();
     for pass in passes(cx) {
         let Some(rs) = cx.snap.detail(&pass.ns).and_then(|d| d.nft.as_ref()) else {
             continue;
@@ -349,7 +562,13 @@ pub fn netfilter(cx: &Ctx) -> Vec<Finding> {
             blame,
             certain,
             unknown,
-        } = judge(rs, &pass.families, pass.hook, pass.dev.as_deref(), &pass.pkt)
+        } = judge(
+            rs,
+            &pass.families,
+            pass.hook,
+            pass.dev.as_deref(),
+            &pass.pkt,
+        )
         else {
             continue;
         };
@@ -366,12 +585,19 @@ pub fn netfilter(cx: &Ctx) -> Vec<Finding> {
             if blame.rule.is_none() {
                 let (_, command) = accept(&pass, &blame.chain);
                 let f = &mut out[*i];
-                if let Some(fix) = f.fixes.iter_mut().find(|x| !x.commands.iter().any(|c| c.contains("sysctl"))) {
-                    if !fix.commands.contains(&command) {
-                        fix.commands.push(command);
-                    }
+                if let Some(fix) = f
+                    .fixes
+                    .iter_mut()
+                    .find(|x| !x.commands.iter().any(|c| c.contains("sysctl")))
+                    && !fix.commands.contains(&command)
+                {
+                    fix.commands.push(command);
                 }
-                let line = format!("it would drop {} too ({})", pass.dir.packet(), iface_words(&pass.pkt));
+                let line = format!(
+                    "it would drop {} too ({})",
+                    pass.dir.packet(),
+                    iface_words(&pass.pkt)
+                );
                 if !f.evidence.contains(&line) {
                     f.evidence.push(line);
                 }

@@ -111,7 +111,10 @@ pub fn down(cx: &Ctx) -> Vec<Finding> {
                 continue;
             }
             let why = match peer {
-                Some((pns, pl)) => format!("its other end {} is up but lower down", place(pns, &pl.name)),
+                Some((pns, pl)) => format!(
+                    "its other end {} is up but lower down",
+                    place(pns, &pl.name)
+                ),
                 None => "its other end is in a namespace vnet cannot see, or gone".to_string(),
             };
             out.push(
@@ -176,7 +179,10 @@ pub fn placement(cx: &Ctx) -> Vec<Finding> {
                 &format!("addr add {} dev {}", a.net, cmd::dev(&l.name)),
             ));
         }
-        cmds.push(cmd::ip(d, &format!("link set dev {} up", cmd::dev(&l.name))));
+        cmds.push(cmd::ip(
+            d,
+            &format!("link set dev {} up", cmd::dev(&l.name)),
+        ));
         let f = Finding::new(
             "link.wrong-ns",
             format!(
@@ -199,7 +205,10 @@ pub fn placement(cx: &Ctx) -> Vec<Finding> {
     vec![
         Finding::new(
             "link.none",
-            format!("{d} has no interface but lo: nothing connects it to {}", cx.case.src),
+            format!(
+                "{d} has no interface but lo: nothing connects it to {}",
+                cx.case.src
+            ),
         )
         .at(d)
         .evidence(format!("{d}: no interface besides lo")),

@@ -32,7 +32,11 @@ pub fn noarp(cx: &Ctx) -> Vec<Finding> {
             let Some(l) = cx.snap.link(&p.ns, p.ifindex) else {
                 continue;
             };
-            if !l.noarp || out.iter().any(|f| f.ns == [p.ns.clone()] && f.cause.contains(&place(&p.ns, &l.name))) {
+            if !l.noarp
+                || out
+                    .iter()
+                    .any(|f| f.ns == [p.ns.clone()] && f.cause.contains(&place(&p.ns, &l.name)))
+            {
                 continue;
             }
             let here = place(&p.ns, &l.name);
@@ -53,7 +57,10 @@ pub fn noarp(cx: &Ctx) -> Vec<Finding> {
                 .evidence(format!("{here}: flags include NOARP"))
                 .fix(
                     format!("turn ARP on for {}", l.name),
-                    vec![cmd::ip(&p.ns, &format!("link set dev {} arp on", cmd::dev(&l.name)))],
+                    vec![cmd::ip(
+                        &p.ns,
+                        &format!("link set dev {} arp on", cmd::dev(&l.name)),
+                    )],
                 ),
             );
         }
@@ -75,7 +82,8 @@ fn ignores(mode: i64, target: IpAddr, sender: Option<IpAddr>, here: &[ipnet::IpN
         1 => !on_iface,
         2 => {
             !on_iface
-                || sender.is_some_and(|s| !here.iter().any(|n| n.addr() == target && n.contains(&s)))
+                || sender
+                    .is_some_and(|s| !here.iter().any(|n| n.addr() == target && n.contains(&s)))
         }
         8 => true,
         _ => false,
@@ -99,18 +107,30 @@ pub fn arp_settings(cx: &Ctx) -> Vec<Finding> {
         let own = i64::from(l.conf.arp_ignore.unwrap_or(0));
         let mode = all.max(own);
         let nets: Vec<ipnet::IpNet> = l.addrs.iter().map(|x| x.net).collect();
-        if ignores(mode, leg.next_hop, leg.source, &nets) && !out.iter().any(|f| f.cause.contains(&here)) {
+        if ignores(mode, leg.next_hop, leg.source, &nets)
+            && !out.iter().any(|f| f.cause.contains(&here))
+        {
             let mut cmds = Vec::new();
             if all == mode {
                 cmds.push(cmd::sysctl(to, "net.ipv4.conf.all.arp_ignore", "0"));
             }
             if own == mode {
-                cmds.push(cmd::sysctl(to, &format!("net.ipv4.conf.{}.arp_ignore", l.name), "0"));
+                cmds.push(cmd::sysctl(
+                    to,
+                    &format!("net.ipv4.conf.{}.arp_ignore", l.name),
+                    "0",
+                ));
             }
             let what = match mode {
                 8 => "never answer ARP".to_string(),
-                1 => format!("answer only for addresses on the receiving interface, and {} is not on {}", leg.next_hop, l.name),
-                _ => format!("answer only when the sender is on the target's subnet, and {} is not", leg.source.map_or("it".into(), |s| s.to_string())),
+                1 => format!(
+                    "answer only for addresses on the receiving interface, and {} is not on {}",
+                    leg.next_hop, l.name
+                ),
+                _ => format!(
+                    "answer only when the sender is on the target's subnet, and {} is not",
+                    leg.source.map_or("it".into(), |s| s.to_string())
+                ),
             };
             out.push(
                 Finding::new(
@@ -138,7 +158,11 @@ pub fn arp_settings(cx: &Ctx) -> Vec<Finding> {
                 cmds.push(cmd::sysctl(to, "net.ipv4.conf.all.arp_filter", "0"));
             }
             if af_own != 0 {
-                cmds.push(cmd::sysctl(to, &format!("net.ipv4.conf.{}.arp_filter", l.name), "0"));
+                cmds.push(cmd::sysctl(
+                    to,
+                    &format!("net.ipv4.conf.{}.arp_filter", l.name),
+                    "0",
+                ));
             }
             out.push(
                 Finding::new(
@@ -173,7 +197,11 @@ pub fn wrong_permanent(cx: &Ctx) -> Vec<Finding> {
         let Some(right) = cx.snap.link(&a.ns, a.ifindex).and_then(|l| l.mac) else {
             continue;
         };
-        for e in d.neigh.iter().filter(|e| e.ip == leg.next_hop && e.ifindex == o.ifindex) {
+        for e in d
+            .neigh
+            .iter()
+            .filter(|e| e.ip == leg.next_hop && e.ifindex == o.ifindex)
+        {
             let Some(mac) = e.lladdr else { continue };
             if e.state & (NUD_PERMANENT | NUD_NOARP) == 0 || mac == right {
                 continue;
@@ -225,10 +253,11 @@ pub fn wrong_permanent(cx: &Ctx) -> Vec<Finding> {
 pub fn failed_resolution(cx: &Ctx, leg: &Leg) -> Option<Finding> {
     let o = leg.out.as_ref()?;
     let d = cx.snap.detail(&leg.from)?;
-    let e = d
-        .neigh
-        .iter()
-        .find(|e| e.ip == leg.next_hop && e.ifindex == o.ifindex && e.state & (NUD_FAILED | NUD_INCOMPLETE) != 0)?;
+    let e = d.neigh.iter().find(|e| {
+        e.ip == leg.next_hop
+            && e.ifindex == o.ifindex
+            && e.state & (NUD_FAILED | NUD_INCOMPLETE) != 0
+    })?;
     let proto = if leg.next_hop.is_ipv4() { "ARP" } else { "NDP" };
     let mut f = Finding::new(
         "neigh.failed",
@@ -244,7 +273,11 @@ pub fn failed_resolution(cx: &Ctx, leg: &Leg) -> Option<Finding> {
         leg.from,
         leg.next_hop,
         o.iface,
-        if e.state & NUD_FAILED != 0 { "FAILED" } else { "INCOMPLETE" }
+        if e.state & NUD_FAILED != 0 {
+            "FAILED"
+        } else {
+            "INCOMPLETE"
+        }
     ));
     if let Some(to) = &leg.to {
         f = f.at(to);
@@ -259,5 +292,8 @@ pub fn failed(cx: &Ctx) -> Vec<Finding> {
     if cx.probe.answered {
         return Vec::new();
     }
-    legs(cx).filter_map(|l| failed_resolution(cx, l)).take(1).collect()
+    legs(cx)
+        .filter_map(|l| failed_resolution(cx, l))
+        .take(1)
+        .collect()
 }

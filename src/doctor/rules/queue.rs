@@ -20,14 +20,21 @@ pub fn drops(cx: &Ctx) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
     for (way, _) in cx.ways() {
         for leg in &way.legs {
-            let outs = leg.out.iter().chain(leg.crossings.iter().filter_map(|c| c.out_port.as_ref()));
+            let outs = leg
+                .out
+                .iter()
+                .chain(leg.crossings.iter().filter_map(|c| c.out_port.as_ref()));
             for p in outs {
-                let Some(d) = cx.snap.detail(&p.ns) else { continue };
+                let Some(d) = cx.snap.detail(&p.ns) else {
+                    continue;
+                };
                 for q in d.qdiscs.iter().filter(|q| q.ifindex == p.ifindex) {
                     let before = d
                         .qdiscs_before
                         .iter()
-                        .find(|b| b.ifindex == q.ifindex && b.handle == q.handle && b.parent == q.parent)
+                        .find(|b| {
+                            b.ifindex == q.ifindex && b.handle == q.handle && b.parent == q.parent
+                        })
                         .map_or(q.drops, |b| b.drops);
                     let delta = q.drops.saturating_sub(before);
                     let zero = q.limit == Some(0);
@@ -39,9 +46,14 @@ pub fn drops(cx: &Ctx) -> Vec<Finding> {
                         continue;
                     }
                     let why = if zero {
-                        format!("its limit is 0, so it drops every packet ({delta} while the probe was sent)")
+                        format!(
+                            "its limit is 0, so it drops every packet ({delta} while the probe was sent)"
+                        )
                     } else {
-                        format!("it dropped {delta} packet{} while the probe was sent", if delta == 1 { "" } else { "s" })
+                        format!(
+                            "it dropped {delta} packet{} while the probe was sent",
+                            if delta == 1 { "" } else { "s" }
+                        )
                     };
                     let mut f = Finding::new(
                         "queue.drops",
@@ -62,7 +74,10 @@ pub fn drops(cx: &Ctx) -> Vec<Finding> {
                     } else {
                         format!("qdisc del dev {} {}", cmd::dev(&p.iface), parent_words(q))
                     };
-                    f = f.fix("remove it (the default qdisc comes back)", vec![cmd::tc(&p.ns, &del)]);
+                    f = f.fix(
+                        "remove it (the default qdisc comes back)",
+                        vec![cmd::tc(&p.ns, &del)],
+                    );
                     out.push(f);
                 }
             }

@@ -27,7 +27,11 @@ fn forwarding_key(v6: bool) -> &'static str {
 fn gateway_for(cx: &Ctx, ns: &str, dst: IpAddr) -> Option<(IpAddr, String)> {
     let n = cx.snap.get(ns)?;
     for l in n.links.iter().filter(|l| l.name != "lo" && l.admin_up) {
-        for a in l.addrs.iter().filter(|a| a.net.addr().is_ipv4() == dst.is_ipv4()) {
+        for a in l
+            .addrs
+            .iter()
+            .filter(|a| a.net.addr().is_ipv4() == dst.is_ipv4())
+        {
             for (gns, gl) in cx.snap.endpoints(&cx.snap.l2_segment(ns, l.index)) {
                 if gns == ns {
                     continue;
@@ -43,7 +47,10 @@ fn gateway_for(cx: &Ctx, ns: &str, dst: IpAddr) -> Option<(IpAddr, String)> {
                     .iter()
                     .find(|x| a.net.contains(&x.net.addr()) && !x.dadfailed && !x.is_kernel_made())
                 {
-                    return Some((ga.net.addr(), format!("{} ({})", place(&gns, &gl.name), gns)));
+                    return Some((
+                        ga.net.addr(),
+                        format!("{} ({})", place(&gns, &gl.name), gns),
+                    ));
                 }
             }
         }
@@ -86,7 +93,10 @@ fn route_fix(cx: &Ctx, ns: &str, dst: IpAddr, f: Finding) -> Finding {
         }
         None => f.fix(
             "add a route through a router on one of its links",
-            vec![cmd::ip(ns, &format!("route add {} via GATEWAY", dst_net(cx, dst)))],
+            vec![cmd::ip(
+                ns,
+                &format!("route add {} via GATEWAY", dst_net(cx, dst)),
+            )],
         ),
     }
 }
@@ -113,7 +123,9 @@ pub fn missing(cx: &Ctx) -> Vec<Finding> {
             .map(|n| {
                 n.routes
                     .iter()
-                    .filter(|r| r.table == 254 && r.dst.addr().is_ipv4() == dst.is_ipv4() && r.kind == 1)
+                    .filter(|r| {
+                        r.table == 254 && r.dst.addr().is_ipv4() == dst.is_ipv4() && r.kind == 1
+                    })
                     .map(|r| {
                         let via = r.via.map(|v| format!(" via {v}")).unwrap_or_default();
                         let dev = r
@@ -128,7 +140,11 @@ pub fn missing(cx: &Ctx) -> Vec<Finding> {
             .unwrap_or_default();
         let mut f = Finding::new(id, cause).secondary().at(ns).evidence(format!(
             "{ns}'s routes: {}",
-            if routes.is_empty() { "none".to_string() } else { routes.join("; ") }
+            if routes.is_empty() {
+                "none".to_string()
+            } else {
+                routes.join("; ")
+            }
         ));
         if dir == Direction::There && cx.probe.refused == Some(libc::ENETUNREACH) {
             f = f.evidence("the kernel refused to send: network unreachable");
@@ -153,7 +169,10 @@ pub fn refused(cx: &Ctx) -> Vec<Finding> {
         out.push(
             Finding::new(
                 "route.refused",
-                format!("{ns} has a {route} route for {} that covers {dst}: it refuses to send there", r.dst),
+                format!(
+                    "{ns} has a {route} route for {} that covers {dst}: it refuses to send there",
+                    r.dst
+                ),
             )
             .at(ns)
             .evidence(format!("{ns}: {kind} {}", r.dst))
@@ -195,7 +214,11 @@ pub fn gateway(cx: &Ctx) -> Vec<Finding> {
         let Some(r) = cx.snap.get(ns).and_then(|n| best_route(n, dst)) else {
             continue;
         };
-        let on = leg.out.as_ref().map(|p| place(&p.ns, &p.iface)).unwrap_or_default();
+        let on = leg
+            .out
+            .as_ref()
+            .map(|p| place(&p.ns, &p.iface))
+            .unwrap_or_default();
         let mut f = Finding::new(
             "route.gateway",
             format!(
@@ -205,13 +228,19 @@ pub fn gateway(cx: &Ctx) -> Vec<Finding> {
         )
         .at(ns)
         .evidence(format!("{ns}: {} via {}", r.dst, leg.next_hop));
-        let target = if r.dst.prefix_len() == 0 { "default".to_string() } else { r.dst.to_string() };
+        let target = if r.dst.prefix_len() == 0 {
+            "default".to_string()
+        } else {
+            r.dst.to_string()
+        };
         match gateway_for(cx, ns, dst) {
             Some((gw, who)) => {
-                f = f.evidence(format!("{who} forwards and can reach {dst}")).fix(
-                    format!("route through {who}"),
-                    vec![cmd::ip(ns, &format!("route replace {target} via {gw}"))],
-                );
+                f = f
+                    .evidence(format!("{who} forwards and can reach {dst}"))
+                    .fix(
+                        format!("route through {who}"),
+                        vec![cmd::ip(ns, &format!("route replace {target} via {gw}"))],
+                    );
             }
             None => {
                 f = f.guess();
@@ -238,10 +267,15 @@ pub fn forwarding(cx: &Ctx) -> Vec<Finding> {
         let v6 = dst.is_ipv6();
         if let End::NotForwarding { ns } = &way.path.end {
             let key = forwarding_key(v6);
-            if out.iter().any(|f| f.ns.contains(ns) && f.cause.contains(key)) {
+            if out
+                .iter()
+                .any(|f| f.ns.contains(ns) && f.cause.contains(key))
+            {
                 continue;
             }
-            let arrived = in_iface(way, ns).map(|p| format!(" coming in on {}", p.iface)).unwrap_or_default();
+            let arrived = in_iface(way, ns)
+                .map(|p| format!(" coming in on {}", p.iface))
+                .unwrap_or_default();
             out.push(
                 Finding::new(
                     "route.forwarding-off",
@@ -266,8 +300,12 @@ pub fn forwarding(cx: &Ctx) -> Vec<Finding> {
             let (Some(a), ns) = (&w[0].arrive, &w[1].from) else {
                 continue;
             };
-            let Some(l) = cx.snap.link(ns, a.ifindex) else { continue };
-            if l.conf.ipv4_forwarding == Some(0) && cx.snap.sysctl(ns, "net.ipv4.ip_forward") == Some(1) {
+            let Some(l) = cx.snap.link(ns, a.ifindex) else {
+                continue;
+            };
+            if l.conf.ipv4_forwarding == Some(0)
+                && cx.snap.sysctl(ns, "net.ipv4.ip_forward") == Some(1)
+            {
                 let key = format!("net.ipv4.conf.{}.forwarding", l.name);
                 if out.iter().any(|f| f.cause.contains(&key)) {
                     continue;
@@ -275,11 +313,17 @@ pub fn forwarding(cx: &Ctx) -> Vec<Finding> {
                 out.push(
                     Finding::new(
                         "route.forwarding-off",
-                        format!("{ns} does not forward what comes in on {} ({key} = 0)", l.name),
+                        format!(
+                            "{ns} does not forward what comes in on {} ({key} = 0)",
+                            l.name
+                        ),
                     )
                     .at(ns)
                     .evidence(format!("{ns}: net.ipv4.ip_forward = 1, but {key} = 0"))
-                    .fix("turn forwarding on for the interface", vec![cmd::sysctl(ns, &key, "1")]),
+                    .fix(
+                        "turn forwarding on for the interface",
+                        vec![cmd::sysctl(ns, &key, "1")],
+                    ),
                 );
             }
         }
@@ -301,8 +345,13 @@ pub fn rp_filter(cx: &Ctx) -> Vec<Finding> {
                 continue;
             };
             let Some(n) = cx.snap.get(to) else { continue };
-            let Some(l) = n.link_by_index(a.ifindex) else { continue };
-            let all = cx.snap.sysctl(to, "net.ipv4.conf.all.rp_filter").unwrap_or(0);
+            let Some(l) = n.link_by_index(a.ifindex) else {
+                continue;
+            };
+            let all = cx
+                .snap
+                .sysctl(to, "net.ipv4.conf.all.rp_filter")
+                .unwrap_or(0);
             let own = i64::from(l.conf.rp_filter.unwrap_or(0));
             let mode = all.max(own);
             if mode != 1 {
@@ -320,7 +369,11 @@ pub fn rp_filter(cx: &Ctx) -> Vec<Finding> {
                 cmds.push(cmd::sysctl(to, "net.ipv4.conf.all.rp_filter", "2"));
             }
             if own == 1 {
-                cmds.push(cmd::sysctl(to, &format!("net.ipv4.conf.{}.rp_filter", l.name), "2"));
+                cmds.push(cmd::sysctl(
+                    to,
+                    &format!("net.ipv4.conf.{}.rp_filter", l.name),
+                    "2",
+                ));
             }
             let f = Finding::new(
                 "route.rp-filter",
