@@ -106,12 +106,21 @@ ip addr add 192.168.1.2/24 dev veth1 && ip link set veth1 up",
         fix: "ip link set dev br0-veth1 master br0",
     },
     Fault {
-        name: "STP state blocking",
+        name: "bridge port disabled",
         net: SEED,
-        brk: "ip link set dev br0-veth1 type bridge_slave state 4",
+        brk: "bridge link set dev br0-veth1 state 0",
         args: "ns1 ns2",
         id: "bridge.stp-state",
-        fix: "ip link set dev br0-veth1 type bridge_slave state 3",
+        fix: "bridge link set dev br0-veth1 state 3",
+    },
+    Fault {
+        name: "STP still listening on a port",
+        net: SEED,
+        brk: "ip link set dev br0 type bridge stp_state 1
+ip link set br0-veth1 down && ip link set br0-veth1 up",
+        args: "ns1 ns2",
+        id: "bridge.stp-state",
+        fix: "ip link set dev br0 type bridge stp_state 0",
     },
     Fault {
         name: "missing address",
@@ -288,10 +297,10 @@ ip netns exec ns2 nft add chain inet f input_filter '{ type filter hook input pr
         name: "nftables bridge family drop",
         net: SEED,
         brk: "nft add table bridge f
-nft add chain bridge f fwd '{ type filter hook forward priority 0; policy drop; }'",
+nft add chain bridge f forward_filter '{ type filter hook forward priority 0; policy drop; }'",
         args: "ns1 ns2",
         id: "filter.bridge",
-        fix: "nft insert rule bridge f fwd meta ibrname br0 accept",
+        fix: "nft insert rule bridge f forward_filter meta ibrname br0 accept",
     },
     Fault {
         name: "icmp_echo_ignore_all",
@@ -393,10 +402,9 @@ fn check(f: &Fault) -> Option<String> {
     } else {
         let text = sb.vnet(&format!("doctor -W 0.5 {}", f.args));
         Some(format!(
-            "{}: {}\n--- json\n{}\n--- stderr\n{}\n--- text\n{}",
+            "{}: {}\n--- stderr\n{}--- text\n{}",
             f.name,
             wrong.join("; "),
-            out.stdout,
             out.stderr,
             text.stdout
         ))

@@ -135,12 +135,11 @@ pub fn stp_state(cx: &Ctx) -> Vec<Finding> {
                 br.name,
                 if stp { "yes" } else { "no" }
             ));
-            let set = cmd::ip(
+            // `ip link … type bridge_slave state` is accepted but not
+            // applied by every iproute2; `bridge link` is.
+            let set = cmd::exec(
                 &p.ns,
-                &format!(
-                    "link set dev {} type bridge_slave state 3",
-                    cmd::dev(&l.name)
-                ),
+                &format!("bridge link set dev {} state 3", cmd::dev(&l.name)),
             );
             let stp_off = cmd::ip(
                 &p.ns,

@@ -585,6 +585,11 @@ pub fn netfilter(cx: &Ctx) -> Vec<Finding> {
             if blame.rule.is_none() {
                 let (_, command) = accept(&pass, &blame.chain);
                 let f = &mut out[*i];
+                let line = format!(
+                    "it would drop {} too ({})",
+                    pass.dir.packet(),
+                    iface_words(&pass.pkt)
+                );
                 if let Some(fix) = f
                     .fixes
                     .iter_mut()
@@ -592,13 +597,6 @@ pub fn netfilter(cx: &Ctx) -> Vec<Finding> {
                     && !fix.commands.contains(&command)
                 {
                     fix.commands.push(command);
-                }
-                let line = format!(
-                    "it would drop {} too ({})",
-                    pass.dir.packet(),
-                    iface_words(&pass.pkt)
-                );
-                if !f.evidence.contains(&line) {
                     f.evidence.push(line);
                 }
             }
