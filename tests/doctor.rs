@@ -15,7 +15,8 @@ use serde_json::Value;
 
 /// The seed's second network, typed as the seed types it (`sudo` is the
 /// identity: tests run as root).
-const SEED: &str = "sudo() { \"$@\"; }\n. tests/fixtures/seed-bridge.sh";
+const SEED: &str =
+    "sudo() { \"$@\"; }\n. tests/fixtures/seed-bridge.sh\n. tests/fixtures/settle-bridge.sh";
 const ROUTED: &str = ". tests/fixtures/routed.sh";
 /// The routed network with a second link between ns1 and r1 that r1 uses
 /// to send back to ns1: an asymmetric path, fine until rp_filter is strict.
@@ -35,7 +36,8 @@ ip link add veth3 netns ns3 type veth peer name br0-veth3
 ip link set br0-veth3 master br0 up
 ip -n ns1 addr add fd00::1/64 dev veth0 nodad
 ip -n ns3 addr add fd00::2/64 dev veth3 nodad
-ip -n ns3 link set veth3 up";
+ip -n ns3 link set veth3 up
+. tests/fixtures/settle-bridge.sh";
 
 struct Fault {
     name: &'static str,
@@ -398,6 +400,11 @@ fn check(f: &Fault) -> Option<String> {
     }
     if wrong.is_empty() {
         eprintln!("ok: {} → {} in {secs:.2} s", f.name, f.id);
+        // VNET_DOCTOR_SHOW=1: the text a user would read, for review.
+        if std::env::var_os("VNET_DOCTOR_SHOW").is_some() {
+            let text = sb.vnet(&format!("doctor -W 0.5 {}", f.args));
+            eprintln!("=== {}\n{}", f.name, text.stdout);
+        }
         None
     } else {
         let text = sb.vnet(&format!("doctor -W 0.5 {}", f.args));
@@ -506,7 +513,7 @@ fn docker_s_forward_drop_with_br_netfilter_is_named_with_kernel_evidence() {
     let s = &out.stdout;
     let first = s.lines().nth(2).unwrap_or("");
     assert!(
-        first.starts_with("cause: br_netfilter sends frames bridged by br0 in host through the iptables hooks, and chain FORWARD of table ip filter"),
+        first.starts_with("cause: br_netfilter sends frames bridged by br0 in host through the iptables hooks, where chain FORWARD of table ip filter drops the echo request"),
         "{s}"
     );
     assert!(first.contains("its policy is drop"), "{s}");

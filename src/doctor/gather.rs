@@ -36,6 +36,24 @@ pub fn counters(world: &mut World, ns: &str) -> Result<Counters, KernelError> {
     Ok(Counters { stats, qdiscs })
 }
 
+/// Read links, addresses and routes of `nss` again: state read before the
+/// probe may have moved while it flew (a bridge port the kernel enables a
+/// moment after its carrier came up), and the verdict is about now.
+pub fn refresh(world: &mut World, nss: &[String], notes: &mut Vec<String>) {
+    for ns in nss {
+        let Some(sock) = world.sock(ns) else { continue };
+        match observe::read_ns(sock, ns) {
+            Ok(mut fresh) => {
+                if let Some(old) = world.ns.get_mut(ns) {
+                    fresh.sysctls = std::mem::take(&mut old.sysctls);
+                    *old = fresh;
+                }
+            }
+            Err(e) => notes.push(format!("{ns}: reading it again after the probe: {e}")),
+        }
+    }
+}
+
 /// Everything the rules read about `nss`, with the counters from before
 /// the probe; sysctls go into the world's namespaces.
 pub fn details(

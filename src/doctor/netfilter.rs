@@ -659,9 +659,8 @@ pub fn describe(rule: &Rule) -> String {
             Expr::Lookup { set, inverted, .. } => {
                 words.push(format!("{}@{set}", if *inverted { "!= " } else { "" }));
             }
-            Expr::Counter { packets, bytes } => {
-                words.push(format!("counter packets {packets} bytes {bytes}"));
-            }
+            // Counters say nothing about what the rule matches.
+            Expr::Counter { .. } => {}
             Expr::Immediate {
                 dreg: 0,
                 data: Data::Verdict { code, chain },

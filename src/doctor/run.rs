@@ -169,6 +169,7 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
     }
 
     // The namespaces on the way, after the probe.
+    gather::refresh(&mut world, &nss, &mut unchecked);
     let detail = gather::details(&mut world, &nss, before, &mut unchecked);
     let (fwd, back, probe) = match &report {
         Some(r) => {

@@ -53,7 +53,11 @@ pub fn render(v: &Verdict) -> String {
         _ => match (&v.probe.error, &v.not_from_dst, c.dst) {
             (_, Some(why), _) => format!("no reply from it: {why}"),
             (Some(e), _, _) => format!("no reply: {e}"),
-            (None, _, None) => "nothing to probe".to_string(),
+            (None, _, None) => format!(
+                "{} has no usable {} address to probe",
+                c.dst_node.as_deref().unwrap_or(&c.dst_arg),
+                if c.v6 { "IPv6" } else { "IPv4" }
+            ),
             (None, _, Some(_)) => format!("no reply within {}", secs(v.probe.timeout_ms)),
         },
     };

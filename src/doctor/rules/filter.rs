@@ -293,24 +293,27 @@ fn v4(a: Option<std::net::IpAddr>) -> Option<std::net::Ipv4Addr> {
     }
 }
 
+/// "chain FORWARD of table ip filter".
 fn chain_words(c: &Chain) -> String {
-    let hook = c
-        .hook
-        .as_ref()
-        .map(|h| {
-            format!(
-                "hook {} priority {}",
-                hook_name(c.family, h.num),
-                h.priority
-            )
-        })
-        .unwrap_or_default();
     format!(
-        "chain {} of table {} {} ({hook})",
+        "chain {} of table {} {}",
         c.name,
         family_name(c.family),
         c.table
     )
+}
+
+/// "chain FORWARD of table ip filter (hook forward, priority 0)".
+fn chain_hook_words(c: &Chain) -> String {
+    match &c.hook {
+        Some(h) => format!(
+            "{} (hook {}, priority {})",
+            chain_words(c),
+            hook_name(c.family, h.num),
+            h.priority
+        ),
+        None => chain_words(c),
+    }
 }
 
 fn iface_words(p: &Packet) -> String {
@@ -428,48 +431,37 @@ fn finding(cx: &Ctx, pass: &Pass, blame: &Blame, certain: bool, unknown: &[Strin
     let what = pass.dir.packet();
     let how = match &blame.rule {
         None => "its policy is drop and no rule accepts it".to_string(),
+        Some(r) if r.chain == c.name => format!("rule {} drops it ({})", r.position, r.text),
         Some(r) => format!(
-            "rule {} of chain {} drops it: {}",
+            "rule {} of chain {}, jumped to from it, drops it ({})",
             r.position, r.chain, r.text
         ),
     };
+    let chain = chain_words(c);
     let cause = match pass.id {
         "filter.br-netfilter" => format!(
-            "br_netfilter sends frames bridged by {} in {ns} through the {} hooks, and {} drops {what}: {how}",
+            "br_netfilter sends frames bridged by {} in {ns} through the {} hooks, where {chain} drops {what}: {how}",
             pass.bridge.as_deref().unwrap_or("the bridge"),
             if pass.pkt.nfproto == nft::IPV6 {
                 "ip6tables"
             } else {
                 "iptables"
             },
-            chain_words(c)
         ),
         "filter.bridge" => format!(
-            "the nftables bridge family drops {what} bridged by {} in {ns}: {} — {how}",
+            "the nftables bridge family drops {what} bridged by {} in {ns}: in {chain}, {how}",
             pass.bridge.as_deref().unwrap_or("the bridge"),
-            chain_words(c)
         ),
-        "filter.forward" => format!(
-            "{ns}'s forward filter drops {what}: {} — {how}",
-            chain_words(c)
-        ),
-        "filter.input" => format!(
-            "{ns}'s input filter drops {what}: {} — {how}",
-            chain_words(c)
-        ),
-        "filter.output" => format!(
-            "{ns}'s output filter drops {what}: {} — {how}",
-            chain_words(c)
-        ),
+        "filter.forward" => format!("{ns}'s forward filter drops {what}: in {chain}, {how}"),
+        "filter.input" => format!("{ns}'s input filter drops {what}: in {chain}, {how}"),
+        "filter.output" => format!("{ns}'s output filter drops {what}: in {chain}, {how}"),
         "filter.netdev" => format!(
-            "a netdev filter on {} drops {what}: {} — {how}",
+            "a netdev filter on {} drops {what}: in {chain}, {how}",
             place(ns, pass.dev.as_deref().unwrap_or("?")),
-            chain_words(c)
         ),
         _ => format!(
-            "an ARP filter in {ns} drops the ARP for {}: {} — {how}",
+            "an ARP filter in {ns} drops the ARP for {}: in {chain}, {how}",
             cx.case.dst.map(|d| d.to_string()).unwrap_or_default(),
-            chain_words(c)
         ),
     };
     let mut f = Finding::new(pass.id, cause).at(ns);
@@ -500,15 +492,25 @@ fn finding(cx: &Ctx, pass: &Pass, blame: &Blame, certain: bool, unknown: &[Strin
         Some(nft::NF_DROP) => "drop",
         _ => "accept",
     };
+    let verdict = match &blame.rule {
+        None => format!("no rule in it accepts {what} ({})", iface_words(&pass.pkt)),
+        Some(r) => format!(
+            "rule {} of chain {} (handle {}) matches {what} ({}): {}",
+            r.position,
+            r.chain,
+            r.handle,
+            iface_words(&pass.pkt),
+            r.text
+        ),
+    };
     f = f.evidence(format!(
-        "{ns}: {}, policy {policy}; {} ({})",
-        chain_words(c),
-        what,
-        iface_words(&pass.pkt)
+        "{ns}: {}: policy {policy}; {verdict}",
+        chain_hook_words(c)
     ));
     if let Some(p) = c.packets.filter(|p| *p > 0 && blame.rule.is_none()) {
         f = f.evidence(format!(
-            "{ns}: the chain's counter shows {p} packets dropped by its policy so far"
+            "{ns}: its policy has dropped {p} packet{} so far (chain counter)",
+            if p == 1 { "" } else { "s" }
         ));
     }
     if !blame.via.is_empty() {

@@ -378,9 +378,9 @@ pub fn rp_filter(cx: &Ctx) -> Vec<Finding> {
             let f = Finding::new(
                 "route.rp-filter",
                 format!(
-                    "{to} drops {} from {src} arriving on {}: rp_filter is strict (1) and {to}'s route back to {src} leaves by {by}",
-                    dir.packet(),
-                    l.name
+                    "{to} drops what comes from {src} on {} ({}, and ARP from it too): rp_filter is strict (1) and {to}'s route back to {src} leaves by {by}",
+                    l.name,
+                    dir.packet()
                 ),
             )
             .at(to)

@@ -38,28 +38,46 @@ pub fn mtu(cx: &Ctx) -> Vec<Finding> {
                 if out.iter().any(|f| f.cause.contains(&here)) {
                     continue;
                 }
-                out.push(
-                    Finding::new(
-                        "size.mtu",
-                        format!(
-                            "{} of {len} bytes leaves {} (MTU {}) in {sent}-byte packets, but {here} on the way has MTU {m}: they are dropped there",
-                            dir.packet(),
-                            place(&o.ns, &o.iface),
-                            sender.mtu
-                        ),
+                let how = if sent == len {
+                    format!(
+                        "{} is {len} bytes of IP; {} (MTU {}) sends it whole",
+                        dir.packet(),
+                        place(&o.ns, &o.iface),
+                        sender.mtu
                     )
-                    .at(&ns)
-                    .at(&o.ns)
-                    .evidence(format!("{}: mtu {}", place(&o.ns, &o.iface), sender.mtu))
-                    .evidence(format!("{here}: mtu {m}"))
-                    .evidence(format!(
-                        "probe: {} bytes of payload, {len} bytes of IP",
-                        cx.case.size
-                    ))
-                    .fix(
-                        format!("give {name} the link's MTU"),
-                        vec![cmd::ip(&ns, &format!("link set dev {} mtu {}", cmd::dev(&name), sender.mtu))],
-                    ),
+                } else {
+                    format!(
+                        "{} is {len} bytes of IP; {} (MTU {}) sends it in {sent}-byte fragments",
+                        dir.packet(),
+                        place(&o.ns, &o.iface),
+                        sender.mtu
+                    )
+                };
+                let mut f = Finding::new(
+                    "size.mtu",
+                    format!("{how}, but {here} on the way has MTU {m}: it is dropped there"),
+                );
+                // The drop is recorded where the frame was last seen: any
+                // namespace of this leg.
+                for p in &leg.points {
+                    f = f.at(&p.ns);
+                }
+                out.push(
+                    f.at(&ns)
+                        .at(&o.ns)
+                        .evidence(format!("{}: mtu {}", place(&o.ns, &o.iface), sender.mtu))
+                        .evidence(format!("{here}: mtu {m}"))
+                        .evidence(format!(
+                            "probe: {} bytes of payload, {len} bytes of IP",
+                            cx.case.size
+                        ))
+                        .fix(
+                            format!("give {name} the link's MTU"),
+                            vec![cmd::ip(
+                                &ns,
+                                &format!("link set dev {} mtu {}", cmd::dev(&name), sender.mtu),
+                            )],
+                        ),
                 );
             }
         }
