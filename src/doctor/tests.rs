@@ -3,6 +3,7 @@
 //! kernel shows the fault.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 
 use super::case::{Case, Ctx, Probe};
 use super::netfilter::tests::{chain, rule, verdict};
@@ -296,4 +297,53 @@ fn queues_and_sizes() {
     let s = snapshot(all);
     assert_eq!(diagnose(&s, "ns1", "ns2", false, 1450).1, ["size.mtu"]);
     assert_eq!(diagnose(&s, "ns1", "ns2", false, 56).1, Vec::<&str>::new());
+}
+
+#[test]
+fn a_veth_whose_other_end_is_gone_has_no_carrier() {
+    // ns2 is not under /run/netns: br0-veth1's other end cannot be seen.
+    let mut all = seed();
+    all.retain(|n| n.ns != "ns2");
+    all[0].links[3].lower_up = false;
+    let s = snapshot(all);
+    let topo = s.topology();
+    let ip: IpAddr = "192.168.1.3".parse().unwrap();
+    let fwd = Way::new(topo.path("host", ip), Some(ip));
+    let case = Case {
+        src: "ns1".into(),
+        dst_arg: "ns3".into(),
+        dst_node: None,
+        dst: Some(ip),
+        v6: false,
+        size: 56,
+    };
+    let probe = Probe::default();
+    let mut back = Way::none();
+    // A way that crosses the port without carrier.
+    let p = topo.path("ns1", "192.168.1.3".parse().unwrap());
+    assert!(p.delivered());
+    back.path.points.push(crate::probe::path::Point {
+        ns: "host".into(),
+        iface: "br0-veth1".into(),
+        ifindex: 12,
+        dir: crate::probe::path::Dir::Out,
+        bridge: Some("br0".into()),
+    });
+    let cx = Ctx {
+        snap: &s,
+        topo,
+        case: &case,
+        probe: &probe,
+        fwd: &fwd,
+        back: &back,
+        drops: &[],
+    };
+    let f = rules::link::down(&cx);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].id, "link.no-carrier");
+    assert!(
+        f[0].cause.contains("namespace vnet cannot see"),
+        "{}",
+        f[0].cause
+    );
 }
