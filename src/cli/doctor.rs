@@ -26,7 +26,7 @@ pub struct Args {
     /// Seconds to wait for the reply
     #[arg(short = 'W', long, value_parser = parse_secs, default_value = "1")]
     pub timeout: Duration,
-    /// Payload bytes of the probe [default: an unusual size between 64 and 447, so the kernel's records of it stand out]
+    /// Payload bytes of the probe [default: an unusual size between 64 and 1087, so the kernel's records of it stand out]
     #[arg(short = 's', long)]
     pub size: Option<usize>,
     /// IPv4 only (when DST is a node)

@@ -7,6 +7,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
 use super::case::{Case, Ctx, Probe};
 use super::drops::{self, Event};
 use super::gather;
@@ -15,6 +19,7 @@ use super::snapshot::Snapshot;
 use super::verdict::{self, Verdict};
 use super::way::Way;
 use crate::kernel::tracefs::{self, Instance};
+use crate::model::live::LiveNs;
 use crate::probe::ProbeError;
 use crate::probe::target::Family;
 use crate::probe::trace::{self, TraceOptions};
@@ -30,12 +35,36 @@ pub struct Options {
 }
 
 /// A payload size other traffic is unlikely to have, so the kernel's
-/// records of the probe can be told apart by length alone: 64 to 447 bytes,
-/// different for each run.
+/// records of the probe can be told apart by length alone: 64 to 1087 bytes
+/// (small enough for any IPv6 link), different for each run.
 pub fn marker_size() -> usize {
     let t = crate::probe::sock::now_ns();
     let x = (t ^ (t >> 17) ^ u64::from(std::process::id()).wrapping_mul(0x9e37_79b9)) as usize;
-    64 + x % 384
+    64 + x % 1024
+}
+
+/// Why `ip` is not an address one node answers for, seen from `src`.
+fn not_unicast(src: &LiveNs, ip: IpAddr) -> Option<String> {
+    if ip.is_unspecified() {
+        return Some("the unspecified address".into());
+    }
+    if ip.is_multicast() {
+        return Some("a multicast address".into());
+    }
+    if let IpAddr::V4(v4) = ip {
+        if v4.is_broadcast() {
+            return Some("the broadcast address".into());
+        }
+        for a in src.links.iter().flat_map(|l| l.addrs.iter()) {
+            if let IpNet::V4(n) = a.net
+                && n.prefix_len() < 31
+                && n.broadcast() == v4
+            {
+                return Some(format!("the broadcast address of {}", n.trunc()));
+            }
+        }
+    }
+    None
 }
 
 fn interrupted() -> ProbeError {
@@ -46,6 +75,13 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
     let start = Instant::now();
     let mut world = World::read(None)?;
     let (dst_ip, dst_node) = trace::resolve(&world, src, dst, opts.family)?;
+    if let Some(ip) = dst_ip
+        && let Some(why) = world.get(src).and_then(|n| not_unicast(n, ip))
+    {
+        return Err(ProbeError::Usage(format!(
+            "{ip} is {why}: the doctor follows one unicast ping; give an address of one node"
+        )));
+    }
     let v6 = match (opts.family, dst_ip) {
         (Some(Family::V6), _) => true,
         (_, Some(ip)) => ip.is_ipv6(),

@@ -137,6 +137,7 @@ pub fn missing(cx: &Ctx) -> Vec<Finding> {
     // An address nobody holds.
     if let Some(dst) = cx.case.dst
         && cx.case.dst_node.is_none()
+        && !dst.is_loopback()
         && !cx.snap.held(dst)
         && !cx.probe.answered
     {

@@ -22,6 +22,15 @@ fn watched(cx: &Ctx) -> Vec<Key> {
             out.push(k);
         }
     };
+    // A ping to the source itself (its own address, or 127.0.0.1) goes
+    // through lo — which `ip netns add` leaves down.
+    let own =
+        |d: std::net::IpAddr| d.is_loopback() || cx.topo.owners(d).contains(&cx.case.src.as_str());
+    let to_self = cx.case.dst_node.as_deref() == Some(cx.case.src.as_str())
+        || (cx.case.dst_node.is_none() && cx.case.dst.is_some_and(own));
+    if to_self && let Some(lo) = cx.snap.get(&cx.case.src).and_then(|n| n.lo()) {
+        add((cx.case.src.clone(), lo.index), &mut out);
+    }
     for (way, _) in cx.ways() {
         for p in &way.path.points {
             add((p.ns.clone(), p.ifindex), &mut out);
