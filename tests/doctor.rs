@@ -657,3 +657,27 @@ fn strip_stats(s: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Without tracefs (here: nowhere to mount it), the doctor says what it
+/// could not check and still names the cause from the state it read.
+#[test]
+fn without_tracefs_it_says_so_and_still_names_the_cause() {
+    let sb = sandbox!();
+    sb.sh(SEED).ok();
+    sb.sh("iptables -P FORWARD DROP && mount -o remount,ro /run")
+        .ok();
+    let out = sb.vnet("doctor -W 0.5 ns1 ns2").expect(1);
+    assert!(
+        out.stdout.contains("[filter.br-netfilter]"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "not checked:\n  where the kernel dropped the probe (tracefs skb:kfree_skb): "
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("kernel: "), "{}", out.stdout);
+}

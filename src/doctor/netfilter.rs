@@ -525,6 +525,7 @@ pub fn describe(rule: &Rule) -> String {
         Name(&'static str),
         Addr(&'static str),
         Proto(&'static str),
+        Family,
         CtState,
         Num(String),
     }
@@ -541,7 +542,7 @@ pub fn describe(rule: &Rule) -> String {
                     16 => Src::Proto("meta l4proto"),
                     4 => Src::Num("iif".into()),
                     5 => Src::Num("oif".into()),
-                    15 => Src::Num("meta nfproto".into()),
+                    15 => Src::Family,
                     1 => Src::Num("meta protocol".into()),
                     k => Src::Num(format!("meta key {k}")),
                 };
@@ -636,6 +637,15 @@ pub fn describe(rule: &Rule) -> String {
                         };
                         format!("{k} {op}{p}")
                     }
+                    Some(Src::Family) => {
+                        let f = match data.first() {
+                            Some(2) => "ipv4".to_string(),
+                            Some(10) => "ipv6".to_string(),
+                            Some(n) => n.to_string(),
+                            None => String::new(),
+                        };
+                        format!("meta nfproto {op}{f}")
+                    }
                     // `ct state X` compiles to (state & X) != 0.
                     Some(Src::Num(n))
                         if n.starts_with("ct state") && data.iter().all(|b| *b == 0) =>
@@ -656,8 +666,20 @@ pub fn describe(rule: &Rule) -> String {
                 };
                 words.push(w);
             }
-            Expr::Lookup { set, inverted, .. } => {
-                words.push(format!("{}@{set}", if *inverted { "!= " } else { "" }));
+            Expr::Lookup {
+                sreg,
+                set,
+                inverted,
+            } => {
+                let what = match regs.get(sreg) {
+                    Some(Src::Name(k) | Src::Addr(k) | Src::Proto(k)) => format!("{k} "),
+                    Some(Src::Num(n)) => format!("{n} "),
+                    _ => String::new(),
+                };
+                words.push(format!(
+                    "{what}{}@{set}",
+                    if *inverted { "!= " } else { "" }
+                ));
             }
             // Counters say nothing about what the rule matches.
             Expr::Counter { .. } => {}

@@ -151,6 +151,9 @@ pub fn decide(cx: &Ctx, findings: Vec<Finding>) -> (Status, Vec<Finding>, Vec<St
     (status, causes, loose)
 }
 
+/// How a filter rule words a drop it could not evaluate for sure.
+pub const POSSIBLE: &str = "the drop is possible, not certain";
+
 /// Tie a drop record to the causes it supports — those in the namespace
 /// it happened in first, else any of the kind its reason points at; a
 /// routine drop (NOT_SPECIFIED) only to causes in its namespace. False
@@ -182,6 +185,11 @@ fn attach(causes: &mut [Finding], d: &Drop) -> bool {
         // The kernel saw netfilter drop it there: no longer a guess.
         if c.id.starts_with("filter.") && d.reason == "NETFILTER_DROP" && c.ns.contains(&d.ns) {
             c.guess = false;
+            for e in c.evidence.iter_mut() {
+                if let Some(head) = e.strip_suffix(POSSIBLE) {
+                    *e = format!("{head}the kernel's record below confirms it");
+                }
+            }
         }
     }
     !take.is_empty()

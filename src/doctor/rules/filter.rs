@@ -469,7 +469,8 @@ fn finding(cx: &Ctx, pass: &Pass, blame: &Blame, certain: bool, unknown: &[Strin
         f = f.guess();
         for u in unknown {
             f = f.evidence(format!(
-                "vnet cannot evaluate {u}: the drop is possible, not certain"
+                "vnet cannot evaluate {u}: {}",
+                crate::doctor::verdict::POSSIBLE
             ));
         }
     }
