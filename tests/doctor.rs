@@ -313,6 +313,25 @@ nft add chain bridge f forward_filter '{ type filter hook forward priority 0; po
         fix: "nft insert rule bridge f forward_filter meta ibrname br0 accept",
     },
     Fault {
+        name: "ARP dropped by an arp family chain",
+        net: SEED,
+        brk: "ip netns exec ns2 nft add table arp f
+ip netns exec ns2 nft add chain arp f arp_in '{ type filter hook input priority 0; policy drop; }'",
+        args: "ns1 ns2",
+        id: "filter.arp",
+        fix: "ip netns exec ns2 nft insert rule arp f arp_in iifname veth1 accept",
+    },
+    Fault {
+        name: "ARP dropped at a bridge's ingress (netdev family)",
+        net: SEED,
+        brk: "nft add table netdev f
+nft add chain netdev f ing '{ type filter hook ingress device br0-veth0 priority 0; }'
+nft add rule netdev f ing ether type arp drop",
+        args: "ns1 ns2",
+        id: "filter.netdev",
+        fix: "nft delete rule netdev f ing handle",
+    },
+    Fault {
         name: "icmp_echo_ignore_all",
         net: SEED,
         brk: "ip netns exec ns2 sysctl -qw net.ipv4.icmp_echo_ignore_all=1",

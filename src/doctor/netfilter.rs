@@ -423,12 +423,19 @@ fn run(rule: &Rule, pkt: &Packet) -> (Match, Option<(i32, Option<String>)>) {
                 offset,
                 len,
             } => {
-                let src = match base {
-                    1 => Some(&pkt.l3),
-                    2 => Some(&pkt.l4),
+                // Of the link-layer header only the ethertype is known
+                // (`ether type arp`); the MACs are not modelled.
+                let ethertype = pkt.ethertype.to_be_bytes();
+                let src: Option<&[u8]> = match (base, offset, len) {
+                    (0, 12, 2) => Some(&ethertype[..]),
+                    (1, ..) => Some(&pkt.l3),
+                    (2, ..) => Some(&pkt.l4),
                     _ => None,
                 };
-                let (o, l) = (*offset as usize, *len as usize);
+                let (o, l) = match base {
+                    0 => (0, 2),
+                    _ => (*offset as usize, *len as usize),
+                };
                 match src.and_then(|s| s.get(o..o + l)) {
                     Some(b) => regs.store(*r, b),
                     None => regs.unknown(*r, l),

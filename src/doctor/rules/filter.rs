@@ -1,297 +1,15 @@
 //! Filtering: every netfilter hook the probe passes on its way there and
-//! back — the sender's output, a router's forward, the receiver's input,
-//! a bridge's own hooks (nftables `bridge` family), the ip hooks br_netfilter
-//! sends bridged frames through, netdev ingress/egress, ARP — is run with the
-//! namespace's ruleset; and the destination ignoring echo requests.
+//! back (`hooks`) is run with its namespace's ruleset, and a drop becomes a
+//! cause with the chain, the rule, and the command that lets the probe
+//! through; and the destination ignoring echo requests.
 
-use crate::doctor::case::{Ctx, Direction};
+use super::hooks::{Pass, passes};
+use crate::doctor::case::Ctx;
 use crate::doctor::cmd;
 use crate::doctor::finding::Finding;
 use crate::doctor::netfilter::{Blame, Outcome, Packet, judge};
 use crate::doctor::snapshot::place;
 use crate::model::nft::{self, Chain, family_name, hook_name};
-use crate::probe::path::Point;
-
-/// One hook the probe passes.
-struct Pass {
-    ns: String,
-    families: Vec<u8>,
-    hook: u32,
-    /// The device of a netdev hook.
-    dev: Option<String>,
-    pkt: Packet,
-    id: &'static str,
-    dir: Direction,
-    /// The bridge, for br_netfilter and bridge-family passes.
-    bridge: Option<String>,
-}
-
-fn ifc(p: &Point) -> (&str, u32) {
-    (p.iface.as_str(), p.ifindex)
-}
-
-fn passes(cx: &Ctx) -> Vec<Pass> {
-    let mut out = Vec::new();
-    for (way, dir) in cx.ways() {
-        let (Some(src), Some(dst)) = (way.src, way.dst) else {
-            continue;
-        };
-        let base = Packet::echo(src, dst, dir == Direction::Back, cx.case.size);
-        let ip = if dst.is_ipv4() {
-            vec![nft::IPV4, nft::INET]
-        } else {
-            vec![nft::IPV6, nft::INET]
-        };
-        let mut add = |ns: &str,
-                       families: &[u8],
-                       hook: u32,
-                       dev: Option<&str>,
-                       pkt: Packet,
-                       id,
-                       bridge: Option<&str>| {
-            out.push(Pass {
-                ns: ns.to_string(),
-                families: families.to_vec(),
-                hook,
-                dev: dev.map(str::to_string),
-                pkt,
-                id,
-                dir,
-                bridge: bridge.map(str::to_string),
-            });
-        };
-        let last = way.legs.len().saturating_sub(1);
-        for (i, leg) in way.legs.iter().enumerate() {
-            let out_if = leg.out.as_ref().map(ifc);
-            if i == 0 {
-                for hook in [nft::OUTPUT, nft::POSTROUTING] {
-                    add(
-                        &leg.from,
-                        &ip,
-                        hook,
-                        None,
-                        base.clone().via(None, out_if),
-                        "filter.output",
-                        None,
-                    );
-                }
-            } else {
-                let in_if = way.legs[i - 1].arrive.as_ref().map(ifc);
-                add(
-                    &leg.from,
-                    &ip,
-                    nft::PREROUTING,
-                    None,
-                    base.clone().via(in_if, None),
-                    "filter.forward",
-                    None,
-                );
-                add(
-                    &leg.from,
-                    &ip,
-                    nft::FORWARD,
-                    None,
-                    base.clone().via(in_if, out_if),
-                    "filter.forward",
-                    None,
-                );
-                add(
-                    &leg.from,
-                    &ip,
-                    nft::POSTROUTING,
-                    None,
-                    base.clone().via(None, out_if),
-                    "filter.forward",
-                    None,
-                );
-            }
-            if let Some((n, _)) = out_if {
-                add(
-                    &leg.from,
-                    &[nft::NETDEV],
-                    nft::NETDEV_EGRESS,
-                    Some(n),
-                    base.clone(),
-                    "filter.netdev",
-                    None,
-                );
-            }
-            for c in &leg.crossings {
-                let pin = Some(ifc(&c.in_port));
-                let pout = c.out_port.as_ref().map(ifc);
-                let mut bp = base.clone().via(pin, pout);
-                bp.nfproto = nft::BRIDGE;
-                bp.ibr = Some(c.bridge.clone());
-                bp.obr = pout.map(|_| c.bridge.clone());
-                let br = Some(c.bridge.as_str());
-                let mut pre = bp.clone();
-                pre.oif = None;
-                pre.obr = None;
-                add(
-                    &c.ns,
-                    &[nft::BRIDGE],
-                    nft::PREROUTING,
-                    None,
-                    pre,
-                    "filter.bridge",
-                    br,
-                );
-                add(
-                    &c.ns,
-                    &[nft::NETDEV],
-                    nft::NETDEV_INGRESS,
-                    Some(c.in_port.iface.as_str()),
-                    base.clone(),
-                    "filter.netdev",
-                    None,
-                );
-                if let Some(po) = &c.out_port {
-                    add(
-                        &c.ns,
-                        &[nft::BRIDGE],
-                        nft::FORWARD,
-                        None,
-                        bp.clone(),
-                        "filter.bridge",
-                        br,
-                    );
-                    add(
-                        &c.ns,
-                        &[nft::BRIDGE],
-                        nft::POSTROUTING,
-                        None,
-                        bp.clone(),
-                        "filter.bridge",
-                        br,
-                    );
-                    add(
-                        &c.ns,
-                        &[nft::NETDEV],
-                        nft::NETDEV_EGRESS,
-                        Some(po.iface.as_str()),
-                        base.clone(),
-                        "filter.netdev",
-                        None,
-                    );
-                }
-                let key = if dst.is_ipv4() {
-                    "net.bridge.bridge-nf-call-iptables"
-                } else {
-                    "net.bridge.bridge-nf-call-ip6tables"
-                };
-                if cx.snap.sysctl(&c.ns, key) == Some(1)
-                    && let Some(b) = cx.snap.get(&c.ns).and_then(|n| n.link(&c.bridge))
-                {
-                    let bi = Some((b.name.as_str(), b.index));
-                    add(
-                        &c.ns,
-                        &ip,
-                        nft::PREROUTING,
-                        None,
-                        base.clone().via(bi, None),
-                        "filter.br-netfilter",
-                        br,
-                    );
-                    if c.out_port.is_some() {
-                        add(
-                            &c.ns,
-                            &ip,
-                            nft::FORWARD,
-                            None,
-                            base.clone().via(bi, bi),
-                            "filter.br-netfilter",
-                            br,
-                        );
-                        add(
-                            &c.ns,
-                            &ip,
-                            nft::POSTROUTING,
-                            None,
-                            base.clone().via(None, bi),
-                            "filter.br-netfilter",
-                            br,
-                        );
-                    }
-                }
-                if dst.is_ipv4()
-                    && cx.snap.sysctl(&c.ns, "net.bridge.bridge-nf-call-arptables") == Some(1)
-                    && let (Some(s4), std::net::IpAddr::V4(t4)) = (v4(leg.source), leg.next_hop)
-                {
-                    add(
-                        &c.ns,
-                        &[nft::ARP],
-                        nft::ARP_FORWARD,
-                        None,
-                        Packet::arp(s4, t4).via(pin, pout),
-                        "filter.arp",
-                        br,
-                    );
-                }
-            }
-            let in_if = leg.arrive.as_ref().map(ifc);
-            if let (Some(to), Some((n, _))) = (&leg.to, in_if) {
-                add(
-                    to,
-                    &[nft::NETDEV],
-                    nft::NETDEV_INGRESS,
-                    Some(n),
-                    base.clone(),
-                    "filter.netdev",
-                    None,
-                );
-                if i == last && way.delivered_in() == Some(to.as_str()) {
-                    add(
-                        to,
-                        &ip,
-                        nft::PREROUTING,
-                        None,
-                        base.clone().via(in_if, None),
-                        "filter.input",
-                        None,
-                    );
-                    add(
-                        to,
-                        &ip,
-                        nft::INPUT,
-                        None,
-                        base.clone().via(in_if, None),
-                        "filter.input",
-                        None,
-                    );
-                }
-                // ARP for this leg: asked by the sender, answered by the receiver.
-                if let (Some(s4), std::net::IpAddr::V4(t4)) = (v4(leg.source), leg.next_hop) {
-                    add(
-                        &leg.from,
-                        &[nft::ARP],
-                        nft::ARP_OUT,
-                        None,
-                        Packet::arp(s4, t4).via(None, out_if),
-                        "filter.arp",
-                        None,
-                    );
-                    add(
-                        to,
-                        &[nft::ARP],
-                        nft::ARP_IN,
-                        None,
-                        Packet::arp(s4, t4).via(in_if, None),
-                        "filter.arp",
-                        None,
-                    );
-                }
-            }
-        }
-    }
-    out
-}
-
-fn v4(a: Option<std::net::IpAddr>) -> Option<std::net::Ipv4Addr> {
-    match a {
-        Some(std::net::IpAddr::V4(v)) => Some(v),
-        _ => None,
-    }
-}
 
 /// "chain FORWARD of table ip filter".
 fn chain_words(c: &Chain) -> String {
@@ -352,6 +70,14 @@ fn accept(pass: &Pass, c: &Chain) -> (String, String) {
     let v6 = pass.pkt.nfproto == nft::IPV6;
     let iif = pass.pkt.iif.as_ref().map(|x| x.0.clone());
     let oif = pass.pkt.oif.as_ref().map(|x| x.0.clone());
+    let what = match pass.id {
+        "filter.br-netfilter" => format!(
+            "or accept what {} bridges",
+            pass.bridge.as_deref().unwrap_or("the bridge")
+        ),
+        "filter.arp" => "accept the ARP requests".to_string(),
+        _ => "accept the probe's packets".to_string(),
+    };
     if c.looks_like_iptables() {
         let mut m = Vec::new();
         if pass.id == "filter.bridge" {
@@ -373,13 +99,6 @@ fn accept(pass: &Pass, c: &Chain) -> (String, String) {
                 });
             }
         }
-        let what = match pass.id {
-            "filter.br-netfilter" => format!(
-                "or accept what {} bridges",
-                pass.bridge.as_deref().unwrap_or("the bridge")
-            ),
-            _ => "accept the probe's packets".to_string(),
-        };
         let rule = format!(
             "{} -I {} {} -j ACCEPT",
             xtables(c),
@@ -415,20 +134,13 @@ fn accept(pass: &Pass, c: &Chain) -> (String, String) {
         nname(&c.name),
         m.join(" ")
     );
-    let what = match pass.id {
-        "filter.br-netfilter" => format!(
-            "or accept what {} bridges",
-            pass.bridge.as_deref().unwrap_or("the bridge")
-        ),
-        _ => "accept the probe's packets".to_string(),
-    };
     (what, cmd::exec(&pass.ns, &rule.replace("  ", " ")))
 }
 
-fn finding(cx: &Ctx, pass: &Pass, blame: &Blame, certain: bool, unknown: &[String]) -> Finding {
+fn finding(pass: &Pass, blame: &Blame, certain: bool, unknown: &[String]) -> Finding {
     let c = &blame.chain;
     let ns = &pass.ns;
-    let what = pass.dir.packet();
+    let what = pass.what.as_str();
     let how = match &blame.rule {
         None => "its policy is drop and no rule accepts it".to_string(),
         Some(r) if r.chain == c.name => format!("rule {} drops it ({})", r.position, r.text),
@@ -459,10 +171,7 @@ fn finding(cx: &Ctx, pass: &Pass, blame: &Blame, certain: bool, unknown: &[Strin
             "a netdev filter on {} drops {what}: in {chain}, {how}",
             place(ns, pass.dev.as_deref().unwrap_or("?")),
         ),
-        _ => format!(
-            "an ARP filter in {ns} drops the ARP for {}: in {chain}, {how}",
-            cx.case.dst.map(|d| d.to_string()).unwrap_or_default(),
-        ),
+        _ => format!("an ARP filter in {ns} drops {what}: in {chain}, {how}"),
     };
     let mut f = Finding::new(pass.id, cause).at(ns);
     if !certain {
@@ -590,7 +299,7 @@ pub fn netfilter(cx: &Ctx) -> Vec<Finding> {
                 let f = &mut out[*i];
                 let line = format!(
                     "it would drop {} too ({})",
-                    pass.dir.packet(),
+                    pass.what,
                     iface_words(&pass.pkt)
                 );
                 if let Some(fix) = f
@@ -606,7 +315,7 @@ pub fn netfilter(cx: &Ctx) -> Vec<Finding> {
             continue;
         }
         blamed.push((key, out.len()));
-        out.push(finding(cx, &pass, &blame, certain, &unknown));
+        out.push(finding(&pass, &blame, certain, &unknown));
     }
     out
 }

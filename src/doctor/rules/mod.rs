@@ -5,6 +5,7 @@
 pub mod addr;
 pub mod bridge;
 pub mod filter;
+pub mod hooks;
 pub mod link;
 pub mod neigh;
 pub mod queue;
