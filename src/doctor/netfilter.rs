@@ -533,6 +533,8 @@ pub fn describe(rule: &Rule) -> String {
         Addr(&'static str),
         Proto(&'static str),
         Family,
+        IfType(&'static str),
+        EtherType,
         CtState,
         Num(String),
     }
@@ -550,6 +552,8 @@ pub fn describe(rule: &Rule) -> String {
                     4 => Src::Num("iif".into()),
                     5 => Src::Num("oif".into()),
                     15 => Src::Family,
+                    8 => Src::IfType("meta iiftype"),
+                    9 => Src::IfType("meta oiftype"),
                     1 => Src::Num("meta protocol".into()),
                     k => Src::Num(format!("meta key {k}")),
                 };
@@ -568,6 +572,7 @@ pub fn describe(rule: &Rule) -> String {
                     (1, 16, 4) => Src::Addr("ip daddr"),
                     (1, 8, 16) => Src::Addr("ip6 saddr"),
                     (1, 24, 16) => Src::Addr("ip6 daddr"),
+                    (0, 12, 2) => Src::EtherType,
                     (2, 0, 1) => Src::Num("icmp type".into()),
                     (2, 0, 2) => Src::Num("th sport".into()),
                     (2, 2, 2) => Src::Num("th dport".into()),
@@ -643,6 +648,23 @@ pub fn describe(rule: &Rule) -> String {
                             None => String::new(),
                         };
                         format!("{k} {op}{p}")
+                    }
+                    Some(Src::IfType(k)) => {
+                        let t = if data.len() == 2 && u16::from_ne_bytes([data[0], data[1]]) == 1 {
+                            "ether".to_string()
+                        } else {
+                            format!("0x{}", hex(data))
+                        };
+                        format!("{k} {op}{t}")
+                    }
+                    Some(Src::EtherType) => {
+                        let t = match data.as_slice() {
+                            [0x08, 0x00] => "ip".to_string(),
+                            [0x86, 0xdd] => "ip6".to_string(),
+                            [0x08, 0x06] => "arp".to_string(),
+                            _ => format!("0x{}", hex(data)),
+                        };
+                        format!("ether type {op}{t}")
                     }
                     Some(Src::Family) => {
                         let f = match data.first() {

@@ -69,24 +69,26 @@ impl Passes<'_> {
 
     /// netdev egress on `p` (in its namespace).
     fn egress(&mut self, p: &Point, pkt: &Packet) {
+        let pkt = pkt.clone().via(None, Some(ifc(p)));
         self.add(
             &p.ns,
             &[nft::NETDEV],
             nft::NETDEV_EGRESS,
             Some(&p.iface),
-            pkt.clone(),
+            pkt,
             "filter.netdev",
             None,
         );
     }
 
     fn ingress(&mut self, p: &Point, pkt: &Packet) {
+        let pkt = pkt.clone().via(Some(ifc(p)), None);
         self.add(
             &p.ns,
             &[nft::NETDEV],
             nft::NETDEV_INGRESS,
             Some(&p.iface),
-            pkt.clone(),
+            pkt,
             "filter.netdev",
             None,
         );
