@@ -498,7 +498,11 @@ fn run(rule: &Rule, pkt: &Packet) -> (Match, Option<(i32, Option<String>)>) {
                 data: Data::Value(v),
             } => regs.store(*dreg, v),
             Expr::Reject => verdict = Some((NF_DROP, None)),
-            Expr::Match { name } => doubt(&mut maybe, format!("the iptables match `{name}`")),
+            Expr::Match { name, rev, info } => match xt_match(name, *rev, info, pkt) {
+                Some(true) => {}
+                Some(false) => return (Match::No, None),
+                None => doubt(&mut maybe, format!("the iptables match `{name}`")),
+            },
             Expr::Counter { .. }
             | Expr::Meta { dreg: None, .. }
             | Expr::Payload { dreg: None, .. }
@@ -523,6 +527,49 @@ fn run(rule: &Rule, pkt: &Packet) -> (Match, Option<(i32, Option<String>)>) {
         None => Match::Yes,
     };
     (m, verdict)
+}
+
+/// The iptables extensions a probe meets most (Docker's and distributions'
+/// stateful rules): `-m conntrack --ctstate`, `-m state --state`,
+/// `-m icmp --icmp-type`, `-m comment`. None: not evaluated.
+fn xt_match(name: &str, rev: u32, info: &[u8], pkt: &Packet) -> Option<bool> {
+    let u16_at = |o: usize| info.get(o..o + 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+    match name {
+        "comment" => Some(true),
+        // struct xt_state_info { unsigned int statemask; }
+        "state" => {
+            let mask = u32::from_ne_bytes(info.get(..4)?.try_into().ok()?);
+            Some(mask & pkt.ct_state != 0)
+        }
+        // struct xt_conntrack_mtinfo1/2/3: eight addresses (128 bytes), two
+        // expiry bounds (8), l4proto and four ports (10), then the flags.
+        "conntrack" => {
+            let (flags, invert, state) = match rev {
+                1 => (
+                    u16::from(*info.get(146)?),
+                    u16::from(*info.get(147)?),
+                    u16::from(*info.get(148)?),
+                ),
+                2 | 3 => (u16_at(146)?, u16_at(148)?, u16_at(150)?),
+                _ => return None,
+            };
+            const STATE: u16 = 1;
+            // Only a state test is evaluated; any other makes it unknown.
+            if flags != STATE {
+                return None;
+            }
+            let hit = u32::from(state) & pkt.ct_state != 0;
+            Some(hit != (invert & STATE != 0))
+        }
+        // struct ipt_icmp { u8 type; u8 code[2]; u8 invflags; }
+        "icmp" if pkt.nfproto == nft::IPV4 || pkt.l4proto == 1 => {
+            let (ty, lo, hi, inv) = (*info.first()?, *info.get(1)?, *info.get(2)?, *info.get(3)?);
+            let (pty, pcode) = (*pkt.l4.first()?, *pkt.l4.get(1)?);
+            let hit = ty == 0xff || (ty == pty && (lo..=hi).contains(&pcode));
+            Some(hit != (inv & 1 != 0))
+        }
+        _ => None,
+    }
 }
 
 /// A rule in about the words `nft list ruleset` uses.
@@ -725,7 +772,7 @@ pub fn describe(rule: &Rule) -> String {
                 (c, _) => format!("verdict {c}"),
             }),
             Expr::Reject => words.push("reject".into()),
-            Expr::Match { name } => words.push(format!("xt match \"{name}\"")),
+            Expr::Match { name, .. } => words.push(format!("xt match \"{name}\"")),
             Expr::Other { name } if !matches!(name.as_str(), "bitwise" | "immediate") => {
                 words.push(name.clone());
             }
@@ -1009,5 +1056,61 @@ pub mod tests {
             judge(&rs, &[nft::INET], nft::INPUT, None, &req),
             Outcome::Drop { certain: true, .. }
         ));
+    }
+}
+
+#[cfg(test)]
+mod xt_tests {
+    use super::*;
+
+    fn pkt(reply: bool) -> Packet {
+        let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        Packet::echo(a, b, reply, 56)
+    }
+
+    #[test]
+    fn iptables_extensions_for_state_are_evaluated() {
+        // -m conntrack --ctstate RELATED,ESTABLISHED (revision 3 and 1)
+        let mut v3 = vec![0u8; 170];
+        v3[146..148].copy_from_slice(&1u16.to_ne_bytes());
+        v3[150..152].copy_from_slice(&6u16.to_ne_bytes());
+        assert_eq!(xt_match("conntrack", 3, &v3, &pkt(true)), Some(true));
+        assert_eq!(xt_match("conntrack", 3, &v3, &pkt(false)), Some(false));
+        // ! --ctstate NEW
+        let mut inv = vec![0u8; 170];
+        inv[146..148].copy_from_slice(&1u16.to_ne_bytes());
+        inv[148..150].copy_from_slice(&1u16.to_ne_bytes());
+        inv[150..152].copy_from_slice(&8u16.to_ne_bytes());
+        assert_eq!(xt_match("conntrack", 2, &inv, &pkt(false)), Some(false));
+        let mut v1 = vec![0u8; 152];
+        v1[146] = 1;
+        v1[148] = 6;
+        assert_eq!(xt_match("conntrack", 1, &v1, &pkt(true)), Some(true));
+        // Address tests are not modelled; short or odd options never panic.
+        let mut addr = v3.clone();
+        addr[146..148].copy_from_slice(&3u16.to_ne_bytes());
+        assert_eq!(xt_match("conntrack", 3, &addr, &pkt(true)), None);
+        assert_eq!(xt_match("conntrack", 3, &[1, 2], &pkt(true)), None);
+        assert_eq!(xt_match("conntrack", 9, &v3, &pkt(true)), None);
+        // -m state --state ESTABLISHED; -m icmp --icmp-type echo-request
+        assert_eq!(
+            xt_match("state", 0, &2u32.to_ne_bytes(), &pkt(true)),
+            Some(true)
+        );
+        assert_eq!(
+            xt_match("state", 0, &2u32.to_ne_bytes(), &pkt(false)),
+            Some(false)
+        );
+        assert_eq!(
+            xt_match("icmp", 0, &[8, 0, 255, 0], &pkt(false)),
+            Some(true)
+        );
+        assert_eq!(
+            xt_match("icmp", 0, &[8, 0, 255, 0], &pkt(true)),
+            Some(false)
+        );
+        assert_eq!(xt_match("icmp", 0, &[8], &pkt(true)), None);
+        assert_eq!(xt_match("comment", 0, &[], &pkt(true)), Some(true));
+        assert_eq!(xt_match("physdev", 0, &[], &pkt(true)), None);
     }
 }

@@ -347,3 +347,22 @@ fn a_veth_whose_other_end_is_gone_has_no_carrier() {
         f[0].cause
     );
 }
+
+#[test]
+fn unanswered_arp_is_named_only_when_nothing_explains_it() {
+    use crate::model::live::{LiveNeigh, NUD_INCOMPLETE};
+    let mut s = snapshot(seed());
+    s.detail.get_mut("ns1").unwrap().neigh = vec![LiveNeigh {
+        ifindex: 2,
+        ip: "192.168.1.2".parse().unwrap(),
+        lladdr: None,
+        state: NUD_INCOMPLETE,
+    }];
+    assert_eq!(
+        diagnose(&s, "ns1", "ns2", false, 56),
+        (Status::Found, vec!["neigh.failed"])
+    );
+    // With a cause on the way, the symptom is left out.
+    s.ns.get_mut("ns2").unwrap().links[1].noarp = true;
+    assert_eq!(diagnose(&s, "ns1", "ns2", false, 56).1, ["neigh.noarp"]);
+}

@@ -276,6 +276,8 @@ pub fn parse_expr(b: &[u8]) -> Option<Expr> {
         "reject" => Expr::Reject,
         "match" => Expr::Match {
             name: find(&d, 1).map(string).unwrap_or_default(),
+            rev: u(2).unwrap_or(0),
+            info: find(&d, 3).map(<[u8]>::to_vec).unwrap_or_default(),
         },
         _ => Expr::Other { name },
     })

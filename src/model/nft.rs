@@ -128,9 +128,12 @@ pub enum Expr {
         bytes: u64,
     },
     Reject,
-    /// An iptables extension (`-m NAME`) run through the xtables compat layer.
+    /// An iptables extension (`-m NAME`) run through the xtables compat
+    /// layer: its revision and its binary options.
     Match {
         name: String,
+        rev: u32,
+        info: Vec<u8>,
     },
     Other {
         name: String,
