@@ -118,6 +118,7 @@ pub fn up(
     let (namespaces, interfaces) = size(&net);
     if plan.is_empty() {
         ensure_record(lab, opts, &journal)?;
+        profile::mark("record kept");
         return Ok(UpReport {
             plan,
             counts,
