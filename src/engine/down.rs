@@ -3,12 +3,14 @@
 //! crash in the middle of `up`, changes nothing.
 
 use std::collections::BTreeSet;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use super::lock::{LabLock, Wait};
 use super::{EngineError, Hooks, record, scan};
 use crate::kernel::msg::{self, Dev};
 use crate::kernel::netns;
+use crate::kernel::released;
 use crate::kernel::session::Session;
 use crate::kernel::{KernelError, fault, profile};
 use crate::model::live::LiveLink;
@@ -92,6 +94,12 @@ pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineEr
         delete_host_links(&mut session, lab, &host_links, &doomed, &mut left, hooks);
     }
     profile::mark("down: deleted host links");
+    // Return when the kernel is done, not merely told: its deferred teardown
+    // of the namespaces would otherwise slow whatever comes next.
+    if !ours.is_empty() {
+        let _ = released::wait(session.host.fd.as_fd(), Duration::from_secs(30));
+    }
+    profile::mark("down: namespaces released");
     // Check the result on the kernel's word.
     let after = session
         .refresh_links(&crate::model::Netns::Host)
