@@ -1,6 +1,7 @@
 //! Turning results into text: tables, JSON, diagrams. Pure.
 
 pub mod dot;
+pub mod elapsed;
 pub mod graph;
 pub mod layout;
 pub mod matrix;
