@@ -12,6 +12,7 @@ pub mod nft;
 pub mod observe;
 pub mod profile;
 pub mod ready;
+pub mod released;
 pub mod session;
 pub mod sysctl;
 pub mod tc;

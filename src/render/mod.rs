@@ -2,6 +2,7 @@
 
 pub mod doctor;
 pub mod dot;
+pub mod elapsed;
 pub mod graph;
 pub mod layout;
 pub mod matrix;
