@@ -146,10 +146,12 @@ pub fn render(v: &Verdict) -> String {
     }
     let _ = writeln!(
         out,
-        "{} rules over {} in {:.2} s",
+        "{} rules over {} in {}",
         v.rules,
         v.namespaces.join(", "),
-        v.elapsed_ms / 1e3
+        super::elapsed::elapsed(std::time::Duration::from_secs_f64(
+            v.elapsed_ms.max(0.0) / 1e3
+        ))
     );
     out
 }
