@@ -6,8 +6,8 @@
 //! packet was last seen on, and the one it was due at next.
 //!
 //! The probe is told apart from other traffic by its length (the doctor
-//! sends an unusual payload size) and by the interfaces it crosses, in the
-//! order the way predicts.
+//! sends an unusual payload size) and by the interfaces it crosses, from the
+//! first, in exactly the order the way predicts.
 
 use std::collections::HashMap;
 
@@ -186,36 +186,26 @@ pub fn correlate(events: &[Event], l3_len: u32, fwd: &Way, back: &Way) -> Vec<Dr
         if !lens.contains(len) {
             continue;
         }
+        // Interface names repeat across namespaces (eth0 everywhere), and
+        // events do not say which namespace: a packet is followed only from
+        // where its way starts, one expected interface after the other. An
+        // event elsewhere means it left the way (a flood copy, another
+        // namespace's eth0): it is no longer ours to blame.
         if let Some((w, i)) = chains.get(skb.as_str()).copied() {
             let pts = &ways[w].0.path.points;
-            if let Some(k) = (i + 1..pts.len()).find(|&k| matches(&pts[k], dev, dir)) {
-                chains.insert(skb.as_str(), (w, k));
+            if pts.get(i + 1).is_some_and(|p| matches(p, dev, dir)) {
+                chains.insert(skb.as_str(), (w, i + 1));
+            } else {
+                chains.remove(skb.as_str());
             }
             continue;
         }
-        // A new packet: where its way starts, or at a point only one place
-        // on either way has (a copy made on the way, e.g. by a flood).
         let start = ways.iter().enumerate().find_map(|(w, (way, _))| {
             way.path
                 .points
                 .first()
                 .filter(|p| matches(p, dev, dir))
                 .map(|_| (w, 0))
-        });
-        let start = start.or_else(|| {
-            let all: Vec<(usize, usize)> = ways
-                .iter()
-                .enumerate()
-                .flat_map(|(w, (way, _))| {
-                    way.path
-                        .points
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, p)| matches(p, dev, dir))
-                        .map(move |(k, _)| (w, k))
-                })
-                .collect();
-            (all.len() == 1).then(|| all[0])
         });
         if let Some(s) = start {
             chains.insert(skb.as_str(), s);
@@ -280,5 +270,29 @@ mod tests {
         );
         // Another size: nothing of it is ours.
         assert!(correlate(&events, 90, &fwd, &back).is_empty());
+    }
+
+    #[test]
+    fn a_packet_that_leaves_the_way_is_not_blamed_on_it() {
+        let all = seed_bridge();
+        let t = topo(&all);
+        let dst: IpAddr = "192.168.1.2".parse().unwrap();
+        let fwd = Way::new(t.path("ns1", dst), Some(dst));
+        let back = Way::none();
+        let r = reason_names(FORMAT);
+        // Flooded to br0-veth3 (off the way) and dropped in ns3 as OTHERHOST;
+        // ns3's interface is named like ns2's.
+        let trace = "\
+ x-1 [000] ..... 1.000001: net_dev_queue: dev=veth0 skbaddr=0000000000000001 len=103
+ x-1 [000] ..... 1.000002: netif_receive_skb: dev=br0-veth0 skbaddr=0000000000000001 len=89
+ x-1 [000] ..... 1.000003: net_dev_queue: dev=br0-veth3 skbaddr=0000000000000001 len=103
+ x-1 [000] ..... 1.000004: netif_receive_skb: dev=veth1 skbaddr=0000000000000001 len=89
+ x-1 [000] ..... 1.000005: kfree_skb: skbaddr=0000000000000001 rx_sk=0000000000000000 protocol=2048 location=ip_rcv_core+0x1/0x2 reason: OTHERHOST
+ x-1 [000] ..... 1.000006: netif_receive_skb: dev=veth1 skbaddr=0000000000000002 len=89
+ x-1 [000] ..... 1.000007: kfree_skb: skbaddr=0000000000000002 rx_sk=0000000000000000 protocol=2048 location=ip_rcv_core+0x1/0x2 reason: OTHERHOST
+";
+        let events: Vec<Event> = trace.lines().filter_map(|l| parse_line(l, &r)).collect();
+        assert_eq!(events.len(), 7);
+        assert!(correlate(&events, 89, &fwd, &back).is_empty());
     }
 }

@@ -18,6 +18,7 @@ use super::rules;
 use super::snapshot::Snapshot;
 use super::verdict::{self, Verdict};
 use super::way::Way;
+use crate::kernel::profile;
 use crate::kernel::tracefs::{self, Instance};
 use crate::model::live::LiveNs;
 use crate::probe::ProbeError;
@@ -74,6 +75,7 @@ fn interrupted() -> ProbeError {
 pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> {
     let start = Instant::now();
     let mut world = World::read(None)?;
+    profile::mark("doctor: namespaces read");
     let (dst_ip, dst_node) = trace::resolve(&world, src, dst, opts.family)?;
     if let Some(ip) = dst_ip
         && let Some(why) = world.get(src).and_then(|n| not_unicast(n, ip))
@@ -128,6 +130,7 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
             Err(e) => unchecked.push(format!("{n}: counters before the probe: {e}")),
         }
     }
+    profile::mark("doctor: counters before");
     if (opts.cancelled)() {
         return Err(interrupted());
     }
@@ -163,6 +166,7 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
         None => None,
     };
 
+    profile::mark("doctor: tracefs instance");
     // The probe.
     let report = match dst_ip {
         Some(ip) => {
@@ -182,6 +186,7 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
         }
         None => None,
     };
+    profile::mark("doctor: probe");
     let mut events: Vec<Event> = Vec::new();
     if let Some(inst) = instance {
         let names = inst
@@ -204,6 +209,7 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
         return Err(interrupted());
     }
 
+    profile::mark("doctor: drop records");
     // The namespaces on the way, after the probe.
     gather::refresh(&mut world, &nss, &mut unchecked);
     let detail = gather::details(&mut world, &nss, before, &mut unchecked);
@@ -225,6 +231,7 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
         }
         None => (fwd0, back0, Probe::default()),
     };
+    profile::mark("doctor: namespaces on the way");
     let snap = Snapshot {
         ns: world.ns.clone(),
         peers: world.peers.clone(),
@@ -251,6 +258,7 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
     } else {
         None
     };
+    profile::mark("doctor: rules");
     let counters = moved(&snap, &nss);
     let namespaces = nss;
     drop(cx);

@@ -346,6 +346,8 @@ pub fn trace_world(
         capture::drain(fd.as_raw_fd(), &mut buf, &mut frames[k])
             .map_err(|e| ProbeError::kernel("read captured frames", e))?;
     }
+    drop(poller);
+    capture::close_all(fds);
     report.seen = frames
         .into_iter()
         .enumerate()
