@@ -700,3 +700,35 @@ fn without_tracefs_it_says_so_and_still_names_the_cause() {
     );
     assert!(!out.stdout.contains("kernel: "), "{}", out.stdout);
 }
+
+/// A bridge of 100 ports, one end down after a first ping: the probe,
+/// flooded to the 98 other namespaces (their interfaces all named eth0),
+/// is blamed on none of them, and the verdict stays fast.
+#[test]
+fn a_big_bridge_floods_the_probe_yet_one_cause_is_named_fast() {
+    let sb = sandbox!();
+    let mut lab = String::from("name: star\nnodes:\n  br0: { kind: bridge }\n");
+    for i in 1..=100 {
+        lab.push_str(&format!("  n{i}: {{}}\n"));
+    }
+    lab.push_str("links:\n");
+    for i in 1..=100 {
+        lab.push_str(&format!(
+            "  - endpoints: [{{ node: n{i}, interface: eth0, ip: 10.0.0.{i}/16 }}, \"br0:br0-n{i}\"]\n"
+        ));
+    }
+    sb.sh(&format!(
+        "mkdir -p /run/t && cat > /run/t/star.yaml <<'EOF'\n{lab}EOF"
+    ))
+    .ok();
+    sb.vnet("up /run/t/star.yaml").ok();
+    let (code, v, secs, out) = diagnose(&sb, "n1 n50");
+    assert_eq!(code, 0, "{}", out.stdout);
+    assert!(secs < 5.0, "{secs}");
+    sb.sh("ip -n n50 link set eth0 down").ok();
+    let (code, v2, secs, out) = diagnose(&sb, "n1 n50");
+    assert_eq!(code, 1, "{}", out.stdout);
+    assert_eq!(ids(&v2), ["link.down"], "{}", out.stdout);
+    assert!(secs < 5.0, "{secs}");
+    assert_eq!(v["status"], "works");
+}
