@@ -32,6 +32,18 @@ pub enum Event {
     },
 }
 
+/// An event and when it happened (seconds on the trace clock).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub ts: f64,
+    pub event: Event,
+}
+
+/// A drop comes right after the packet's last event (the same call chain:
+/// a hook, a queue, a peer's MTU check); later, its buffer may be another
+/// packet's.
+const DROP_WINDOW: f64 = 0.02;
+
 /// The drop reason names from the kfree_skb event's format file:
 /// `__print_symbolic(REC->reason, { 2, "NOT_SPECIFIED" }, …)`.
 pub fn reason_names(format: &str) -> HashMap<u32, String> {
@@ -60,7 +72,19 @@ fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// One line of trace text, when it is one of the three events.
-pub fn parse_line(line: &str, reasons: &HashMap<u32, String>) -> Option<Event> {
+pub fn parse_line(line: &str, reasons: &HashMap<u32, String>) -> Option<Record> {
+    let event = parse_event(line, reasons)?;
+    // "… [000] ..s1.   266.102171: netif_receive_skb: …"
+    let ts = line
+        .split(": ")
+        .next()
+        .and_then(|head| head.split_whitespace().last())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0.0);
+    Some(Record { ts, event })
+}
+
+fn parse_event(line: &str, reasons: &HashMap<u32, String>) -> Option<Event> {
     for (name, kind) in [
         (" net_dev_queue: ", 0),
         (" netif_receive_skb: ", 1),
@@ -149,14 +173,14 @@ impl Drop {
 
 /// Follow the probe's packets (IP length `l3_len`) through the events and
 /// return where each was dropped.
-pub fn correlate(events: &[Event], l3_len: u32, fwd: &Way, back: &Way) -> Vec<Drop> {
+pub fn correlate(records: &[Record], l3_len: u32, fwd: &Way, back: &Way) -> Vec<Drop> {
     let ways = [(fwd, Direction::There), (back, Direction::Back)];
     let lens = [l3_len, l3_len + 14];
-    // Buffer address → (which way, index of the last point matched).
-    let mut chains: HashMap<&str, (usize, usize)> = HashMap::new();
+    // Buffer address → (which way, index of the last point matched, when).
+    let mut chains: HashMap<&str, (usize, usize, f64)> = HashMap::new();
     let mut out = Vec::new();
     let matches = |p: &Point, dev: &str, dir: Dir| p.iface == dev && p.dir == dir;
-    for e in events {
+    for Record { ts, event: e } in records {
         let (dev, skb, len, dir) = match e {
             Event::Queue { dev, skb, len } => (dev, skb, len, Dir::Out),
             Event::Receive { dev, skb, len } => (dev, skb, len, Dir::In),
@@ -166,7 +190,9 @@ pub fn correlate(events: &[Event], l3_len: u32, fwd: &Way, back: &Way) -> Vec<Dr
                 reason,
                 ..
             } => {
-                if let Some((w, i)) = chains.remove(skb.as_str()) {
+                if let Some((w, i, last)) = chains.remove(skb.as_str())
+                    && ts - last <= DROP_WINDOW
+                {
                     let (way, d) = ways[w];
                     let pts = &way.path.points;
                     if let Some(after) = pts.get(i) {
@@ -191,10 +217,10 @@ pub fn correlate(events: &[Event], l3_len: u32, fwd: &Way, back: &Way) -> Vec<Dr
         // where its way starts, one expected interface after the other. An
         // event elsewhere means it left the way (a flood copy, another
         // namespace's eth0): it is no longer ours to blame.
-        if let Some((w, i)) = chains.get(skb.as_str()).copied() {
+        if let Some((w, i, _)) = chains.get(skb.as_str()).copied() {
             let pts = &ways[w].0.path.points;
             if pts.get(i + 1).is_some_and(|p| matches(p, dev, dir)) {
-                chains.insert(skb.as_str(), (w, i + 1));
+                chains.insert(skb.as_str(), (w, i + 1, *ts));
             } else {
                 chains.remove(skb.as_str());
             }
@@ -205,7 +231,7 @@ pub fn correlate(events: &[Event], l3_len: u32, fwd: &Way, back: &Way) -> Vec<Dr
                 .points
                 .first()
                 .filter(|p| matches(p, dev, dir))
-                .map(|_| (w, 0))
+                .map(|_| (w, 0, *ts))
         });
         if let Some(s) = start {
             chains.insert(skb.as_str(), s);
@@ -243,7 +269,8 @@ mod tests {
         assert_eq!(r.get(&128).map(String::as_str), Some("MAX"));
         assert!(reason_names("nonsense {").is_empty());
         let e = parse_line(TRACE.lines().last().unwrap(), &r).unwrap();
-        assert!(matches!(e, Event::Free { ref reason, .. } if reason == "NOT_SPECIFIED"));
+        assert!(matches!(e.event, Event::Free { ref reason, .. } if reason == "NOT_SPECIFIED"));
+        assert_eq!(e.ts, 266.102373);
         assert_eq!(parse_line("garbage net_dev_queue: dev=", &r), None);
     }
 
@@ -256,7 +283,7 @@ mod tests {
         let src: IpAddr = "192.168.1.1".parse().unwrap();
         let back = Way::new(t.path("ns2", src), Some(src));
         let r = reason_names(FORMAT);
-        let events: Vec<Event> = TRACE.lines().filter_map(|l| parse_line(l, &r)).collect();
+        let events: Vec<Record> = TRACE.lines().filter_map(|l| parse_line(l, &r)).collect();
         assert_eq!(events.len(), 8);
         let drops = correlate(&events, 89, &fwd, &back);
         assert_eq!(drops.len(), 1, "{drops:?}");
@@ -291,8 +318,41 @@ mod tests {
  x-1 [000] ..... 1.000006: netif_receive_skb: dev=veth1 skbaddr=0000000000000002 len=89
  x-1 [000] ..... 1.000007: kfree_skb: skbaddr=0000000000000002 rx_sk=0000000000000000 protocol=2048 location=ip_rcv_core+0x1/0x2 reason: OTHERHOST
 ";
-        let events: Vec<Event> = trace.lines().filter_map(|l| parse_line(l, &r)).collect();
+        let events: Vec<Record> = trace.lines().filter_map(|l| parse_line(l, &r)).collect();
         assert_eq!(events.len(), 7);
         assert!(correlate(&events, 89, &fwd, &back).is_empty());
+    }
+
+    #[test]
+    fn a_buffer_freed_long_after_delivery_is_someone_else_s() {
+        let all = seed_bridge();
+        let t = topo(&all);
+        let dst: IpAddr = "192.168.1.2".parse().unwrap();
+        let fwd = Way::new(t.path("ns1", dst), Some(dst));
+        let r = reason_names(FORMAT);
+        let walk = |free_at: &str| {
+            format!(
+                "\
+ x-1 [000] ..... 1.000001: net_dev_queue: dev=veth0 skbaddr=01 len=103
+ x-1 [000] ..... 1.000002: netif_receive_skb: dev=br0-veth0 skbaddr=01 len=89
+ x-1 [000] ..... 1.000003: net_dev_queue: dev=br0-veth1 skbaddr=01 len=103
+ x-1 [000] ..... 1.000004: netif_receive_skb: dev=veth1 skbaddr=01 len=89
+ x-1 [000] ..... {free_at}: kfree_skb: skbaddr=01 rx_sk=00 protocol=2048 location=nft_do_chain+0x1/0x2 reason: NETFILTER_DROP
+"
+            )
+        };
+        let drops = |text: String| {
+            let events: Vec<Record> = text.lines().filter_map(|l| parse_line(l, &r)).collect();
+            correlate(&events, 89, &fwd, &Way::none())
+        };
+        // Right after it arrived: ns2's input hook dropped it.
+        let d = drops(walk("1.000005"));
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            (d[0].ns.as_str(), d[0].after.iface.as_str()),
+            ("ns2", "veth1")
+        );
+        // Half a second later the buffer holds another packet.
+        assert!(drops(walk("1.500000")).is_empty());
     }
 }

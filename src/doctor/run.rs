@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::case::{Case, Ctx, Probe};
-use super::drops::{self, Event};
+use super::drops::{self, Record};
 use super::gather;
 use super::rules;
 use super::snapshot::Snapshot;
@@ -187,7 +187,7 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
         None => None,
     };
     profile::mark("doctor: probe");
-    let mut events: Vec<Event> = Vec::new();
+    let mut events: Vec<Record> = Vec::new();
     if let Some(inst) = instance {
         let names = inst
             .format("skb/kfree_skb")
