@@ -47,6 +47,8 @@ pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineEr
             Wait::No
         },
     )?;
+    // Holding the lock: a temporary record file is a killed writer's.
+    record::remove_stale_temporaries(lab);
     let journal = record::load(lab).map(|r| r.journal).unwrap_or_default();
 
     let mut session = Session::new().map_err(|e| EngineError::kernel("open netlink", e))?;
