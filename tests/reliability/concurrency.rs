@@ -5,6 +5,7 @@
 
 use crate::sandbox::Sandbox;
 use crate::state::{self, differences};
+use crate::crash::knob;
 use crate::{Rng, mixed_lab, timed_up};
 
 /// Run each command in the background at once; their exit codes and outputs.
@@ -44,7 +45,7 @@ fn four_labs_in_parallel_rounds_are_each_whole_and_leave_nothing() {
         sb.vnet(&format!("down -q {name}")).ok();
     }
     let base = state::read(&sb);
-    let rounds: usize = std::env::var("VNET_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(4);
+    let rounds = knob("VNET_ROUNDS", 4);
     let ups: Vec<String> = labs.iter().map(|(p, _)| format!("\"$VNET\" up -q {p}")).collect();
     let downs: Vec<String> = labs.iter().map(|(_, n)| format!("\"$VNET\" down -q {n}")).collect();
     for round in 0..rounds {
@@ -59,7 +60,7 @@ fn four_labs_in_parallel_rounds_are_each_whole_and_leave_nothing() {
         let leaks = state::read(&sb).leaks(&base);
         assert!(leaks.is_empty(), "round {round}: {leaks:#?}");
     }
-    eprintln!("concurrency: {rounds} rounds × 4 labs, all whole, leaks: 0");
+    eprintln!("reliability: concurrency: 4 labs × {rounds} rounds in parallel: {} ups and {} downs, all whole, leaks: 0", 4 * rounds, 4 * rounds);
 }
 
 #[test]
@@ -69,7 +70,8 @@ fn the_same_lab_twice_at_once_waits_or_refuses_and_never_mixes() {
     sb.vnet(&format!("up -q {path}")).ok();
     let whole = state::read(&sb).shape();
     sb.vnet(&format!("down -q {name}")).ok();
-    for round in 0..3 {
+    let rounds = knob("VNET_SAME_ROUNDS", 3);
+    for round in 0..rounds {
         // Waiting: one builds, the other then finds nothing to do.
         let up = format!("\"$VNET\" up -q {path}");
         let outs = together(&sb, &[up.clone(), up]);
@@ -93,6 +95,7 @@ fn the_same_lab_twice_at_once_waits_or_refuses_and_never_mixes() {
         assert!(differences(&whole, &state::read(&sb).shape()).is_empty());
         sb.vnet(&format!("down -q {name}")).ok();
     }
+    eprintln!("reliability: concurrency: the same lab twice at once, {rounds} rounds waiting and {rounds} with --no-wait: 0 mixed");
 }
 
 #[test]
@@ -105,7 +108,8 @@ fn down_during_up_leaves_the_whole_lab_or_nothing() {
     let base = state::read(&sb);
     let mut rng = Rng::new("down during up");
     let (mut nothing, mut all) = (0, 0);
-    for round in 0..4 {
+    let rounds = knob("VNET_SAME_ROUNDS", 3);
+    for round in 0..rounds {
         let delay = rng.unit() * full;
         let outs = together(
             &sb,
@@ -125,5 +129,5 @@ fn down_during_up_leaves_the_whole_lab_or_nothing() {
             sb.vnet(&format!("down -q {name}")).ok();
         }
     }
-    eprintln!("down during up: 4 rounds, {nothing} ended with nothing, {all} with the whole lab, 0 mixed");
+    eprintln!("reliability: concurrency: down during up, {rounds} rounds: {nothing} ended with nothing, {all} with the whole lab, 0 mixed");
 }

@@ -65,7 +65,7 @@ fn cycles_child() {
     let end = sample();
     let (first, warm) = (first.unwrap(), warm.unwrap_or(end));
     println!(
-        "CYCLES {cycles} in {:.1} s: rss {} → {} → {} KiB, fds {} → {} → {}, threads {} → {} → {}, mounts {} → {} → {}",
+        "CYCLES {cycles} up/down cycles in {:.1} s: rss {} → {} → {} KiB, fds {} → {} → {}, threads {} → {} → {}, mounts {} → {} → {}",
         started.elapsed().as_secs_f64(),
         first.rss_kib, warm.rss_kib, end.rss_kib,
         first.fds, warm.fds, end.fds,
@@ -92,7 +92,7 @@ fn in_process_cycles_keep_memory_fds_and_mounts_flat() {
         .lines()
         .find(|l| l.starts_with("CYCLES "))
         .unwrap_or_else(|| panic!("{}{}", out.stdout, out.stderr));
-    eprintln!("{line}");
+    eprintln!("reliability: memory: {}", &line["CYCLES ".len()..]);
     assert!(sb.netns().is_empty());
     assert_eq!(sb.links(""), ["lo"]);
 }
