@@ -123,3 +123,21 @@ fn without_privilege_nothing_changes_and_nothing_is_created() {
     assert_eq!(sb.links(""), ["lo"]);
     assert!(sb.sh("test -e /run/vnet").code != 0, "no state directory was made");
 }
+
+#[test]
+fn a_node_name_that_is_a_path_never_reaches_the_file_system() {
+    let sb = sandbox!();
+    sb.sh("mkdir -p /run/t && touch /run/t/marker").ok();
+    for cmd in [
+        "exec ../../run/t -- true",
+        "exec ../t -- true",
+        "ping ../../etc 127.0.0.1 -c1",
+        "down ../../etc",
+        "status ../x",
+    ] {
+        let out = sb.vnet(cmd);
+        assert_eq!(out.code, 2, "{cmd}: {}{}", out.stdout, out.stderr);
+    }
+    assert!(sb.sh("test -f /run/t/marker && test -d /etc").code == 0);
+    assert_eq!(sb.sh("ls -A /run/netns").ok().stdout, "");
+}
