@@ -131,3 +131,23 @@ fn down_during_up_leaves_the_whole_lab_or_nothing() {
     }
     eprintln!("reliability: concurrency: down during up, {rounds} rounds: {nothing} ended with nothing, {all} with the whole lab, 0 mixed");
 }
+
+#[test]
+fn first_runs_at_once_make_run_netns_a_mount_point_once() {
+    // On a machine where /run/netns is not yet a mount point, each `up`
+    // makes it one (as `ip netns add` does); several starting together must
+    // not stack one bind mount per run.
+    let sb = sandbox!();
+    let labs: Vec<String> = ["a-", "b-", "c-", "d-"]
+        .iter()
+        .zip([10, 20, 30, 40])
+        .map(|(p, base)| mixed_lab(&sb, 5, p, base).0)
+        .collect();
+    let count = "awk '$5 == \"/run/netns\"' /proc/self/mountinfo | wc -l";
+    assert_eq!(sb.sh(count).ok().stdout.trim(), "0");
+    let ups: Vec<String> = labs.iter().map(|p| format!("\"$VNET\" up -q {p}")).collect();
+    for (code, out) in together(&sb, &ups) {
+        assert_eq!(code, 0, "{out}");
+    }
+    assert_eq!(sb.sh(count).ok().stdout.trim(), "1", "one mount of /run/netns");
+}

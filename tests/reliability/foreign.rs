@@ -10,10 +10,11 @@ use crate::state::{self, State};
 use crate::{Rng, mixed_lab, timed_up};
 
 /// Foreign host interfaces (names sharing the lab's prefixes, one with the
-/// lab's device group but not its mark, one with another lab's mark, a veth
-/// pair, and `fport`, later attached to the lab's bridge).
+/// lab's device group but not its mark, one with another lab's mark, veth
+/// pairs, and `fport`, later attached to the lab's bridge). Bridges and
+/// veths only: a kernel without the dummy module has them all the same.
 const HOST: &[&str] = &[
-    "br0-h99", "br0x", "h1-a", "h1-b", "grp0", "oth0", "fport", "fv0",
+    "br0-h99", "br0x", "h1-a", "h1-b", "grp0", "oth0", "fport", "fport-p", "fv0",
 ];
 /// Foreign namespaces: one named with a node's prefix, one holding the
 /// other end of a foreign veth.
@@ -22,19 +23,20 @@ const SPACES: &[&str] = &["h1x", "fns"];
 fn plant(sb: &Sandbox, group: u32) {
     sb.sh(&format!(
         "set -e
-ip link add br0-h99 type dummy
+ip link add br0-h99 type bridge
 ip link add br0x type bridge
 ip link add h1-a type veth peer name h1-b
 ip link set h1-a up
 ip addr add 192.0.2.1/24 dev h1-a
-ip link add grp0 type dummy
+ip link add grp0 type bridge
 ip link set grp0 group {group}
-ip link add oth0 type dummy
+ip link add oth0 type bridge
 ip link set oth0 alias vnet:other-lab
-ip link add fport type dummy
+ip link add fport type veth peer name fport-p
+ip link set fport-p up
 ip link set fport up
 ip netns add h1x
-ip -n h1x link add d0 type dummy
+ip -n h1x link add d0 type bridge
 ip netns add fns
 ip link add fv0 type veth peer name fv1 netns fns
 ip -n fns addr add 198.51.100.1/24 dev fv1"
@@ -98,8 +100,8 @@ fn look_alikes_are_refused_or_worked_around_and_never_touched() {
     // Names the lab needs, held by others: refused before any change.
     refused(&sb, &path, "ip link add br0 type bridge", "ip link del br0",
         "interface br0 in the host namespace (bridge) — owned by not managed by vnet");
-    refused(&sb, &path, "ip link add br0-h1 type dummy", "ip link del br0-h1",
-        "interface br0-h1 in the host namespace (dummy) — owned by not managed by vnet");
+    refused(&sb, &path, "ip link add br0-h1 type veth peer name zz0", "ip link del br0-h1",
+        "interface br0-h1 in the host namespace (veth) — owned by not managed by vnet");
     refused(&sb, &path, "ip netns add h2", "ip netns del h2",
         "namespace h2 — owned by not managed by vnet");
     refused(&sb, &path, "ip netns add g2 && ip -n g2 link set lo alias vnet:other-lab",
@@ -113,7 +115,7 @@ fn look_alikes_are_refused_or_worked_around_and_never_touched() {
     let mut checks = vec![("up", changed(&planted, &state::read(&sb)))];
     // A foreign port on the lab's bridge, a foreign interface inside a lab
     // namespace: a reconcile leaves both.
-    sb.sh("ip link set fport master br0 && ip -n h1 link add fin0 type dummy && ip link set br0-h2 nomaster")
+    sb.sh("ip link set fport master br0 && ip -n h1 link add fin0 type bridge && ip link set br0-h2 nomaster")
         .ok();
     let attached = state::read(&sb);
     let out = sb.vnet(&format!("up {path}")).ok();

@@ -5,6 +5,7 @@
 //! kernel's state as iproute2 reads it. The long runs, with figures, are
 //! `bench/chaos.sh`.
 
+#[macro_use]
 #[path = "../sandbox/mod.rs"]
 mod sandbox;
 

@@ -16,6 +16,8 @@ pub struct Iface {
     pub kind: String,
     pub master: Option<String>,
     pub up: bool,
+    /// LOWER_UP: the link has carrier.
+    pub carrier: bool,
     pub operstate: String,
     pub mtu: u64,
     pub mac: String,
@@ -27,14 +29,21 @@ pub struct Iface {
 
 impl Iface {
     /// What must hold again after the lab is rebuilt: not the index or the
-    /// MAC, which the kernel picks each time.
+    /// MAC, which the kernel picks each time, nor the operstate, which the
+    /// kernel's linkwatch settles up to a second later. Carrier counts,
+    /// except on a bridge without an address: nothing waits on it (its
+    /// ports forward either way), so `up` does not either.
     pub fn shape(&self) -> String {
+        let carrier = if self.kind == "bridge" && self.addrs.is_empty() {
+            "-".to_string()
+        } else {
+            self.carrier.to_string()
+        };
         format!(
-            "{} master={} up={} oper={} mtu={} group={} alias={} addrs={}",
+            "{} master={} up={} carrier={carrier} mtu={} group={} alias={} addrs={}",
             self.kind,
             self.master.as_deref().unwrap_or("-"),
             self.up,
-            self.operstate,
             self.mtu,
             self.group,
             self.alias,
@@ -138,6 +147,9 @@ pub fn ifaces(v: &Value) -> Ifaces {
                 up: l["flags"]
                     .as_array()
                     .is_some_and(|f| f.iter().any(|x| x == "UP")),
+                carrier: l["flags"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|x| x == "LOWER_UP")),
                 operstate: text(&l["operstate"]),
                 mtu: l["mtu"].as_u64().unwrap_or(0),
                 mac: text(&l["address"]),
