@@ -308,38 +308,71 @@ proptest! {
 /// Hostile files, by class: (class, file name, contents, text the refusal
 /// must contain). The README's table of bad-file classes is these messages.
 fn hostile() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
-    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    // Billion laughs: 30 levels of ten aliases each, 10^30 nodes expanded.
+    let mut bomb = String::from("name: x\nlinks: [&a0 [x, x, x, x, x, x, x, x, x, x]");
     for i in 1..30 {
-        bomb.push_str(&format!("a{i}: &a{i} [*a{0}, *a{0}, *a{0}, *a{0}, *a{0}, *a{0}, *a{0}, *a{0}, *a{0}, *a{0}]\n", i - 1));
+        bomb.push_str(&format!(", &a{i} [{}]", vec![format!("*a{}", i - 1); 10].join(", ")));
     }
-    bomb.push_str("name: x\n");
+    bomb.push_str("]\n");
+    // Amplification that fits the schema: a 1 MB string used 20,000 times
+    // (20 GB expanded), and a map of 1,000 keys used by 20,000 nodes.
+    let strings = format!(
+        "name: x\nnodes:\n  a:\n    routes: [&r \"{}\"{}]\n",
+        "x".repeat(1 << 20),
+        ", *r".repeat(20_000)
+    );
+    let mut maps = String::from("name: x\nnodes:\n  a:\n    sysctls: &s {");
+    let keys: Vec<String> = (0..1000).map(|i| format!("net.ipv4.conf.all.k{i}: 1")).collect();
+    maps.push_str(&keys.join(", "));
+    maps.push_str("}\n");
+    for i in 0..20_000 {
+        maps.push_str(&format!("  b{i}: {{sysctls: *s}}\n"));
+    }
     let mut huge = b"name: x\n#".to_vec();
     huge.resize(17 << 20, b'x');
     vec![
-        ("YAML alias bomb (billion laughs)", "bomb.yaml", bomb.into_bytes(), "BUDGET"),
+        ("YAML alias bomb (billion laughs, 10^30 nodes)", "bomb.yaml", bomb.into_bytes(), "expected mapping start"),
+        (
+            "alias amplification: a 1 MiB string used 20,000 times",
+            "strings.yaml",
+            strings.into_bytes(),
+            "the file expands to more YAML than a lab file can hold (ScalarBytes",
+        ),
+        (
+            "alias amplification: a 1,000-key map used 20,000 times",
+            "maps.yaml",
+            maps.into_bytes(),
+            "the file expands to more YAML than a lab file can hold (Nodes",
+        ),
+        (
+            "an error past column 65,535 (a 70,000-byte line)",
+            "wide.yaml",
+            format!("name: x\nnodes: {{{}a: {{colour: 1}}}}\n", " ".repeat(70_000)).into_bytes(),
+            "(a line of 70023 bytes: not shown)",
+        ),
         (
             "deep YAML nesting (100,000 `[`)",
             "deep.yaml",
             format!("name: x\nnodes: {}{}\n", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
-            "DEEP",
+            "expected mapping start",
         ),
         (
             "deep YAML maps (10,000 levels)",
             "deepmap.yaml",
             format!("name: x\nnodes: {}{}\n", "{a: ".repeat(10_000), "}".repeat(10_000)).into_bytes(),
-            "DEEPMAP",
+            "unknown field `a`",
         ),
         (
             "deep TOML nesting (100,000 `[`)",
             "deep.toml",
             format!("name = \"x\"\nnodes = {}{}\n", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
-            "TOMLDEEP",
+            "cannot recurse further; max recursion depth met",
         ),
         (
             "deep TOML inline tables (10,000 levels)",
             "deepmap.toml",
             format!("name = \"x\"\nnodes = {}1{}\n", "{a = ".repeat(10_000), "}".repeat(10_000)).into_bytes(),
-            "TOMLDEEPMAP",
+            "cannot recurse further; max recursion depth met",
         ),
         ("huge file (17 MiB)", "huge.yaml", huge, "lab files are limited to 16777216"),
         ("NUL byte", "nul.yaml", b"name: x\nnodes:\n  a\0b: {}\n".to_vec(), "the file contains a NUL byte"),
@@ -390,7 +423,7 @@ fn hostile() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
             "duplicate key",
             "dup.yaml",
             b"name: x\nname: y\n".to_vec(),
-            "duplicate",
+            "duplicate mapping key: name",
         ),
         ("empty file", "empty.yaml", Vec::new(), "the lab has no `name`"),
     ]
