@@ -6,8 +6,10 @@ torn down by vnet and, in the same run, by the reference builds of
 `ip -batch` form, and the C floor with pipelined netlink). Every measurement
 runs in a fresh throwaway sandbox (network + mount + pid namespace).
 
-"Up" ends when every bridge port forwards, for every method alike (vnet's own
-`up` waits for that; the others are followed by the same check).
+"Up" ends when every bridge port forwards, and "down" when the network is
+gone (only `lo` left, /run/netns empty), for every method alike: vnet's own
+`up` and `down` wait for that; the others are followed by the same check.
+The table also shows when each down command returned.
 
 usage: bench/scale.py [--sizes 10,100,1000] [--runs 3] [--big 4000] [--skip-naive-at 1000]
 """
@@ -66,20 +68,21 @@ def main():
             results[m] = {
                 "up": statistics.median(r["up"] for r in runs),
                 "down": statistics.median(r["down"] for r in runs),
+                "down_return": statistics.median(r["extra"]["down_return"] for r in runs),
                 "rss": max(r["rss_kib"] for r in runs) / 1024,
-                "extra": runs[0].get("extra", {}),
+                "extra": {k: statistics.median(r["extra"][k] for r in runs) for k in runs[0].get("extra", {})},
             }
             print(f"# N={n} {m}: " + json.dumps(results[m]), file=sys.stderr, flush=True)
         rows.append((n, results))
 
-    print("| N | method | up s (median) | down s (median) | peak RSS MiB | vnet up speed-up | vnet down speed-up |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
+    print("| N | method | up s | down s (until gone) | down command returns s | peak RSS MiB | vnet up speed-up | vnet down speed-up |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for n, results in rows:
         v = results.get("vnet")
         for m, r in results.items():
             su = f"{r['up'] / v['up']:.1f}×" if v and m != "vnet" else ""
             sd = f"{r['down'] / v['down']:.1f}×" if v and m != "vnet" else ""
-            print(f"| {n} | {m} | {r['up']:.3f} | {r['down']:.3f} | {r['rss']:.1f} | {su} | {sd} |")
+            print(f"| {n} | {m} | {r['up']:.3f} | {r['down']:.3f} | {r['down_return']:.3f} | {r['rss']:.1f} | {su} | {sd} |")
     print()
     for n, results in rows:
         v = results.get("vnet")

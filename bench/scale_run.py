@@ -45,6 +45,19 @@ def forwarding_wait(bridges):
         time.sleep(0.001)
 
 
+def gone_wait():
+    """Seconds until the network is gone: only `lo` left in the sandbox's
+    namespace. A command returning is not the kernel done: namespaces
+    unmounted are cleaned up later, deleting their veths (and the host ends)
+    in a deferred batch. Every method is timed to this point alike."""
+    t = time.monotonic()
+    while len(os.listdir("/sys/class/net")) > 1 or os.listdir("/run/netns"):
+        if time.monotonic() - t > 120:
+            raise SystemExit("the network never went away")
+        time.sleep(0.001)
+    return time.monotonic() - t
+
+
 bridges = ["br0"] if n <= 1000 else [f"br{b}" for b in range(-(-n // 1000))]
 up_cmd, down_cmd = {
     "vnet": (f"env {env} {vnet} up -q {work}/star{n}{suffix}.yaml", f"env {env} {vnet} down -q star{n}"),
@@ -59,9 +72,12 @@ extra = {}
 if method == "vnet":
     extra["reconcile"], _ = run(up_cmd)
 down, rss_down = run(down_cmd)
+extra["down_return"] = down
+down += gone_wait()
 if method == "vnet":
     # The kernel's deferred namespace cleanup must not slow the next build.
     t, _ = run(up_cmd)
     extra["up_after_down"] = t + forwarding_wait(bridges)
     run(down_cmd)
+    gone_wait()
 print(json.dumps({"up": up, "down": down, "rss_kib": max(rss_up, rss_down), "extra": extra}))

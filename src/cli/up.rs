@@ -77,6 +77,7 @@ pub fn run(a: Args) -> i32 {
         text: Some(loaded.text.clone()),
     };
     let result = engine::up::up(lab, &opts, &hooks, &signals::CANCEL);
+    crate::kernel::profile::mark("returned");
     bar.finish();
     match result {
         Ok(r) => {

@@ -139,6 +139,7 @@ fn up_locked(
     let (namespaces, interfaces) = size(&net);
     if plan.is_empty() {
         ensure_record(lab, opts, &journal)?;
+        profile::mark("record kept");
         return Ok(UpReport {
             plan,
             counts,
@@ -192,6 +193,11 @@ fn up_locked(
     drop(exec);
     profile::mark("applied");
 
+    let mut want = want;
+    if !want.is_empty() {
+        ready::sync(&mut session, &sync_order(&net, &plan), &mut want);
+        profile::mark("synced");
+    }
     let not_ready = match (&mut watch, want.is_empty()) {
         (Some(w), false) => w
             .wait(&mut session, want, opts.ready_timeout)
@@ -264,6 +270,27 @@ fn operations(plan: &Plan) -> u64 {
 /// in the host, only that end is watched: both ends get carrier in one call
 /// and the kernel's linkwatch handles them in that order, so the host end
 /// being up means its peer is too (and one socket then covers a whole star).
+/// Every interface the plan brings up, bridges last in each namespace (a
+/// bridge's carrier follows its ports).
+fn sync_order(net: &Net, plan: &Plan) -> Vec<(Netns, String)> {
+    let mut ports = Vec::new();
+    let mut bridges = Vec::new();
+    for a in &plan.actions {
+        let Action::SetLink { ns, name, set } = a else {
+            continue;
+        };
+        if set.up != Some(true) {
+            continue;
+        }
+        match net.iface(ns, name).map(|i| &i.kind) {
+            Some(IfaceKind::Bridge { .. }) => bridges.push((ns.clone(), name.clone())),
+            _ => ports.push((ns.clone(), name.clone())),
+        }
+    }
+    ports.extend(bridges);
+    ports
+}
+
 fn readiness(net: &Net, plan: &Plan) -> Want {
     let stp: BTreeMap<(Netns, String), bool> = net
         .namespaces

@@ -11,6 +11,7 @@ pub mod netns;
 pub mod observe;
 pub mod profile;
 pub mod ready;
+pub mod released;
 pub mod session;
 pub mod sysctl;
 

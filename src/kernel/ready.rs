@@ -70,7 +70,7 @@ fn setopt(fd: i32, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::
 }
 
 /// A socket in the calling thread's namespace, subscribed to link events.
-fn subscribe() -> Result<OwnedFd, KernelError> {
+pub(crate) fn subscribe() -> Result<OwnedFd, KernelError> {
     // SAFETY: plain socket(2); the fd is owned below.
     let raw = unsafe {
         libc::socket(
@@ -190,6 +190,39 @@ impl Watch {
             }
         }
         Ok(want.into_iter().collect())
+    }
+}
+
+/// Have the kernel finish its pending link work for `ifaces` now, and settle
+/// `want` from the answers. Carrier, operational state, the queue discipline
+/// and a bridge port's move to forwarding all wait for the kernel's linkwatch
+/// worker, which, once new events stop, works through its backlog a hundred
+/// interfaces a second: seconds at a thousand interfaces. A single-interface
+/// RTM_GETLINK runs that interface's pending work first (rtnl_getlink syncs
+/// linkwatch), so asking is enough. Ports are asked before their bridge,
+/// whose carrier follows its ports. Best effort: the events stay the truth.
+pub fn sync(session: &mut Session, ifaces: &[(Netns, String)], want: &mut Want) {
+    let mut asked: BTreeSet<Netns> = BTreeSet::new();
+    for (ns, name) in ifaces {
+        let Some(h) = session.handle(ns) else {
+            continue;
+        };
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::IfName(name.clone()));
+        h.sock.queue(RouteNetlinkMessage::GetLink(m), 0);
+        asked.insert(ns.clone());
+    }
+    for ns in asked {
+        let Some(h) = session.handle(&ns) else {
+            continue;
+        };
+        if let Ok(replies) = h.sock.take_replies() {
+            for r in replies {
+                if let RouteNetlinkMessage::NewLink(l) = r {
+                    settle(want, &ns, &l);
+                }
+            }
+        }
     }
 }
 

@@ -100,22 +100,25 @@ impl Session {
                 ..LiveNs::default()
             })
             .collect();
-        let requests = [
-            observe::link_dump_request as fn() -> _,
-            observe::addr_dump_request,
-            observe::route_dump_request,
-        ];
-        // Each kind of dump goes out on every socket before any is read.
-        for req in requests {
-            let mut seqs = Vec::with_capacity(all.len());
-            for (_, h) in all.iter_mut() {
-                seqs.push(h.sock.start_dump(req())?);
-            }
-            for (i, (_, h)) in all.iter_mut().enumerate() {
-                let live = &mut lives[i];
-                h.sock.read_dump_each(seqs[i], |m| observe::add(live, m))?;
-            }
-        }
+        // The kernel fills a dump in the context of the reader's recvmsg, so
+        // reading on one thread per core spreads that work over the cores.
+        let mut pairs: Vec<(&mut NsHandle, &mut LiveNs)> = all
+            .into_iter()
+            .map(|(_, h)| h)
+            .zip(lives.iter_mut())
+            .collect();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = pairs.len().div_ceil(cores).max(1);
+        std::thread::scope(|s| {
+            let parts: Vec<_> = pairs
+                .chunks_mut(chunk)
+                .map(|part| s.spawn(move || dump_all(part)))
+                .collect();
+            parts.into_iter().try_for_each(|p| {
+                p.join()
+                    .unwrap_or_else(|_| Err(KernelError::from_errno(libc::EIO)))
+            })
+        })?;
         let mut lives = lives.into_iter();
         let host = lives.next().unwrap_or_default();
         let mut named: BTreeMap<String, LiveNs> = lives.map(|l| (l.ns.clone(), l)).collect();
@@ -225,4 +228,24 @@ impl Session {
         self.learn(ns, &links);
         Ok(())
     }
+}
+
+/// Links, addresses and routes of each namespace in `part`: each kind of
+/// dump goes out on every socket before any is read.
+fn dump_all(part: &mut [(&mut NsHandle, &mut LiveNs)]) -> Result<(), KernelError> {
+    let requests = [
+        observe::link_dump_request as fn() -> _,
+        observe::addr_dump_request,
+        observe::route_dump_request,
+    ];
+    for req in requests {
+        let mut seqs = Vec::with_capacity(part.len());
+        for (h, _) in part.iter_mut() {
+            seqs.push(h.sock.start_dump(req())?);
+        }
+        for ((h, live), seq) in part.iter_mut().zip(seqs) {
+            h.sock.read_dump_each(seq, |m| observe::add(live, m))?;
+        }
+    }
+    Ok(())
 }

@@ -19,6 +19,31 @@ pub struct Lab {
     pub expect: Vec<Expectation>,
     /// Keep IPv6 link-local addresses on interfaces without an IPv6 address.
     pub ipv6_link_local: bool,
+    /// Node lookups by name, built on first use (labs have thousands of nodes).
+    pub index: NodeIndex,
+}
+
+/// Where each node sits in `Lab::nodes`. A hint, checked on every use, so a
+/// lab edited after the first lookup still answers right (by a scan).
+#[derive(Default)]
+pub struct NodeIndex(std::sync::OnceLock<std::collections::HashMap<String, usize>>);
+
+impl Clone for NodeIndex {
+    fn clone(&self) -> Self {
+        NodeIndex::default()
+    }
+}
+
+impl PartialEq for NodeIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for NodeIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NodeIndex")
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -117,7 +142,17 @@ impl std::str::FromStr for Mac {
 
 impl Lab {
     pub fn node(&self, name: &str) -> Option<&Node> {
-        self.nodes.iter().find(|n| n.name == name)
+        let index = self.index.0.get_or_init(|| {
+            let mut m = std::collections::HashMap::with_capacity(self.nodes.len());
+            for (i, n) in self.nodes.iter().enumerate() {
+                m.entry(n.name.clone()).or_insert(i);
+            }
+            m
+        });
+        match index.get(name).and_then(|&i| self.nodes.get(i)) {
+            Some(n) if n.name == name => Some(n),
+            _ => self.nodes.iter().find(|n| n.name == name),
+        }
     }
 
     /// The namespace an interface of `node` lives in: a netns node is its own

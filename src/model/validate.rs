@@ -217,6 +217,7 @@ impl Validator {
             links: Vec::new(),
             expect: Vec::new(),
             ipv6_link_local,
+            index: Default::default(),
         };
         self.bridge_homes(&lab, &raw);
 
