@@ -311,7 +311,10 @@ fn hostile() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
     // Billion laughs: 30 levels of ten aliases each, 10^30 nodes expanded.
     let mut bomb = String::from("name: x\nlinks: [&a0 [x, x, x, x, x, x, x, x, x, x]");
     for i in 1..30 {
-        bomb.push_str(&format!(", &a{i} [{}]", vec![format!("*a{}", i - 1); 10].join(", ")));
+        bomb.push_str(&format!(
+            ", &a{i} [{}]",
+            vec![format!("*a{}", i - 1); 10].join(", ")
+        ));
     }
     bomb.push_str("]\n");
     // Amplification that fits the schema: a 1 MB string used 20,000 times
@@ -322,7 +325,9 @@ fn hostile() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
         ", *r".repeat(20_000)
     );
     let mut maps = String::from("name: x\nnodes:\n  a:\n    sysctls: &s {");
-    let keys: Vec<String> = (0..1000).map(|i| format!("net.ipv4.conf.all.k{i}: 1")).collect();
+    let keys: Vec<String> = (0..1000)
+        .map(|i| format!("net.ipv4.conf.all.k{i}: 1"))
+        .collect();
     maps.push_str(&keys.join(", "));
     maps.push_str("}\n");
     for i in 0..20_000 {
@@ -331,7 +336,12 @@ fn hostile() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
     let mut huge = b"name: x\n#".to_vec();
     huge.resize(17 << 20, b'x');
     vec![
-        ("YAML alias bomb (billion laughs, 10^30 nodes)", "bomb.yaml", bomb.into_bytes(), "expected mapping start"),
+        (
+            "YAML alias bomb (billion laughs, 10^30 nodes)",
+            "bomb.yaml",
+            bomb.into_bytes(),
+            "expected mapping start",
+        ),
         (
             "alias amplification: a 1 MiB string used 20,000 times",
             "strings.yaml",
@@ -347,36 +357,75 @@ fn hostile() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
         (
             "an error past column 65,535 (a 70,000-byte line)",
             "wide.yaml",
-            format!("name: x\nnodes: {{{}a: {{colour: 1}}}}\n", " ".repeat(70_000)).into_bytes(),
+            format!(
+                "name: x\nnodes: {{{}a: {{colour: 1}}}}\n",
+                " ".repeat(70_000)
+            )
+            .into_bytes(),
             "(a line of 70023 bytes: not shown)",
         ),
         (
             "deep YAML nesting (100,000 `[`)",
             "deep.yaml",
-            format!("name: x\nnodes: {}{}\n", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
+            format!(
+                "name: x\nnodes: {}{}\n",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            )
+            .into_bytes(),
             "expected mapping start",
         ),
         (
             "deep YAML maps (10,000 levels)",
             "deepmap.yaml",
-            format!("name: x\nnodes: {}{}\n", "{a: ".repeat(10_000), "}".repeat(10_000)).into_bytes(),
+            format!(
+                "name: x\nnodes: {}{}\n",
+                "{a: ".repeat(10_000),
+                "}".repeat(10_000)
+            )
+            .into_bytes(),
             "unknown field `a`",
         ),
         (
             "deep TOML nesting (100,000 `[`)",
             "deep.toml",
-            format!("name = \"x\"\nnodes = {}{}\n", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
+            format!(
+                "name = \"x\"\nnodes = {}{}\n",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            )
+            .into_bytes(),
             "cannot recurse further; max recursion depth met",
         ),
         (
             "deep TOML inline tables (10,000 levels)",
             "deepmap.toml",
-            format!("name = \"x\"\nnodes = {}1{}\n", "{a = ".repeat(10_000), "}".repeat(10_000)).into_bytes(),
+            format!(
+                "name = \"x\"\nnodes = {}1{}\n",
+                "{a = ".repeat(10_000),
+                "}".repeat(10_000)
+            )
+            .into_bytes(),
             "cannot recurse further; max recursion depth met",
         ),
-        ("huge file (17 MiB)", "huge.yaml", huge, "lab files are limited to 16777216"),
-        ("NUL byte", "nul.yaml", b"name: x\nnodes:\n  a\0b: {}\n".to_vec(), "the file contains a NUL byte"),
-        ("not UTF-8", "latin1.yaml", b"name: x\nnodes:\n  caf\xe9: {}\n".to_vec(), "is not UTF-8 text"),
+        (
+            "huge file (17 MiB)",
+            "huge.yaml",
+            huge,
+            "lab files are limited to 16777216",
+        ),
+        (
+            "NUL byte",
+            "nul.yaml",
+            b"name: x\nnodes:\n  a\0b: {}\n".to_vec(),
+            "the file contains a NUL byte",
+        ),
+        (
+            "not UTF-8",
+            "latin1.yaml",
+            b"name: x\nnodes:\n  caf\xe9: {}\n".to_vec(),
+            "is not UTF-8 text",
+        ),
         (
             "control character in a node name",
             "bell.yaml",
@@ -410,7 +459,8 @@ fn hostile() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
         (
             "path in an interface name",
             "ifpath.yaml",
-            b"name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:../e0\", \"b:e0\"]\n".to_vec(),
+            b"name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:../e0\", \"b:e0\"]\n"
+                .to_vec(),
             "'/' (a path separator) is not allowed in an interface name",
         ),
         (
@@ -425,7 +475,12 @@ fn hostile() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
             b"name: x\nname: y\n".to_vec(),
             "duplicate mapping key: name",
         ),
-        ("empty file", "empty.yaml", Vec::new(), "the lab has no `name`"),
+        (
+            "empty file",
+            "empty.yaml",
+            Vec::new(),
+            "the lab has no `name`",
+        ),
     ]
 }
 
@@ -445,7 +500,10 @@ fn hostile_files_get_a_clear_refusal_quickly() {
         let took = started.elapsed();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{class}: {err}");
-        assert!(err.contains(message), "{class}: `{message}` missing in\n{err}");
+        assert!(
+            err.contains(message),
+            "{class}: `{message}` missing in\n{err}"
+        );
         assert!(!err.contains("panicked"), "{class}: {err}");
         assert!(took.as_secs() < 10, "{class}: took {took:?}");
         // The first line of the refusal, for the README's table.

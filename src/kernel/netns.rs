@@ -5,8 +5,8 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::os::unix::fs::DirBuilderExt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

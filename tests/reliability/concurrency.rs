@@ -3,9 +3,9 @@
 //! with --no-wait refuses), never a mixture; `down` during `up` of the same
 //! lab gives the whole lab or nothing.
 
+use crate::crash::knob;
 use crate::sandbox::Sandbox;
 use crate::state::{self, differences};
-use crate::crash::knob;
 use crate::{Rng, mixed_lab, timed_up};
 
 /// Run each command in the background at once; their exit codes and outputs.
@@ -46,8 +46,14 @@ fn four_labs_in_parallel_rounds_are_each_whole_and_leave_nothing() {
     }
     let base = state::read(&sb);
     let rounds = knob("VNET_ROUNDS", 4);
-    let ups: Vec<String> = labs.iter().map(|(p, _)| format!("\"$VNET\" up -q {p}")).collect();
-    let downs: Vec<String> = labs.iter().map(|(_, n)| format!("\"$VNET\" down -q {n}")).collect();
+    let ups: Vec<String> = labs
+        .iter()
+        .map(|(p, _)| format!("\"$VNET\" up -q {p}"))
+        .collect();
+    let downs: Vec<String> = labs
+        .iter()
+        .map(|(_, n)| format!("\"$VNET\" down -q {n}"))
+        .collect();
     for round in 0..rounds {
         for (code, out) in together(&sb, &ups) {
             assert_eq!(code, 0, "round {round}: {out}");
@@ -60,7 +66,11 @@ fn four_labs_in_parallel_rounds_are_each_whole_and_leave_nothing() {
         let leaks = state::read(&sb).leaks(&base);
         assert!(leaks.is_empty(), "round {round}: {leaks:#?}");
     }
-    eprintln!("reliability: concurrency: 4 labs × {rounds} rounds in parallel: {} ups and {} downs, all whole, leaks: 0", 4 * rounds, 4 * rounds);
+    eprintln!(
+        "reliability: concurrency: 4 labs × {rounds} rounds in parallel: {} ups and {} downs, all whole, leaks: 0",
+        4 * rounds,
+        4 * rounds
+    );
 }
 
 #[test]
@@ -77,7 +87,10 @@ fn the_same_lab_twice_at_once_waits_or_refuses_and_never_mixes() {
         let outs = together(&sb, &[up.clone(), up]);
         assert!(outs.iter().all(|(c, _)| *c == 0), "round {round}: {outs:?}");
         let built = outs.iter().filter(|(_, o)| o.contains(": up in ")).count();
-        let idle = outs.iter().filter(|(_, o)| o.contains("nothing to do")).count();
+        let idle = outs
+            .iter()
+            .filter(|(_, o)| o.contains("nothing to do"))
+            .count();
         assert_eq!((built, idle), (1, 1), "round {round}: {outs:?}");
         assert!(differences(&whole, &state::read(&sb).shape()).is_empty());
         sb.vnet(&format!("down -q {name}")).ok();
@@ -95,7 +108,9 @@ fn the_same_lab_twice_at_once_waits_or_refuses_and_never_mixes() {
         assert!(differences(&whole, &state::read(&sb).shape()).is_empty());
         sb.vnet(&format!("down -q {name}")).ok();
     }
-    eprintln!("reliability: concurrency: the same lab twice at once, {rounds} rounds waiting and {rounds} with --no-wait: 0 mixed");
+    eprintln!(
+        "reliability: concurrency: the same lab twice at once, {rounds} rounds waiting and {rounds} with --no-wait: 0 mixed"
+    );
 }
 
 #[test]
@@ -124,12 +139,17 @@ fn down_during_up_leaves_the_whole_lab_or_nothing() {
             nothing += 1;
         } else {
             let diff = differences(&whole, &now.shape());
-            assert!(diff.is_empty(), "round {round}: neither whole nor nothing: {diff:#?}");
+            assert!(
+                diff.is_empty(),
+                "round {round}: neither whole nor nothing: {diff:#?}"
+            );
             all += 1;
             sb.vnet(&format!("down -q {name}")).ok();
         }
     }
-    eprintln!("reliability: concurrency: down during up, {rounds} rounds: {nothing} ended with nothing, {all} with the whole lab, 0 mixed");
+    eprintln!(
+        "reliability: concurrency: down during up, {rounds} rounds: {nothing} ended with nothing, {all} with the whole lab, 0 mixed"
+    );
 }
 
 #[test]
@@ -145,9 +165,16 @@ fn first_runs_at_once_make_run_netns_a_mount_point_once() {
         .collect();
     let count = "awk '$5 == \"/run/netns\"' /proc/self/mountinfo | wc -l";
     assert_eq!(sb.sh(count).ok().stdout.trim(), "0");
-    let ups: Vec<String> = labs.iter().map(|p| format!("\"$VNET\" up -q {p}")).collect();
+    let ups: Vec<String> = labs
+        .iter()
+        .map(|p| format!("\"$VNET\" up -q {p}"))
+        .collect();
     for (code, out) in together(&sb, &ups) {
         assert_eq!(code, 0, "{out}");
     }
-    assert_eq!(sb.sh(count).ok().stdout.trim(), "1", "one mount of /run/netns");
+    assert_eq!(
+        sb.sh(count).ok().stdout.trim(),
+        "1",
+        "one mount of /run/netns"
+    );
 }

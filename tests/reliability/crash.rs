@@ -61,7 +61,10 @@ fn a_killed_up_leaves_nothing_after_down_and_a_whole_lab_after_up() {
             if diff.is_empty() && now.files == whole.files && sb.pings("g1", "10.1.0.2") {
                 whole_again += 1;
             } else {
-                leaks.push(format!("kill {i} after {delay:.3} s, then up: {diff:?} files {:?}", now.files));
+                leaks.push(format!(
+                    "kill {i} after {delay:.3} s, then up: {diff:?} files {:?}",
+                    now.files
+                ));
             }
             sb.vnet(&format!("down -q {name}")).ok();
             let left = state::read(&sb).leaks(&base);

@@ -43,7 +43,10 @@ fn sample() -> Sample {
 #[test]
 #[ignore = "run in a sandbox by in_process_cycles_keep_memory_fds_and_mounts_flat"]
 fn cycles_child() {
-    let cycles: usize = std::env::var("VNET_CYCLES").ok().and_then(|c| c.parse().ok()).unwrap_or(200);
+    let cycles: usize = std::env::var("VNET_CYCLES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(200);
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/seed-bridge.yaml");
     let lab = vnet::model::parse_lab(path, &std::fs::read_to_string(path).unwrap()).unwrap();
     let cancel = AtomicBool::new(false);
@@ -59,20 +62,33 @@ fn cycles_child() {
         if i == warm_up {
             warm = Some(sample());
         }
-        up::up(&lab, &opts, &Hooks::silent(), &cancel).unwrap_or_else(|e| panic!("cycle {i}: up: {e}"));
-        down::down(&lab.name, &Hooks::silent(), true).unwrap_or_else(|e| panic!("cycle {i}: down: {e}"));
+        up::up(&lab, &opts, &Hooks::silent(), &cancel)
+            .unwrap_or_else(|e| panic!("cycle {i}: up: {e}"));
+        down::down(&lab.name, &Hooks::silent(), true)
+            .unwrap_or_else(|e| panic!("cycle {i}: down: {e}"));
     }
     let end = sample();
     let (first, warm) = (first.unwrap(), warm.unwrap_or(end));
     println!(
         "CYCLES {cycles} up/down cycles in {:.1} s: rss {} → {} → {} KiB, fds {} → {} → {}, threads {} → {} → {}, mounts {} → {} → {}",
         started.elapsed().as_secs_f64(),
-        first.rss_kib, warm.rss_kib, end.rss_kib,
-        first.fds, warm.fds, end.fds,
-        first.threads, warm.threads, end.threads,
-        first.mounts, warm.mounts, end.mounts,
+        first.rss_kib,
+        warm.rss_kib,
+        end.rss_kib,
+        first.fds,
+        warm.fds,
+        end.fds,
+        first.threads,
+        warm.threads,
+        end.threads,
+        first.mounts,
+        warm.mounts,
+        end.mounts,
     );
-    assert_eq!((warm.fds, warm.threads, warm.mounts), (end.fds, end.threads, end.mounts));
+    assert_eq!(
+        (warm.fds, warm.threads, warm.mounts),
+        (end.fds, end.threads, end.mounts)
+    );
     // Flat: the allocator may keep a little more, never a share per cycle.
     assert!(end.rss_kib <= warm.rss_kib + 1024, "{warm:?} → {end:?}");
 }

@@ -3,10 +3,10 @@
 //! nothing; for every k of a `down`, what is left is named and the next
 //! `down` removes it; a reconcile that fails converges on the next `up`.
 
-use crate::sandbox::Sandbox;
-use crate::state::{self, differences};
 use crate::crash::knob;
 use crate::mixed_lab;
+use crate::sandbox::Sandbox;
+use crate::state::{self, differences};
 
 /// Kernel operations `vnet ARGS` performs (VNET_FAULT_COUNT), run for real.
 pub fn operations(sb: &Sandbox, args: &str) -> u64 {
@@ -21,7 +21,10 @@ pub fn operations(sb: &Sandbox, args: &str) -> u64 {
 }
 
 fn with_fault(sb: &Sandbox, args: &str, k: u64) -> crate::sandbox::Out {
-    sb.sh_env(&format!("\"$VNET\" {args}"), &[("VNET_FAULT_AT", &k.to_string())])
+    sb.sh_env(
+        &format!("\"$VNET\" {args}"),
+        &[("VNET_FAULT_AT", &k.to_string())],
+    )
 }
 
 #[test]
@@ -41,8 +44,14 @@ fn a_fault_at_every_operation_of_up_rolls_back_to_nothing() {
             err.contains(&format!("fault injected at kernel operation {k} ")),
             "k={k}: {err}"
         );
-        assert!(err.contains(" failed: ") && err.contains("\n  step: "), "k={k}: names the step: {err}");
-        assert!(err.contains("rolled back: nothing of this run is left"), "k={k}: {err}");
+        assert!(
+            err.contains(" failed: ") && err.contains("\n  step: "),
+            "k={k}: names the step: {err}"
+        );
+        assert!(
+            err.contains("rolled back: nothing of this run is left"),
+            "k={k}: {err}"
+        );
         let leaks = state::read(&sb).leaks(&base);
         assert!(leaks.is_empty(), "k={k}: {err}\n{leaks:#?}");
     }
@@ -67,13 +76,23 @@ fn a_fault_at_every_operation_of_down_is_named_and_the_next_down_finishes() {
         sb.vnet(&format!("up -q {path}")).ok();
         let out = with_fault(&sb, &format!("down -q {name}"), k);
         assert_eq!(out.code, 1, "k={k}: {}{}", out.stdout, out.stderr);
-        assert!(out.stderr.contains("could not remove:"), "k={k}: {}", out.stderr);
-        assert!(out.stderr.contains("fault injected"), "k={k}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("could not remove:"),
+            "k={k}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("fault injected"),
+            "k={k}: {}",
+            out.stderr
+        );
         sb.vnet(&format!("down -q {name}")).ok();
         let leaks = state::read(&sb).leaks(&base);
         assert!(leaks.is_empty(), "k={k}: {leaks:#?}");
     }
-    eprintln!("reliability: faults in down: {total}/{total} operations covered, each named what was left, the next down removed it");
+    eprintln!(
+        "reliability: faults in down: {total}/{total} operations covered, each named what was left, the next down removed it"
+    );
 }
 
 #[test]
@@ -100,5 +119,7 @@ fn a_reconcile_that_fails_anywhere_converges_on_the_next_up() {
         let diff = differences(&grown, &state::read(&sb).shape());
         assert!(diff.is_empty(), "k={k}: {diff:#?}");
     }
-    eprintln!("reliability: faults in a reconcile: {total}/{total} operations covered, the next up converged each time");
+    eprintln!(
+        "reliability: faults in a reconcile: {total}/{total} operations covered, the next up converged each time"
+    );
 }

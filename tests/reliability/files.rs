@@ -9,7 +9,9 @@ use crate::mixed_lab;
 use crate::sandbox::Sandbox;
 
 fn modes(sb: &Sandbox) -> String {
-    sb.sh("cd /run/vnet && stat -c '%n %a %u %F' . *").ok().stdout
+    sb.sh("cd /run/vnet && stat -c '%n %a %u %F' . *")
+        .ok()
+        .stdout
 }
 
 #[test]
@@ -20,7 +22,9 @@ fn state_files_are_private_and_root_owned_whatever_the_umask() {
     let m = modes(&sb);
     assert_eq!(
         m,
-        format!(". 700 0 directory\n{name}.json 600 0 regular file\n{name}.lock 600 0 regular file\n")
+        format!(
+            ". 700 0 directory\n{name}.json 600 0 regular file\n{name}.lock 600 0 regular file\n"
+        )
     );
     // A state directory opened to others is closed again.
     sb.sh("chmod 777 /run/vnet").ok();
@@ -29,22 +33,35 @@ fn state_files_are_private_and_root_owned_whatever_the_umask() {
     // One owned by someone else is refused.
     sb.sh("chown 65534 /run/vnet").ok();
     let out = sb.vnet(&format!("down -q {name}")).expect(1);
-    assert!(out.stderr.contains("/run/vnet is owned by uid 65534"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/run/vnet is owned by uid 65534"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn symlinks_planted_in_run_vnet_are_never_followed() {
     let sb = sandbox!();
     let (path, name) = mixed_lab(&sb, 5, "", 0);
-    let victims = "mkdir -p /run/v && echo keep > /run/v/a && echo keep > /run/v/b && echo keep > /run/v/c";
+    let victims =
+        "mkdir -p /run/v && echo keep > /run/v/a && echo keep > /run/v/b && echo keep > /run/v/c";
     let intact = "cat /run/v/a /run/v/b /run/v/c | tr -d '\\n'; stat -c ' %a' /run/v/a /run/v/b /run/v/c | tr -d '\\n'";
     sb.sh(victims).ok();
     let untouched = sb.sh(intact).ok().stdout;
 
     // The lock: refused, with the way out.
-    sb.sh(&format!("mkdir -p -m 700 /run/vnet && ln -s /run/v/a /run/vnet/{name}.lock")).ok();
+    sb.sh(&format!(
+        "mkdir -p -m 700 /run/vnet && ln -s /run/v/a /run/vnet/{name}.lock"
+    ))
+    .ok();
     let out = sb.vnet(&format!("up -q {path}")).expect(1);
-    assert!(out.stderr.contains("is a symbolic link; vnet never follows links"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("is a symbolic link; vnet never follows links"),
+        "{}",
+        out.stderr
+    );
     assert!(sb.netns().is_empty(), "nothing was built");
     sb.sh(&format!("rm /run/vnet/{name}.lock")).ok();
 
@@ -55,16 +72,31 @@ fn symlinks_planted_in_run_vnet_are_never_followed() {
     .ok();
     sb.vnet(&format!("up -q {path}")).ok();
     assert_eq!(
-        sb.sh("ls -A /run/vnet").ok().stdout.split_whitespace().collect::<Vec<_>>(),
+        sb.sh("ls -A /run/vnet")
+            .ok()
+            .stdout
+            .split_whitespace()
+            .collect::<Vec<_>>(),
         [format!("{name}.json"), format!("{name}.lock")]
     );
-    assert!(sb.sh(&format!("test -f /run/vnet/{name}.json && ! test -L /run/vnet/{name}.json")).code == 0);
+    assert!(
+        sb.sh(&format!(
+            "test -f /run/vnet/{name}.json && ! test -L /run/vnet/{name}.json"
+        ))
+        .code
+            == 0
+    );
     sb.vnet(&format!("down -q {name}")).ok();
 
     // The directory itself.
-    sb.sh("rm -rf /run/vnet && mkdir -p /run/v/dir && ln -s /run/v/dir /run/vnet").ok();
+    sb.sh("rm -rf /run/vnet && mkdir -p /run/v/dir && ln -s /run/v/dir /run/vnet")
+        .ok();
     let out = sb.vnet(&format!("up -q {path}")).expect(1);
-    assert!(out.stderr.contains("/run/vnet is not a directory"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/run/vnet is not a directory"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(sb.sh("ls -A /run/v/dir").ok().stdout, "");
     assert_eq!(sb.sh(intact).ok().stdout, untouched, "a target was written");
 }
@@ -73,12 +105,28 @@ fn symlinks_planted_in_run_vnet_are_never_followed() {
 fn a_symlink_at_run_netns_is_refused_and_junk_inside_is_left_alone() {
     let sb = sandbox!();
     let (path, name) = mixed_lab(&sb, 5, "", 0);
-    sb.sh("rmdir /run/netns && mkdir /run/elsewhere && ln -s /run/elsewhere /run/netns").ok();
+    sb.sh("rmdir /run/netns && mkdir /run/elsewhere && ln -s /run/elsewhere /run/netns")
+        .ok();
     let out = sb.vnet(&format!("up -q {path}")).expect(1);
-    assert!(out.stderr.contains("/run/netns is not a directory (a symlink?)"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("/run/netns is not a directory (a symlink?)"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(sb.sh("ls -A /run/elsewhere").ok().stdout, "");
-    assert_eq!(sb.sh("grep -c /run/elsewhere /proc/self/mountinfo || true").ok().stdout.trim(), "0");
-    assert_eq!(sb.sh("ls -A /run/vnet 2>/dev/null").stdout, "", "no lock left by a refused first up");
+    assert_eq!(
+        sb.sh("grep -c /run/elsewhere /proc/self/mountinfo || true")
+            .ok()
+            .stdout
+            .trim(),
+        "0"
+    );
+    assert_eq!(
+        sb.sh("ls -A /run/vnet 2>/dev/null").stdout,
+        "",
+        "no lock left by a refused first up"
+    );
 
     // Junk of every kind under a real /run/netns: vnet neither hangs on it
     // (a FIFO blocks a plain open) nor follows, nor removes it.
@@ -97,8 +145,15 @@ fn a_symlink_at_run_netns_is_refused_and_junk_inside_is_left_alone() {
     assert_eq!(sb.sh("ls /run/netns | wc -l").ok().stdout.trim(), "5");
     // A junk entry with a node's name is a conflict, not a namespace.
     sb.sh("ln -s /etc /run/netns/h1").ok();
-    let out = sb.sh(&format!("timeout 20 \"$VNET\" up -q {path}")).expect(1);
-    assert!(out.stderr.contains("/run/netns/h1 — owned by a file that is not a namespace"), "{}", out.stderr);
+    let out = sb
+        .sh(&format!("timeout 20 \"$VNET\" up -q {path}"))
+        .expect(1);
+    assert!(
+        out.stderr
+            .contains("/run/netns/h1 — owned by a file that is not a namespace"),
+        "{}",
+        out.stderr
+    );
     assert!(sb.sh("test -L /run/netns/h1 && test -d /etc").code == 0);
 }
 
@@ -107,21 +162,42 @@ fn without_privilege_nothing_changes_and_nothing_is_created() {
     let sb = sandbox!();
     let (path, name) = mixed_lab(&sb, 5, "", 0);
     let cases = [
-        ("setpriv --reuid=65534 --regid=65534 --clear-groups", "CAP_NET_ADMIN is missing"),
-        ("setpriv --inh-caps=-net_admin --bounding-set=-net_admin", "CAP_NET_ADMIN is missing"),
-        ("setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin", "CAP_SYS_ADMIN is missing"),
+        (
+            "setpriv --reuid=65534 --regid=65534 --clear-groups",
+            "CAP_NET_ADMIN is missing",
+        ),
+        (
+            "setpriv --inh-caps=-net_admin --bounding-set=-net_admin",
+            "CAP_NET_ADMIN is missing",
+        ),
+        (
+            "setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin",
+            "CAP_SYS_ADMIN is missing",
+        ),
     ];
     for (how, says) in cases {
         for cmd in [format!("up {path}"), format!("down {name}")] {
             let out = sb.sh(&format!("{how} \"$VNET\" {cmd}"));
             assert_eq!(out.code, 1, "{how} {cmd}: {}", out.stderr);
-            assert!(out.stderr.contains("needs root") && out.stderr.contains(says), "{how} {cmd}: {}", out.stderr);
-            assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {}", out.stderr);
+            assert!(
+                out.stderr.contains("needs root") && out.stderr.contains(says),
+                "{how} {cmd}: {}",
+                out.stderr
+            );
+            assert_eq!(
+                out.stderr.trim().lines().count(),
+                1,
+                "one line: {}",
+                out.stderr
+            );
         }
     }
     assert!(sb.netns().is_empty());
     assert_eq!(sb.links(""), ["lo"]);
-    assert!(sb.sh("test -e /run/vnet").code != 0, "no state directory was made");
+    assert!(
+        sb.sh("test -e /run/vnet").code != 0,
+        "no state directory was made"
+    );
 }
 
 #[test]

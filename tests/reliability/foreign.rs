@@ -84,8 +84,16 @@ fn refused(sb: &Sandbox, path: &str, setup: &str, undo: &str, says: &str) {
     sb.sh(setup).ok();
     let before = state::read(sb);
     let out = sb.vnet(&format!("up -q {path}")).expect(1);
-    assert!(out.stderr.contains("refusing to change anything"), "{}", out.stderr);
-    assert!(out.stderr.contains(says), "`{says}` missing in {}", out.stderr);
+    assert!(
+        out.stderr.contains("refusing to change anything"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(says),
+        "`{says}` missing in {}",
+        out.stderr
+    );
     let leaks = state::read(sb).leaks(&before);
     assert!(leaks.is_empty(), "{setup}: the refusal changed {leaks:#?}");
     sb.sh(undo).ok();
@@ -98,16 +106,41 @@ fn look_alikes_are_refused_or_worked_around_and_never_touched() {
     plant(&sb, vnet::model::owner::group(&name));
 
     // Names the lab needs, held by others: refused before any change.
-    refused(&sb, &path, "ip link add br0 type bridge", "ip link del br0",
-        "interface br0 in the host namespace (bridge) — owned by not managed by vnet");
-    refused(&sb, &path, "ip link add br0-h1 type veth peer name zz0", "ip link del br0-h1",
-        "interface br0-h1 in the host namespace (veth) — owned by not managed by vnet");
-    refused(&sb, &path, "ip netns add h2", "ip netns del h2",
-        "namespace h2 — owned by not managed by vnet");
-    refused(&sb, &path, "ip netns add g2 && ip -n g2 link set lo alias vnet:other-lab",
-        "ip netns del g2", "namespace g2 — owned by lab other-lab");
-    refused(&sb, &path, "touch /run/netns/g1", "rm /run/netns/g1",
-        "/run/netns/g1 — owned by a file that is not a namespace");
+    refused(
+        &sb,
+        &path,
+        "ip link add br0 type bridge",
+        "ip link del br0",
+        "interface br0 in the host namespace (bridge) — owned by not managed by vnet",
+    );
+    refused(
+        &sb,
+        &path,
+        "ip link add br0-h1 type veth peer name zz0",
+        "ip link del br0-h1",
+        "interface br0-h1 in the host namespace (veth) — owned by not managed by vnet",
+    );
+    refused(
+        &sb,
+        &path,
+        "ip netns add h2",
+        "ip netns del h2",
+        "namespace h2 — owned by not managed by vnet",
+    );
+    refused(
+        &sb,
+        &path,
+        "ip netns add g2 && ip -n g2 link set lo alias vnet:other-lab",
+        "ip netns del g2",
+        "namespace g2 — owned by lab other-lab",
+    );
+    refused(
+        &sb,
+        &path,
+        "touch /run/netns/g1",
+        "rm /run/netns/g1",
+        "/run/netns/g1 — owned by a file that is not a namespace",
+    );
 
     // The rest is worked around: the lab comes up beside it.
     let planted = state::read(&sb);
@@ -119,10 +152,18 @@ fn look_alikes_are_refused_or_worked_around_and_never_touched() {
         .ok();
     let attached = state::read(&sb);
     let out = sb.vnet(&format!("up {path}")).ok();
-    assert!(out.stdout.contains("1 changed"), "only the drift is fixed: {}", out.stdout);
+    assert!(
+        out.stdout.contains("1 changed"),
+        "only the drift is fixed: {}",
+        out.stdout
+    );
     let now = state::read(&sb);
     assert_eq!(now.host["fport"].master.as_deref(), Some("br0"));
-    assert!(now.spaces["h1"].as_ref().is_some_and(|i| i.contains_key("fin0")));
+    assert!(
+        now.spaces["h1"]
+            .as_ref()
+            .is_some_and(|i| i.contains_key("fin0"))
+    );
     checks.push(("reconcile", changed(&attached, &now)));
     sb.vnet(&format!("status {name}")).ok();
     checks.push(("status", changed(&attached, &state::read(&sb))));
@@ -139,14 +180,21 @@ fn look_alikes_are_refused_or_worked_around_and_never_touched() {
         sb.vnet(&format!("{then} -q {arg}")).ok();
         checks.push(("kill -9, then that", changed(&attached, &state::read(&sb))));
     }
-    if kills % 2 == 0 {
+    if kills.is_multiple_of(2) {
         sb.vnet(&format!("down -q {name}")).ok();
     }
     let after = state::read(&sb);
-    assert!(after.leaks(&planted).is_empty(), "{:#?}", after.leaks(&planted));
+    assert!(
+        after.leaks(&planted).is_empty(),
+        "{:#?}",
+        after.leaks(&planted)
+    );
     for (when, diff) in &checks {
         assert!(diff.is_empty(), "after {when}: {diff:#?}");
     }
     let n = objects(&attached);
-    eprintln!("reliability: foreign objects preserved: {n}/{n} (checked after 5 refusals, up, reconcile, status, down and {kills} kills with recovery: {} checks)", checks.len() + 5);
+    eprintln!(
+        "reliability: foreign objects preserved: {n}/{n} (checked after 5 refusals, up, reconcile, status, down and {kills} kills with recovery: {} checks)",
+        checks.len() + 5
+    );
 }

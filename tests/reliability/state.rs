@@ -86,8 +86,8 @@ printf ',"mounts":%s}' "$(wc -l < /proc/self/mountinfo)"
 
 pub fn read(sb: &Sandbox) -> State {
     let out = sb.sh(SCRIPT).ok();
-    let v: Value = serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("state: {e}: {}", out.stdout));
+    let v: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("state: {e}: {}", out.stdout));
     let mut netns: Vec<String> = v["netns"]
         .as_array()
         .into_iter()
