@@ -58,11 +58,14 @@ fn a_killed_up_leaves_nothing_after_down_and_a_whole_lab_after_up() {
             sb.vnet(&format!("up -q {path}")).ok();
             let now = state::read(&sb);
             let diff = differences(&whole.shape(), &now.shape());
-            if diff.is_empty() && now.files == whole.files && sb.pings("g1", "10.1.0.2") {
+            // Whole: the same shape, the same files, and it forwards
+            // (g1 reaches h1 through the router and both bridges).
+            let pings = sb.pings("g1", "10.1.0.2");
+            if diff.is_empty() && now.files == whole.files && pings {
                 whole_again += 1;
             } else {
                 leaks.push(format!(
-                    "kill {i} after {delay:.3} s, then up: {diff:?} files {:?}",
+                    "kill {i} after {delay:.3} s, then up: {diff:?}, files {:?}, ping {pings}",
                     now.files
                 ));
             }
