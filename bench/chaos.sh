@@ -3,7 +3,8 @@
 # with its figures: the same cases `cargo test` runs in CI, scaled up.
 #   crash        KILLS SIGKILLs (200) of `vnet up` of a NODES-node lab (200) at
 #                random moments, each followed by `down` or by `up` again:
-#                leaks found (namespaces, interfaces, mounts, state files, locks)
+#                leaks found (namespaces, interfaces, mounts, state files, locks);
+#                and DOWN_KILLS (50) SIGKILLs of `vnet down` of the same lab
 #   faults       a fault at every kernel operation of a FAULT_NODES-node lab's
 #                bring-up (50), of its `down`, and of a reconcile
 #   foreign      look-alike objects, checked one by one through refusals, up,
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench/chaos.sh builds networks (each in a sandbox) and needs root" >&2; exit 1; }
 export VNET_KILLS=${KILLS:-200} VNET_CRASH_NODES=${NODES:-200} VNET_FAULT_NODES=${FAULT_NODES:-50}
 export VNET_FOREIGN_KILLS=${FOREIGN_KILLS:-20} VNET_ROUNDS=${ROUNDS:-50} VNET_SAME_ROUNDS=${SAME_ROUNDS:-20}
-export VNET_CYCLES=${CYCLES:-1000}
+export VNET_CYCLES=${CYCLES:-1000} VNET_DOWN_KILLS=${DOWN_KILLS:-50}
 bin=$(cargo test --release --locked --test reliability --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:

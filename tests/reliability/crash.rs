@@ -87,3 +87,44 @@ fn a_killed_up_leaves_nothing_after_down_and_a_whole_lab_after_up() {
     );
     assert!(leaks.is_empty(), "{leaks:#?}");
 }
+
+#[test]
+fn a_killed_down_is_finished_by_the_next_down_or_undone_by_up() {
+    let sb = sandbox!();
+    let kills = knob("VNET_DOWN_KILLS", 4);
+    let (path, name) = mixed_lab(&sb, knob("VNET_CRASH_NODES", 50), "", 0);
+    sb.vnet(&format!("up -q {path}")).ok();
+    let whole = state::read(&sb);
+    let t = std::time::Instant::now();
+    sb.vnet(&format!("down -q {name}")).ok();
+    let full = t.elapsed().as_secs_f64();
+    let base = state::read(&sb);
+    let mut rng = Rng::new("crash in down");
+    let mut leaks = Vec::new();
+    for i in 0..kills {
+        sb.vnet(&format!("up -q {path}")).ok();
+        let delay = rng.unit() * full * 1.2;
+        sb.sh(&format!(
+            "\"$VNET\" down -q {name} >/dev/null 2>&1 & pid=$!; sleep {delay:.4}; kill -KILL $pid 2>/dev/null; wait $pid; true"
+        ))
+        .ok();
+        if i % 2 == 1 {
+            sb.vnet(&format!("up -q {path}")).ok();
+            let diff = differences(&whole.shape(), &state::read(&sb).shape());
+            if !diff.is_empty() || !sb.pings("g1", "10.1.0.2") {
+                leaks.push(format!("kill {i} after {delay:.3} s, then up: {diff:?}"));
+            }
+        }
+        sb.vnet(&format!("down -q {name}")).ok();
+        let left = state::read(&sb).leaks(&base);
+        if !left.is_empty() {
+            leaks.push(format!("kill {i} after {delay:.3} s, then down: {left:?}"));
+        }
+    }
+    eprintln!(
+        "reliability: crash: {kills} SIGKILLs of `vnet down` (at 0–{:.0} ms), then down or up again: leaks found: {}/{kills}",
+        full * 1200.0,
+        leaks.len()
+    );
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}
