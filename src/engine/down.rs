@@ -3,7 +3,6 @@
 //! crash in the middle of `up`, changes nothing.
 
 use std::collections::BTreeSet;
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use super::lock::{LabLock, Wait};
@@ -99,7 +98,7 @@ pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineEr
     // Return when the kernel is done, not merely told: its deferred teardown
     // of the namespaces would otherwise slow whatever comes next.
     if !ours.is_empty() {
-        let _ = released::wait(session.host.fd.as_fd(), Duration::from_secs(30));
+        let _ = released::wait(Duration::from_secs(30));
     }
     profile::mark("down: namespaces released");
     // Check the result on the kernel's word.
