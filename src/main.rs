@@ -2,5 +2,7 @@ use clap::Parser;
 
 fn main() {
     let cli = vnet::cli::Cli::parse();
-    std::process::exit(vnet::cli::run(cli));
+    let code = vnet::cli::run(cli);
+    vnet::kernel::fault::report();
+    std::process::exit(code);
 }

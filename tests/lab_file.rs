@@ -304,3 +304,210 @@ proptest! {
         let _ = parse_lab("fuzz.toml", &text);
     }
 }
+
+/// Hostile files, by class: (class, file name, contents, text the refusal
+/// must contain). The README's table of bad-file classes is these messages.
+fn hostile() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
+    // Billion laughs: 30 levels of ten aliases each, 10^30 nodes expanded.
+    let mut bomb = String::from("name: x\nlinks: [&a0 [x, x, x, x, x, x, x, x, x, x]");
+    for i in 1..30 {
+        bomb.push_str(&format!(
+            ", &a{i} [{}]",
+            vec![format!("*a{}", i - 1); 10].join(", ")
+        ));
+    }
+    bomb.push_str("]\n");
+    // Amplification that fits the schema: a 1 MB string used 20,000 times
+    // (20 GB expanded), and a map of 1,000 keys used by 20,000 nodes.
+    let strings = format!(
+        "name: x\nnodes:\n  a:\n    routes: [&r \"{}\"{}]\n",
+        "x".repeat(1 << 20),
+        ", *r".repeat(20_000)
+    );
+    let mut maps = String::from("name: x\nnodes:\n  a:\n    sysctls: &s {");
+    let keys: Vec<String> = (0..1000)
+        .map(|i| format!("net.ipv4.conf.all.k{i}: 1"))
+        .collect();
+    maps.push_str(&keys.join(", "));
+    maps.push_str("}\n");
+    for i in 0..20_000 {
+        maps.push_str(&format!("  b{i}: {{sysctls: *s}}\n"));
+    }
+    let mut huge = b"name: x\n#".to_vec();
+    huge.resize(17 << 20, b'x');
+    vec![
+        (
+            "YAML alias bomb (billion laughs, 10^30 nodes)",
+            "bomb.yaml",
+            bomb.into_bytes(),
+            "expected mapping start",
+        ),
+        (
+            "alias amplification: a 1 MiB string used 20,000 times",
+            "strings.yaml",
+            strings.into_bytes(),
+            "the file expands to more YAML than a lab file can hold (ScalarBytes",
+        ),
+        (
+            "alias amplification: a 1,000-key map used 20,000 times",
+            "maps.yaml",
+            maps.into_bytes(),
+            "the file expands to more YAML than a lab file can hold (Nodes",
+        ),
+        (
+            "an error past column 65,535 (a 70,000-byte line)",
+            "wide.yaml",
+            format!(
+                "name: x\nnodes: {{{}a: {{colour: 1}}}}\n",
+                " ".repeat(70_000)
+            )
+            .into_bytes(),
+            "(a line of 70023 bytes: not shown)",
+        ),
+        (
+            "deep YAML nesting (100,000 `[`)",
+            "deep.yaml",
+            format!(
+                "name: x\nnodes: {}{}\n",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            )
+            .into_bytes(),
+            "expected mapping start",
+        ),
+        (
+            "deep YAML maps (10,000 levels)",
+            "deepmap.yaml",
+            format!(
+                "name: x\nnodes: {}{}\n",
+                "{a: ".repeat(10_000),
+                "}".repeat(10_000)
+            )
+            .into_bytes(),
+            "unknown field `a`",
+        ),
+        (
+            "deep TOML nesting (100,000 `[`)",
+            "deep.toml",
+            format!(
+                "name = \"x\"\nnodes = {}{}\n",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            )
+            .into_bytes(),
+            "cannot recurse further; max recursion depth met",
+        ),
+        (
+            "deep TOML inline tables (10,000 levels)",
+            "deepmap.toml",
+            format!(
+                "name = \"x\"\nnodes = {}1{}\n",
+                "{a = ".repeat(10_000),
+                "}".repeat(10_000)
+            )
+            .into_bytes(),
+            "cannot recurse further; max recursion depth met",
+        ),
+        (
+            "huge file (17 MiB)",
+            "huge.yaml",
+            huge,
+            "lab files are limited to 16777216",
+        ),
+        (
+            "NUL byte",
+            "nul.yaml",
+            b"name: x\nnodes:\n  a\0b: {}\n".to_vec(),
+            "the file contains a NUL byte",
+        ),
+        (
+            "not UTF-8",
+            "latin1.yaml",
+            b"name: x\nnodes:\n  caf\xe9: {}\n".to_vec(),
+            "is not UTF-8 text",
+        ),
+        (
+            "control character in a node name",
+            "bell.yaml",
+            b"name: x\nnodes:\n  \"a\\u0007b\": {}\n".to_vec(),
+            "the control character U+0007 is not allowed in a node name",
+        ),
+        (
+            "newline in a node name",
+            "newline.yaml",
+            b"name: x\nnodes:\n  \"a\\nb\": {}\n".to_vec(),
+            "the control character U+000A is not allowed in a node name",
+        ),
+        (
+            "path in a node name",
+            "path.yaml",
+            b"name: x\nnodes:\n  ../../etc: {}\n".to_vec(),
+            "'/' (a path separator) is not allowed in a node name",
+        ),
+        (
+            "dot name",
+            "dots.yaml",
+            b"name: x\nnodes:\n  ..: {}\n".to_vec(),
+            "a node name cannot start with '.' or '-'",
+        ),
+        (
+            "path in a lab name",
+            "labpath.yaml",
+            b"name: ../x\n".to_vec(),
+            "'.' is not allowed in a lab name",
+        ),
+        (
+            "path in an interface name",
+            "ifpath.yaml",
+            b"name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:../e0\", \"b:e0\"]\n"
+                .to_vec(),
+            "'/' (a path separator) is not allowed in an interface name",
+        ),
+        (
+            "overlong node name",
+            "long.yaml",
+            format!("name: x\nnodes:\n  {}: {{}}\n", "n".repeat(300)).into_bytes(),
+            "the node name is 300 bytes; at most 64 are allowed",
+        ),
+        (
+            "duplicate key",
+            "dup.yaml",
+            b"name: x\nname: y\n".to_vec(),
+            "duplicate mapping key: name",
+        ),
+        (
+            "empty file",
+            "empty.yaml",
+            Vec::new(),
+            "the lab has no `name`",
+        ),
+    ]
+}
+
+#[test]
+fn hostile_files_get_a_clear_refusal_quickly() {
+    let dir = std::env::temp_dir().join(format!("vnet-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (class, file, bytes, message) in hostile() {
+        let path = dir.join(file);
+        std::fs::write(&path, &bytes).unwrap();
+        let started = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_vnet"))
+            .args(["validate", path.to_str().unwrap()])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let took = started.elapsed();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{class}: {err}");
+        assert!(
+            err.contains(message),
+            "{class}: `{message}` missing in\n{err}"
+        );
+        assert!(!err.contains("panicked"), "{class}: {err}");
+        assert!(took.as_secs() < 10, "{class}: took {took:?}");
+        // The first line of the refusal, for the README's table.
+        eprintln!("| {class} | {} |", err.lines().next().unwrap_or("").trim());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -3,7 +3,6 @@
 //! crash in the middle of `up`, changes nothing.
 
 use std::collections::BTreeSet;
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use super::lock::{LabLock, Wait};
@@ -52,6 +51,8 @@ pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineEr
             Wait::No
         },
     )?;
+    // Holding the lock: a temporary record file is a killed writer's.
+    record::remove_stale_temporaries(lab);
     let journal = record::load(lab).map(|r| r.journal).unwrap_or_default();
     profile::mark("down: locked");
 
@@ -101,7 +102,7 @@ pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineEr
     // of many namespaces would otherwise slow whatever comes next. For a few
     // it is cheaper than the wait itself (two RCU grace periods, ~50 ms).
     if ours.len() >= SETTLE_FROM {
-        let _ = released::wait(session.host.fd.as_fd(), Duration::from_secs(30));
+        let _ = released::wait(Duration::from_secs(30));
     }
     profile::mark("down: namespaces released");
     // Check the result on the kernel's word.

@@ -12,12 +12,27 @@ pub const STATE_DIR: &str = "/run/vnet";
 /// The state directory, created if needed; refused if it is a symlink,
 /// not a directory, not owned by us, or open to others.
 pub fn state_dir() -> io::Result<PathBuf> {
-    let dir = PathBuf::from(std::env::var_os("VNET_STATE_DIR").unwrap_or_else(|| STATE_DIR.into()));
+    let dir = dir_path();
     match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
     }
+    checked(dir)
+}
+
+/// The state directory if it exists (with the same checks), for readers:
+/// reading the state (`status`, `down` of a lab never brought up) must not
+/// create it.
+pub fn existing_state_dir() -> io::Result<PathBuf> {
+    checked(dir_path())
+}
+
+fn dir_path() -> PathBuf {
+    PathBuf::from(std::env::var_os("VNET_STATE_DIR").unwrap_or_else(|| STATE_DIR.into()))
+}
+
+fn checked(dir: PathBuf) -> io::Result<PathBuf> {
     let meta = std::fs::symlink_metadata(&dir)?;
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
@@ -51,7 +66,14 @@ pub fn open_private(path: &Path, create: bool) -> io::Result<OwnedFd> {
     // SAFETY: open with a NUL-terminated path; the fd is owned below.
     let fd = unsafe { libc::open(c.as_ptr(), flags, 0o600 as libc::c_uint) };
     if fd < 0 {
-        return Err(io::Error::last_os_error());
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return Err(io::Error::other(format!(
+                "{} is a symbolic link; vnet never follows links in its state directory (remove it)",
+                path.display()
+            )));
+        }
+        return Err(e);
     }
     // SAFETY: fd was just returned by open.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -66,10 +88,37 @@ pub fn open_private(path: &Path, create: bool) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// The temporary file `write_atomic` writes before renaming it to `path`.
+fn temporary(path: &Path) -> PathBuf {
+    path.with_extension(format!("tmp.{}", std::process::id()))
+}
+
+/// Remove the temporary files a killed writer of `path` left (any process
+/// id). Only for a caller that holds the lock guarding `path`: then no
+/// other writer of it is running.
+pub fn remove_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(stem)) = (path.parent(), path.file_stem()) else {
+        return;
+    };
+    let prefix = format!("{}.tmp.", stem.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let pid = name.strip_prefix(&prefix);
+        if pid.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+            // remove_file unlinks a symlink itself, never its target.
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Replace `path` with `data`: written to a private temporary file, then
 /// renamed over it, so readers see the old or the new file, never half.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let tmp = temporary(path);
     let _ = std::fs::remove_file(&tmp);
     let c = CString::new(tmp.as_os_str().as_encoded_bytes())?;
     // SAFETY: exclusive create of a fresh file, no symlink following.

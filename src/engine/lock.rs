@@ -1,9 +1,9 @@
 //! One vnet at a time per lab: an flock on /run/vnet/LAB.lock. The kernel
 //! drops the lock when its holder dies, so a crash never leaves it held.
 
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 
 use super::files;
@@ -56,6 +56,15 @@ fn flock(fd: &OwnedFd, op: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// The pid its holder wrote in the lock file.
+fn read_pid(fd: &OwnedFd) -> Option<u32> {
+    let f = std::fs::File::from(fd.try_clone().ok()?);
+    let mut buf = [0u8; 16];
+    // pread: the offset the fd shares with its clones stays where it is.
+    let n = f.read_at(&mut buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+}
+
 impl LabLock {
     pub fn acquire(lab: &str, wait: Wait) -> Result<LabLock, LockError> {
         let path = files::state_dir()?.join(format!("{lab}.lock"));
@@ -64,9 +73,9 @@ impl LabLock {
             match flock(&fd, libc::LOCK_EX | libc::LOCK_NB) {
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
-                    let pid = std::fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|s| s.trim().parse().ok());
+                    // Read through the fd already open: the path is not
+                    // looked up again (nor followed).
+                    let pid = read_pid(&fd);
                     match wait {
                         Wait::No => return Err(LockError::Busy { pid }),
                         Wait::Yes(tell) => {
@@ -82,9 +91,9 @@ impl LabLock {
             let ours = std::fs::File::from(fd.try_clone()?).metadata()?.ino();
             match std::fs::symlink_metadata(&path) {
                 Ok(m) if m.ino() == ours => {
-                    let mut f = std::fs::File::from(fd.try_clone()?);
+                    let f = std::fs::File::from(fd.try_clone()?);
                     f.set_len(0)?;
-                    let _ = write!(f, "{}", std::process::id());
+                    let _ = f.write_all_at(std::process::id().to_string().as_bytes(), 0);
                     return Ok(LabLock { fd, path });
                 }
                 _ => continue,

@@ -29,8 +29,13 @@ fn path(lab: &str) -> io::Result<PathBuf> {
     Ok(files::state_dir()?.join(format!("{lab}.json")))
 }
 
+/// The record's path, without creating the state directory.
+fn existing_path(lab: &str) -> io::Result<PathBuf> {
+    Ok(files::existing_state_dir()?.join(format!("{lab}.json")))
+}
+
 pub fn load(lab: &str) -> Option<Record> {
-    let p = path(lab).ok()?;
+    let p = existing_path(lab).ok()?;
     let data = files::read_private(&p).ok()?;
     serde_json::from_slice(&data).ok()
 }
@@ -40,8 +45,21 @@ pub fn save(r: &Record) -> io::Result<()> {
     files::write_atomic(&path(&r.lab)?, &data)
 }
 
+/// Remove what a writer killed between writing and renaming left behind.
+/// The caller holds the lab's lock.
+pub fn remove_stale_temporaries(lab: &str) {
+    if let Ok(p) = existing_path(lab) {
+        files::remove_stale_temporaries(&p);
+    }
+}
+
 pub fn remove(lab: &str) -> io::Result<()> {
-    match std::fs::remove_file(path(lab)?) {
+    let p = match existing_path(lab) {
+        Ok(p) => p,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    match std::fs::remove_file(p) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
@@ -50,7 +68,7 @@ pub fn remove(lab: &str) -> io::Result<()> {
 
 /// Labs with a record.
 pub fn labs() -> Vec<String> {
-    let Ok(dir) = files::state_dir() else {
+    let Ok(dir) = files::existing_state_dir() else {
         return Vec::new();
     };
     let mut out: Vec<String> = std::fs::read_dir(dir)

@@ -79,6 +79,27 @@ pub fn up(
         Wait::No
     };
     let lock = LabLock::acquire(&lab.name, wait)?;
+    // Holding the lock, no other writer of the record runs: a temporary
+    // record file is what a killed vnet left.
+    record::remove_stale_temporaries(&lab.name);
+    let result = up_locked(lab, opts, hooks, cancel, started);
+    // A failed run with no record on disk made nothing that lasts (the
+    // record is written before the first change and kept unless the
+    // rollback removed everything): its lock file goes too, so a refused
+    // or rolled-back first `up` leaves /run/vnet as it found it.
+    if result.is_err() && record::load(&lab.name).is_none() {
+        lock.remove();
+    }
+    result
+}
+
+fn up_locked(
+    lab: &Lab,
+    opts: &UpOptions,
+    hooks: &Hooks,
+    cancel: &AtomicBool,
+    started: Instant,
+) -> Result<UpReport, EngineError> {
     netns::prepare_run_dir().map_err(|e| EngineError::kernel("prepare /run/netns", e))?;
 
     let net = desired(lab);
@@ -159,7 +180,6 @@ pub fn up(
         let left = exec.rollback();
         if previous.is_none() && left.is_empty() {
             let _ = record::remove(&lab.name);
-            lock.remove();
         } else {
             rec.state = "failed".into();
             let _ = record::save(&rec);

@@ -38,6 +38,10 @@ pub struct Lexer {
 }
 
 const MAX_WORDS: usize = 10_000;
+/// Longest word a variable expansion may build. Without a cap, `a=$a$a`
+/// repeated forty times asks for a terabyte (a script bomb); no real
+/// command word comes near this.
+pub const MAX_WORD_BYTES: usize = 64 << 10;
 
 impl Lexer {
     pub fn new(text: &str, first_line: usize) -> Lexer {
@@ -383,6 +387,11 @@ impl Lexer {
         w: &mut String,
     ) {
         match vars.get(name) {
+            Some(v) if w.len() + v.len() > MAX_WORD_BYTES => {
+                st.problem.get_or_insert_with(|| {
+                    format!("${name} expands to a word of more than {MAX_WORD_BYTES} bytes")
+                });
+            }
             Some(v) => w.push_str(v),
             None => {
                 st.problem.get_or_insert_with(|| {

@@ -370,7 +370,13 @@ impl<'a> Executor<'a> {
     ) -> Result<(Netns, Vec<RouteNetlinkMessage>, u16), KernelError> {
         let ns = a.netns();
         let (ns, m, flags) = match a {
-            Action::DelLink { ns, name } => (ns.clone(), msg::del_link(&self.dev(ns, name)), 0),
+            Action::DelLink { ns, name } => {
+                let dev = self.dev(ns, name);
+                // The name may be made again in this run, with a new index:
+                // the old one must not be used for it.
+                self.session.index.remove(&(ns.clone(), name.clone()));
+                (ns.clone(), msg::del_link(&dev), 0)
+            }
             Action::AddBridge {
                 ns,
                 name,
@@ -383,9 +389,7 @@ impl<'a> Executor<'a> {
                     Netns::Named(n) => self.session.assign_index(n),
                     Netns::Host => 0,
                 };
-                if index != 0 {
-                    self.session.index.insert((ns.clone(), name.clone()), index);
-                }
+                self.forget_or_learn(ns, name, index);
                 let new = NewIface {
                     name,
                     index,
@@ -426,11 +430,7 @@ impl<'a> Executor<'a> {
                     _ => 0,
                 };
                 for (end, i) in [(main, main_index), (peer, peer_index)] {
-                    if i != 0 {
-                        self.session
-                            .index
-                            .insert((end.ns.clone(), end.name.clone()), i);
-                    }
+                    self.forget_or_learn(&end.ns, &end.name, i);
                 }
                 let peer_fd = if peer.ns == main.ns {
                     None
@@ -526,6 +526,19 @@ impl<'a> Executor<'a> {
             }
         };
         Ok((ns, vec![m], flags))
+    }
+
+    /// Note the index vnet gives a new interface; when the kernel picks it
+    /// (index 0), forget any index the name had: an interface of that name
+    /// seen before this run (deleted since, or about to be) is not this one,
+    /// and later steps must ask the kernel instead of naming a dead index.
+    fn forget_or_learn(&mut self, ns: &Netns, name: &str, index: u32) {
+        let key = (ns.clone(), name.to_string());
+        if index == 0 {
+            self.session.index.remove(&key);
+        } else {
+            self.session.index.insert(key, index);
+        }
     }
 
     /// Send every request of a stage, then read every acknowledgement.

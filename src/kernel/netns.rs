@@ -6,6 +6,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,12 +37,18 @@ fn open_path(path: &str) -> Result<OwnedFd, KernelError> {
 
 /// Make /run/netns a shared mount point, as `ip netns add` does, so that
 /// namespaces mounted there are seen from other mount namespaces too.
+/// Two vnets starting at once on a machine where it is not yet a mount
+/// point would each bind-mount it, stacking mounts: an flock on the
+/// directory makes the check and the mount one step. A symlink or a
+/// directory owned by someone else is refused, never followed.
 pub fn prepare_run_dir() -> Result<(), KernelError> {
-    match std::fs::create_dir(RUN_DIR) {
+    match std::fs::DirBuilder::new().mode(0o755).create(RUN_DIR) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e.into()),
     }
+    let dir = open_run_dir()?;
+    flock_exclusive(&dir)?;
     let shared = || {
         mount(
             None::<&str>,
@@ -65,6 +72,56 @@ pub fn prepare_run_dir() -> Result<(), KernelError> {
             Ok(())
         }
         Err(e) => Err(e.into()),
+    }
+    // The lock goes with `dir`.
+}
+
+/// /run/netns opened as a directory that is not a symlink and belongs to
+/// this user (root).
+fn open_run_dir() -> Result<OwnedFd, KernelError> {
+    let c = CString::new(RUN_DIR).map_err(|_| KernelError::from_errno(libc::EINVAL))?;
+    // SAFETY: open with a NUL-terminated path; the fd is owned below.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        let e = KernelError::last();
+        if e.is(libc::ELOOP) || e.is(libc::ENOTDIR) {
+            return Err(e.with_detail(Some(format!(
+                "{RUN_DIR} is not a directory (a symlink?); vnet does not follow it"
+            ))));
+        }
+        return Err(e);
+    }
+    // SAFETY: fd was just returned by open.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let meta = File::from(fd.try_clone()?).metadata()?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if std::os::unix::fs::MetadataExt::uid(&meta) != me {
+        return Err(
+            KernelError::from_errno(libc::EPERM).with_detail(Some(format!(
+                "{RUN_DIR} belongs to uid {}, not to this user; refusing to mount namespaces there",
+                std::os::unix::fs::MetadataExt::uid(&meta)
+            ))),
+        );
+    }
+    Ok(fd)
+}
+
+fn flock_exclusive(fd: &OwnedFd) -> Result<(), KernelError> {
+    loop {
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(());
+        }
+        let e = KernelError::last();
+        if !e.is(libc::EINTR) {
+            return Err(e);
+        }
     }
 }
 
@@ -98,15 +155,20 @@ pub fn open_named(name: &str) -> Result<Found, KernelError> {
     let fd = unsafe {
         libc::open(
             c.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK,
         )
     };
     if fd < 0 {
         let e = KernelError::last();
-        return if e.is(libc::ENOENT) {
-            Ok(Found::Absent)
-        } else {
-            Err(e)
+        // Anything else planted under /run/netns (a symlink, a socket, a
+        // device) is not a namespace either: reported as such, never
+        // followed, and it must not stop vnet from seeing the others.
+        return match e.errno {
+            libc::ENOENT => Ok(Found::Absent),
+            libc::ELOOP | libc::ENXIO | libc::ENODEV | libc::EISDIR | libc::ENOTDIR => {
+                Ok(Found::Stale)
+            }
+            _ => Err(e),
         };
     }
     // SAFETY: fd was just returned by open.
@@ -208,6 +270,9 @@ pub fn create(new: &NewNs) -> Result<(NsHandle, Vec<LiveLink>), KernelError> {
             })
             .collect();
         let fd = current()?;
+        // The mount is an operation of its own: a failure here must also
+        // leave nothing behind (the namespace dies with its last fd).
+        fault::check()?;
         mount_at(&path)?;
         Ok((NsHandle { fd, sock }, links))
     })();
@@ -250,7 +315,9 @@ fn mount_at(path: &PathBuf) -> Result<(), KernelError> {
 /// last process or fd holding it lets go.
 pub fn remove(name: &str) -> Result<(), KernelError> {
     let path = path_of(name)?;
-    match umount2(&path, MntFlags::MNT_DETACH) {
+    // UMOUNT_NOFOLLOW: a symlink planted at the name is not a way to
+    // unmount something elsewhere.
+    match umount2(&path, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW) {
         Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
         Err(e) => return Err(e.into()),
     }

@@ -6,12 +6,15 @@
 //!
 //! The kernel sends no event when a namespace is gone, so vnet releases a
 //! marker of its own after the lab's: a throwaway namespace holding one end
-//! of a veth pair whose other end is in the host. The queue is ordered, so
-//! when the host end disappears (an RTM_DELLINK event), every namespace
-//! released before the marker has been torn down.
+//! of a veth pair whose other end is in a second throwaway namespace, the
+//! listener, kept alive by the event socket opened in it. The queue is
+//! ordered, so when the listener's end disappears (an RTM_DELLINK event),
+//! every namespace released before the marker has been torn down. Neither
+//! namespace is ever visible from the host: a `down` killed while it waits
+//! leaves nothing behind (both go with the process).
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
@@ -22,19 +25,28 @@ use nix::sched::{CloneFlags, unshare};
 use super::error::KernelError;
 use super::msg::{self, NewIface};
 use super::netlink::NlSocket;
-use super::ready;
+use super::{netns, ready};
 
 const RTM_DELLINK: u16 = 17;
+/// The listener's end of the marker pair (its namespace is ours alone).
+const FAR_END: &str = "vnsync0";
 
 /// Wait (at most `timeout`) until every namespace released before this call
 /// is destroyed. Ok(false): the marker could not be made or did not go in
 /// time; nothing is wrong with the lab, the kernel is only still busy.
-pub fn wait(host: BorrowedFd, timeout: Duration) -> Result<bool, KernelError> {
-    let name = format!("vnsync{}", std::process::id());
-    let events = ready::subscribe()?;
-    let host_fd = host.as_raw_fd();
+pub fn wait(timeout: Duration) -> Result<bool, KernelError> {
+    // On threads of their own: unshare moves only the calling thread, and
+    // the thread ends there (vnet's own threads keep their namespace).
+    let listener = std::thread::scope(|s| {
+        s.spawn(open_listener)
+            .join()
+            .unwrap_or_else(|_| Err(KernelError::from_errno(libc::EIO)))
+    });
+    let Ok((events, listener)) = listener else {
+        return Ok(false);
+    };
     let made = std::thread::scope(|s| {
-        s.spawn(|| release_marker(host_fd, &name))
+        s.spawn(|| release_marker(listener.as_raw_fd()))
             .join()
             .unwrap_or_else(|_| Err(KernelError::from_errno(libc::EIO)))
     });
@@ -63,21 +75,29 @@ pub fn wait(host: BorrowedFd, timeout: Duration) -> Result<bool, KernelError> {
             }
             return Err(e.into());
         }
-        match deleted(events.as_fd(), &mut buf, &name) {
+        match deleted(events.as_fd(), &mut buf, FAR_END) {
             Ok(true) => return Ok(true),
             Ok(false) => {}
             // The queue overflowed: events were lost, ours among them maybe.
             Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                return Ok(!host_has(&name));
+                return Ok(!still_there(listener.as_fd()));
             }
             Err(e) => return Err(e.into()),
         }
     }
 }
 
-/// On a thread of its own (which then ends, dropping its namespace): enter
-/// a new namespace and make the veth pair, its far end in the host.
-fn release_marker(host: i32, name: &str) -> Result<(), KernelError> {
+/// A new namespace with a link-event socket in it: the socket and the
+/// namespace (whose only other reference is that socket).
+fn open_listener() -> Result<(OwnedFd, OwnedFd), KernelError> {
+    unshare(CloneFlags::CLONE_NEWNET)?;
+    let events = ready::subscribe()?;
+    Ok((events, netns::current()?))
+}
+
+/// Enter a new namespace and make the veth pair, its far end in the
+/// listener. The thread then ends, releasing the namespace.
+fn release_marker(listener: i32) -> Result<(), KernelError> {
     unshare(CloneFlags::CLONE_NEWNET)?;
     let mut sock = NlSocket::open()?;
     let here = NewIface {
@@ -88,9 +108,12 @@ fn release_marker(host: i32, name: &str) -> Result<(), KernelError> {
         mac: None,
         up: false,
     };
-    let far = NewIface { name, ..here };
+    let far = NewIface {
+        name: FAR_END,
+        ..here
+    };
     sock.request(
-        msg::new_veth(&here, &far, Some(host)),
+        msg::new_veth(&here, &far, Some(listener)),
         msg::NLM_F_CREATE | msg::NLM_F_EXCL,
     )
 }
@@ -141,16 +164,27 @@ fn deleted(fd: BorrowedFd, buf: &mut [u8], name: &str) -> io::Result<bool> {
     }
 }
 
-/// Whether the host still has an interface `name`, asked of the kernel.
-fn host_has(name: &str) -> bool {
-    let Ok(mut sock) = NlSocket::open() else {
-        return true;
-    };
-    let mut m = netlink_packet_route::link::LinkMessage::default();
-    m.attributes.push(LinkAttribute::IfName(name.to_string()));
-    sock.queue(RouteNetlinkMessage::GetLink(m), 0);
-    if sock.flush().is_err() {
-        return true;
-    }
-    !matches!(sock.take_replies(), Err(e) if e.is(libc::ENODEV))
+/// Whether the listener still has the marker's far end, asked of the
+/// kernel from a thread that enters the listener.
+fn still_there(listener: BorrowedFd) -> bool {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            netns::within(listener, || {
+                let Ok(mut sock) = NlSocket::open() else {
+                    return true;
+                };
+                let mut m = netlink_packet_route::link::LinkMessage::default();
+                m.attributes
+                    .push(LinkAttribute::IfName(FAR_END.to_string()));
+                sock.queue(RouteNetlinkMessage::GetLink(m), 0);
+                if sock.flush().is_err() {
+                    return true;
+                }
+                !matches!(sock.take_replies(), Err(e) if e.is(libc::ENODEV))
+            })
+            .unwrap_or(true)
+        })
+        .join()
+        .unwrap_or(true)
+    })
 }

@@ -134,7 +134,40 @@ impl Diagnostic for Standalone {
     }
 }
 
+/// Lines longer than this are not drawn: an underline far to the right
+/// helps nobody, and miette cannot draw one past column 65535 at all (it
+/// panics), which a hostile file reaches easily.
+const MAX_DRAWN_LINE: usize = 1000;
+
 impl LabFileError {
+    /// The length of the longest line miette would draw for `p` (the lines
+    /// of its span and one on each side), if it is too long to draw.
+    fn too_wide(&self, p: &Problem) -> Option<usize> {
+        let text = &*self.text;
+        let start = floor_char_boundary(text, p.span.offset.min(text.len()));
+        let end = floor_char_boundary(text, (p.span.offset + p.span.len).min(text.len()));
+        let from = text[..start].rfind('\n').map_or(0, |i| i);
+        let from = text[..from].rfind('\n').map_or(0, |i| i + 1);
+        let to = text[end..].find('\n').map_or(text.len(), |i| end + i + 1);
+        let to = text[to..].find('\n').map_or(text.len(), |i| to + i);
+        let widest = text[from..to].split('\n').map(str::len).max().unwrap_or(0);
+        (widest > MAX_DRAWN_LINE).then_some(widest)
+    }
+
+    /// One problem without the drawing: message, place, hint.
+    fn plain_report(&self, p: &Problem, width: usize) -> String {
+        let (l, c) = self.line_col(p.span.offset);
+        let mut out = format!(
+            "  × {}\n    at {}:{l}:{c} (a line of {width} bytes: not shown)\n",
+            p.message, self.path
+        );
+        if let Some(h) = &p.hint {
+            out.push_str(&format!("  help: {h}\n"));
+        }
+        out.push('\n');
+        out
+    }
+
     /// Render every problem with miette: file:line:column, the line, the
     /// text underlined, and the hint.
     pub fn render(&self, color: bool) -> String {
@@ -146,6 +179,10 @@ impl LabFileError {
         .with_context_lines(1);
         let mut out = String::new();
         for p in &self.problems {
+            if let Some(width) = self.too_wide(p) {
+                out.push_str(&self.plain_report(p, width));
+                continue;
+            }
             let d = Standalone {
                 problem: p.clone(),
                 source: NamedSource::new(self.path.clone(), self.text.clone()),

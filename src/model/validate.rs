@@ -114,6 +114,16 @@ fn yaml_problem(e: &serde_saphyr::Error, text: &str) -> Problem {
     if let Some(cut) = message.find(" at line ") {
         message.truncate(cut);
     }
+    // Advice meant for programmers using the crate, not for a lab's author.
+    if let Some(cut) = message.find(", set DuplicateKeyPolicy") {
+        message.truncate(cut);
+    }
+    if let Some(what) = message.strip_prefix("budget breached: ") {
+        let what = what.split(" (defined").next().unwrap_or(what);
+        message = format!(
+            "the file expands to more YAML than a lab file can hold ({what}; every use of an alias counts again)"
+        );
+    }
     let hint = if message.contains("unknown field") {
         Some("check the spelling; the lab file reference is in the README".to_string())
     } else if message.contains("duplicate") {
