@@ -6,6 +6,7 @@
 //! commands that use it) is pure and runs without root.
 
 pub mod cli;
+pub mod doctor;
 pub mod engine;
 pub mod import;
 pub mod kernel;

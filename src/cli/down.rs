@@ -41,8 +41,8 @@ pub fn run(a: Args) -> i32 {
         }
         Ok(r) => {
             println!(
-                "{name}: down in {:.2} s — {} namespaces and {} host interfaces removed",
-                r.elapsed.as_secs_f64(),
+                "{name}: down in {} — {} namespaces and {} host interfaces removed",
+                crate::render::elapsed::elapsed(r.elapsed),
                 r.namespaces,
                 r.interfaces
             );

@@ -1,5 +1,6 @@
 //! Commands: parse arguments, call the library, render. One file each.
 
+pub mod doctor;
 pub mod down;
 pub mod exec;
 pub mod export;
@@ -55,6 +56,8 @@ pub enum Command {
     Ping(ping::Args),
     /// Follow one ping hop by hop: where each frame was seen, and where it was lost
     Trace(trace::Args),
+    /// Say why a ping fails and how to fix it: the cause, the fix commands, the kernel's evidence
+    Doctor(doctor::Args),
 }
 
 pub fn run(cli: Cli) -> i32 {
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Export(a) => export::run(a),
         Command::Ping(a) => ping::run(a),
         Command::Trace(a) => trace::run(a),
+        Command::Doctor(a) => doctor::run(a),
     }
 }
 

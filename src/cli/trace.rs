@@ -6,10 +6,11 @@ use clap::Args as ClapArgs;
 
 use super::ping::{parse_secs, report};
 use super::{FAILED, OK, USAGE};
-use crate::probe::path::{Dir, End, Path};
+use crate::probe::path::Dir;
 use crate::probe::target::Family;
 use crate::probe::trace::{self, TraceOptions, TraceReport};
 use crate::probe::world;
+use crate::render::doctor::way;
 use crate::render::table::table;
 
 #[derive(ClapArgs)]
@@ -58,6 +59,8 @@ pub fn run(a: Args) -> i32 {
             (_, true) => Some(Family::V6),
             _ => None,
         },
+        size: 56,
+        cancelled: || false,
     };
     let r = match trace::trace(&a.src, &a.dst, &opts) {
         Ok(r) => r,
@@ -85,32 +88,6 @@ pub fn run(a: Args) -> i32 {
         }
     }
     if r.answered { OK } else { FAILED }
-}
-
-fn way(p: &Path) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for (i, x) in p.points.iter().enumerate() {
-        parts.push(format!("{}:{}", x.ns, x.iface));
-        // In on a bridge port, then out of another port: through the bridge.
-        if let (Some(b), Some(next)) = (&x.bridge, p.points.get(i + 1))
-            && x.dir == Dir::In
-            && next.bridge.as_ref() == Some(b)
-        {
-            parts.push(format!("[{b}]"));
-        }
-    }
-    if parts.is_empty() {
-        parts.push("(no interface)".into());
-    }
-    let end = match &p.end {
-        End::Delivered { ns } => format!("delivered in {ns}"),
-        End::NoRoute { ns } => format!("{ns} has no route"),
-        End::Refused { ns, route } => format!("{ns} has a {route} route"),
-        End::NotForwarding { ns } => format!("{ns} does not forward"),
-        End::Unknown { why, .. } => why.clone(),
-        End::Loop => "routes loop".into(),
-    };
-    format!("{} — {end}", parts.join(" → "))
 }
 
 pub fn render(r: &TraceReport) -> String {

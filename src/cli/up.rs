@@ -9,6 +9,7 @@ use super::{FAILED, OK, USAGE, load, signals};
 use crate::engine::{self, EngineError, Hooks, up::UpOptions};
 use crate::kernel::ready::Need;
 use crate::plan::script;
+use crate::render::elapsed::elapsed;
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -81,15 +82,15 @@ pub fn run(a: Args) -> i32 {
     bar.finish();
     match result {
         Ok(r) => {
-            let secs = r.elapsed.as_secs_f64();
+            let took = elapsed(r.elapsed);
             if r.plan.is_empty() {
                 println!(
-                    "{}: nothing to do, the kernel matches the file ({} namespaces, {} interfaces; checked in {secs:.2} s)",
+                    "{}: nothing to do, the kernel matches the file ({} namespaces, {} interfaces; checked in {took})",
                     lab.name, r.namespaces, r.interfaces
                 );
             } else {
                 println!(
-                    "{}: up in {secs:.2} s — {} namespaces, {} interfaces; {}",
+                    "{}: up in {took} — {} namespaces, {} interfaces; {}",
                     lab.name, r.namespaces, r.interfaces, r.counts
                 );
             }

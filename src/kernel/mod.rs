@@ -8,11 +8,14 @@ pub mod fault;
 pub mod msg;
 pub mod netlink;
 pub mod netns;
+pub mod nft;
 pub mod observe;
 pub mod profile;
 pub mod ready;
 pub mod released;
 pub mod session;
 pub mod sysctl;
+pub mod tc;
+pub mod tracefs;
 
 pub use error::KernelError;

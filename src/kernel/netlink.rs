@@ -183,6 +183,31 @@ impl NlSocket {
         Ok(out)
     }
 
+    /// Like `take_replies`, but hands each reply to `each` as it is read,
+    /// so thousands of answers never sit in memory at once. Errors of single
+    /// requests are skipped; only the socket failing is an error.
+    pub fn replies_each(&mut self, mut each: impl FnMut(RouteNetlinkMessage)) -> io::Result<()> {
+        self.flush()?;
+        let mut waiting: std::collections::HashSet<u32> = self.in_flight.drain(..).collect();
+        while !waiting.is_empty() {
+            self.recv_each(|ty, _flags, seq, msg| {
+                if !waiting.contains(&seq) {
+                    return;
+                }
+                if ty == NLMSG_ERROR {
+                    waiting.remove(&seq);
+                } else if let Ok(NetlinkMessage {
+                    payload: NetlinkPayload::InnerMessage(m),
+                    ..
+                }) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(msg)
+                {
+                    each(m);
+                }
+            })?;
+        }
+        Ok(())
+    }
+
     /// Read the replies and acknowledgements of everything in flight (GET
     /// requests queued with `queue`), returning the replies.
     pub fn take_replies(&mut self) -> Result<Vec<RouteNetlinkMessage>, KernelError> {

@@ -216,13 +216,11 @@ pub fn sync(session: &mut Session, ifaces: &[(Netns, String)], want: &mut Want) 
         let Some(h) = session.handle(&ns) else {
             continue;
         };
-        if let Ok(replies) = h.sock.take_replies() {
-            for r in replies {
-                if let RouteNetlinkMessage::NewLink(l) = r {
-                    settle(want, &ns, &l);
-                }
+        let _ = h.sock.replies_each(|r| {
+            if let RouteNetlinkMessage::NewLink(l) = r {
+                settle(want, &ns, &l);
             }
-        }
+        });
     }
 }
 

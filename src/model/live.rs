@@ -161,6 +161,45 @@ pub struct LiveRoute {
     pub prefsrc: Option<IpAddr>,
 }
 
+/// A neighbour (ARP/NDP) entry of a namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LiveNeigh {
+    pub ifindex: u32,
+    #[serde(serialize_with = "ser_display")]
+    pub ip: IpAddr,
+    #[serde(serialize_with = "ser_mac")]
+    pub lladdr: Option<Mac>,
+    /// NUD_* bits: 0x01 incomplete, 0x02 reachable, 0x04 stale, 0x20 failed,
+    /// 0x40 noarp, 0x80 permanent, …
+    pub state: u16,
+}
+
+pub const NUD_INCOMPLETE: u16 = 0x01;
+pub const NUD_FAILED: u16 = 0x20;
+pub const NUD_NOARP: u16 = 0x40;
+pub const NUD_PERMANENT: u16 = 0x80;
+
+/// A queueing discipline on an interface, with its counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LiveQdisc {
+    pub ifindex: u32,
+    pub kind: String,
+    pub handle: u32,
+    pub parent: u32,
+    pub packets: u64,
+    pub drops: u64,
+    pub overlimits: u64,
+    /// The packet (or byte, for bfifo) limit of a fifo qdisc.
+    pub limit: Option<u32>,
+}
+
+impl LiveQdisc {
+    /// TC_H_ROOT: attached at the interface's root (egress).
+    pub fn is_root(&self) -> bool {
+        self.parent == 0xffff_ffff
+    }
+}
+
 pub const RT_TABLE_MAIN: u32 = 254;
 pub const RTPROT_KERNEL: u8 = 2;
 pub const RTPROT_BOOT: u8 = 3;

@@ -6,6 +6,7 @@ pub mod lab;
 pub mod live;
 pub mod names;
 pub mod net;
+pub mod nft;
 pub mod owner;
 pub mod raw;
 pub mod route;

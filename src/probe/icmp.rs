@@ -333,6 +333,7 @@ pub fn why_not_sent(e: &KernelError) -> String {
             format!("no address to send from ({e}); for IPv6: is it disabled in the namespace?")
         }
         libc::EACCES => format!("not allowed to send there: a broadcast address? ({e})"),
+        libc::EINVAL => format!("the kernel refused it ({e}): a blackhole route?"),
         _ => e.to_string(),
     }
 }

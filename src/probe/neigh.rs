@@ -15,6 +15,8 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use super::waves::Table;
 use crate::kernel::KernelError;
 use crate::kernel::netlink::NlSocket;
+use crate::model::lab::Mac;
+use crate::model::live::LiveNeigh;
 
 /// The default limit, when the kernel does not say.
 pub const DEFAULT_LIMIT: usize = 1024;
@@ -102,16 +104,47 @@ pub fn entries(msgs: Vec<RouteNetlinkMessage>) -> Vec<Entry> {
 }
 
 fn entry(n: &NeighbourMessage) -> Option<Entry> {
+    let l = neighbour(n)?;
+    Some(Entry {
+        ifindex: l.ifindex,
+        ip: l.ip,
+        state: l.state,
+    })
+}
+
+/// One entry with its link-layer address, as the doctor reads it.
+fn neighbour(n: &NeighbourMessage) -> Option<LiveNeigh> {
     let ip = n.attributes.iter().find_map(|a| match a {
         NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
         NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => Some(IpAddr::V6(*v6)),
         _ => None,
     })?;
-    Some(Entry {
+    let lladdr = n.attributes.iter().find_map(|a| match a {
+        NeighbourAttribute::LinkLayerAddress(b) if b.len() == 6 => {
+            let mut m = [0u8; 6];
+            m.copy_from_slice(b);
+            Some(Mac(m))
+        }
+        _ => None,
+    });
+    Some(LiveNeigh {
         ifindex: n.header.ifindex,
         ip,
+        lladdr,
         state: u16::from(n.header.state),
     })
+}
+
+/// Every entry of the namespace behind `sock`, with link-layer addresses.
+pub fn dump_live(sock: &mut NlSocket) -> Result<Vec<LiveNeigh>, KernelError> {
+    Ok(sock
+        .dump(dump_request())?
+        .into_iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewNeighbour(n) => neighbour(&n),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Every entry of the namespace behind `sock`.

@@ -117,11 +117,9 @@ pub enum Lookup {
     NoRoute,
 }
 
-/// Longest-prefix match over the main table, lowest metric first.
-pub fn lookup(ns: &LiveNs, dst: IpAddr) -> Lookup {
-    if dst.is_loopback() || holds(ns, dst) {
-        return Lookup::Local;
-    }
+/// The main-table route the kernel would pick for `dst`: longest prefix,
+/// lowest metric first.
+pub fn best_route(ns: &LiveNs, dst: IpAddr) -> Option<&crate::model::live::LiveRoute> {
     let mut best: Option<(u8, u32, &crate::model::live::LiveRoute)> = None;
     for r in &ns.routes {
         if r.table != RT_TABLE_MAIN || r.dst.addr().is_ipv4() != dst.is_ipv4() {
@@ -139,7 +137,15 @@ pub fn lookup(ns: &LiveNs, dst: IpAddr) -> Lookup {
             best = Some((score.0, score.1, r));
         }
     }
-    let Some((_, _, r)) = best else {
+    best.map(|(_, _, r)| r)
+}
+
+/// Longest-prefix match over the main table, lowest metric first.
+pub fn lookup(ns: &LiveNs, dst: IpAddr) -> Lookup {
+    if dst.is_loopback() || holds(ns, dst) {
+        return Lookup::Local;
+    }
+    let Some(r) = best_route(ns, dst) else {
         return Lookup::NoRoute;
     };
     match r.kind {
@@ -652,7 +658,7 @@ pub fn ports(ns: &LiveNs, bridge: u32) -> impl Iterator<Item = &LiveLink> {
     ns.links.iter().filter(move |l| l.master == Some(bridge))
 }
 
-fn route_kind(k: u8) -> &'static str {
+pub fn route_kind(k: u8) -> &'static str {
     match k {
         2 => "local",
         3 => "broadcast",
@@ -664,7 +670,7 @@ fn route_kind(k: u8) -> &'static str {
     }
 }
 
-fn port_state(s: u8) -> &'static str {
+pub fn port_state(s: u8) -> &'static str {
     match s {
         0 => "disabled",
         1 => "listening",

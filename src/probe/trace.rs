@@ -25,10 +25,14 @@ use super::wire::Received;
 use super::world::World;
 use crate::kernel::{KernelError, netns};
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TraceOptions {
     pub timeout: Duration,
     pub family: Option<Family>,
+    /// Payload bytes of the echo request.
+    pub size: usize,
+    /// Asked while waiting: true stops the wait (Ctrl-C).
+    pub cancelled: fn() -> bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -42,6 +46,9 @@ pub struct TraceReport {
     pub timeout_ms: f64,
     /// An ICMP error that came back, or the kernel's refusal to send.
     pub error: Option<String>,
+    /// The errno of the kernel's refusal to send, when it refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<i32>,
     /// The way there and back, as live state tells.
     pub path: Path,
     pub back: Path,
@@ -92,40 +99,60 @@ impl TraceReport {
 
 pub fn trace(src: &str, dst: &str, opts: &TraceOptions) -> Result<TraceReport, ProbeError> {
     let mut world = World::read(None)?;
+    let (dst_ip, dst_node) = match resolve(&world, src, dst, opts.family)? {
+        (Some(ip), node) => (ip, node),
+        (None, node) => {
+            return Err(ProbeError::Failed(format!(
+                "node {} has no address to trace to{}",
+                node.unwrap_or_default(),
+                family_note(opts.family)
+            )));
+        }
+    };
+    trace_world(&mut world, src, dst_ip, dst_node, opts)
+}
+
+/// SRC checked, and DST as an address: given, or the node's (None when the
+/// node has no usable address), with the node's name.
+pub fn resolve(
+    world: &World,
+    src: &str,
+    dst: &str,
+    family: Option<Family>,
+) -> Result<(Option<IpAddr>, Option<String>), ProbeError> {
     let nodes = world.nodes();
     let Some(src_ns) = world.get(src) else {
         return Err(ProbeError::Usage(target::unknown_node(src, &nodes)));
     };
     let (dst_ip, dst_node) = match target::parse_dest(dst) {
-        Dest::Addr(ip) => (ip, None),
+        Dest::Addr(ip) => (Some(ip), None),
         Dest::Node(n) => {
             let Some(d) = world.get(&n) else {
                 return Err(ProbeError::Usage(target::unknown_node(&n, &nodes)));
             };
-            match target::pick_addr(src_ns, d, opts.family) {
-                Some(ip) => (ip, Some(n)),
-                None => {
-                    return Err(ProbeError::Failed(format!(
-                        "node {n} has no address to trace to{}",
-                        family_note(opts.family)
-                    )));
-                }
-            }
+            (target::pick_addr(src_ns, d, family), Some(n))
         }
     };
-    if opts.family.is_some_and(|f| !f.matches(&dst_ip)) {
+    if let Some(ip) = dst_ip
+        && family.is_some_and(|f| !f.matches(&ip))
+    {
         return Err(ProbeError::Usage(format!(
-            "{dst_ip} is not an address of the family asked for"
+            "{ip} is not an address of the family asked for"
         )));
     }
+    Ok((dst_ip, dst_node))
+}
 
-    // The way there and back, and where to listen.
+/// The way from `src` to `dst_ip` and the way back, from live state.
+pub fn ways(world: &World, src: &str, dst_ip: IpAddr) -> (Path, Path) {
     let topo = world.topology();
     let fwd = topo.path(src, dst_ip);
     let source = fwd.segments.first().and_then(|s| s.source).or_else(|| {
-        target::node_addrs(src_ns)
-            .into_iter()
-            .find(|a| a.is_ipv4() == dst_ip.is_ipv4())
+        world.get(src).and_then(|n| {
+            target::node_addrs(n)
+                .into_iter()
+                .find(|a| a.is_ipv4() == dst_ip.is_ipv4())
+        })
     });
     let back = match (&fwd.end, source) {
         (End::Delivered { ns }, Some(s)) => topo.path(ns, s),
@@ -135,6 +162,29 @@ pub fn trace(src: &str, dst: &str, opts: &TraceOptions) -> Result<TraceReport, P
         },
         _ => empty(),
     };
+    (fwd, back)
+}
+
+/// The trace over namespaces already read.
+pub fn trace_world(
+    world: &mut World,
+    src: &str,
+    dst_ip: IpAddr,
+    dst_node: Option<String>,
+    opts: &TraceOptions,
+) -> Result<TraceReport, ProbeError> {
+    let nodes = world.nodes();
+    let Some(src_ns) = world.get(src) else {
+        return Err(ProbeError::Usage(target::unknown_node(src, &nodes)));
+    };
+    // The way there and back, and where to listen.
+    let (fwd, back) = ways(world, src, dst_ip);
+    let topo = world.topology();
+    let source = fwd.segments.first().and_then(|s| s.source).or_else(|| {
+        target::node_addrs(src_ns)
+            .into_iter()
+            .find(|a| a.is_ipv4() == dst_ip.is_ipv4())
+    });
     let mut points = topo.capture_set(&[&fwd, &back]);
     if points.is_empty()
         && let Some(lo) = src_ns.lo()
@@ -194,7 +244,7 @@ pub fn trace(src: &str, dst: &str, opts: &TraceOptions) -> Result<TraceReport, P
 
     // Listen, then probe.
     let opened: Vec<Result<OwnedFd, KernelError>> = {
-        let w: &World = &world;
+        let w: &World = world;
         netns::parallel(&taps, |t| match w.fd(&t.ns) {
             Some(fd) => capture::open_in(fd, t.ifindex),
             None => Err(KernelError::from_errno(libc::ENOENT)),
@@ -231,6 +281,7 @@ pub fn trace(src: &str, dst: &str, opts: &TraceOptions) -> Result<TraceReport, P
         rtt_ms: None,
         timeout_ms: opts.timeout.as_secs_f64() * 1e3,
         error: None,
+        refused: None,
         path: fwd,
         back,
         neighbour,
@@ -239,10 +290,11 @@ pub fn trace(src: &str, dst: &str, opts: &TraceOptions) -> Result<TraceReport, P
         taps,
         seen: Vec::new(),
     };
-    let sent = match sock.send_echo(dst_ip, id, seq, 56) {
+    let sent = match sock.send_echo(dst_ip, id, seq, opts.size) {
         Ok(t) => Some(t),
         Err(e) => {
             report.error = Some(format!("{src} cannot send: {}", why_not_sent(&e)));
+            report.refused = Some(e.errno);
             None
         }
     };
@@ -256,7 +308,7 @@ pub fn trace(src: &str, dst: &str, opts: &TraceOptions) -> Result<TraceReport, P
             Duration::from_millis(50)
         };
     let mut ready = Vec::new();
-    while Instant::now() < until {
+    while Instant::now() < until && !(opts.cancelled)() {
         poller
             .wait(until.saturating_duration_since(Instant::now()), &mut ready)
             .map_err(|e| ProbeError::kernel("wait for frames", e))?;
@@ -294,6 +346,8 @@ pub fn trace(src: &str, dst: &str, opts: &TraceOptions) -> Result<TraceReport, P
         capture::drain(fd.as_raw_fd(), &mut buf, &mut frames[k])
             .map_err(|e| ProbeError::kernel("read captured frames", e))?;
     }
+    drop(poller);
+    capture::close_all(fds);
     report.seen = frames
         .into_iter()
         .enumerate()

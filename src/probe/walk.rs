@@ -301,12 +301,45 @@ pub fn explain(steps: &[Step], forward: &Path, back: &Path, topo: &Topology, dst
         )
     };
     let pred = is(kind);
-    let i = furthest(steps, &path.points, &pred);
-    let last_seen = i.map(|i| path.points[i].clone());
-    let expected_next = match i {
-        Some(i) => path.points.get(i + 1).cloned(),
-        None => path.points.first().cloned(),
+    // Address resolution only crosses the first hop: it ends where the
+    // next hop takes the frame in (an interface that is not a bridge port).
+    let points: &[Point] = if kind == resolution {
+        let end = path
+            .points
+            .iter()
+            .position(|p| p.dir == Dir::In && p.bridge.is_none())
+            .map_or(path.points.len(), |k| k + 1);
+        &path.points[..end]
+    } else {
+        &path.points
     };
+    let i = furthest(steps, points, &pred);
+    let last_seen = i.map(|i| points[i].clone());
+    let expected_next = match i {
+        Some(i) => points.get(i + 1).cloned(),
+        None => points.first().cloned(),
+    };
+    if kind == resolution
+        && let Some(l) = &last_seen
+        && expected_next.is_none()
+        && l.dir == Dir::In
+    {
+        let hint = topo.hint(&l.ns, l.ifindex);
+        let mut text = format!(
+            "{what} reached {} in {}, but no answer came back",
+            l.iface, l.ns
+        );
+        if let Some(h) = &hint {
+            let _ = write!(text, ": {h}");
+        }
+        return Loss {
+            what,
+            last_seen,
+            expected_next: None,
+            hint,
+            text,
+        };
+    }
     let hint = expected_next
         .as_ref()
         .and_then(|p| topo.hint(&p.ns, p.ifindex))
@@ -363,7 +396,7 @@ fn end_text(p: &Path) -> String {
         End::Delivered { ns } => format!("it should have been delivered in {ns}"),
         End::NoRoute { ns } => format!("{ns} has no route to the destination"),
         End::Refused { ns, route } => format!("{ns} has a {route} route for it"),
-        End::NotForwarding { ns } => format!("{ns} does not forward (ip_forward is 0)"),
+        End::NotForwarding { ns } => format!("{ns} does not forward (forwarding is off)"),
         End::Unknown { why, .. } => why.clone(),
         End::Loop => "the routes loop".into(),
     }

@@ -1,6 +1,8 @@
 //! Turning results into text: tables, JSON, diagrams. Pure.
 
+pub mod doctor;
 pub mod dot;
+pub mod elapsed;
 pub mod graph;
 pub mod layout;
 pub mod matrix;

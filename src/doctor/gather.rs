@@ -1,0 +1,126 @@
+//! Reading the namespaces on the way (kernel side): counters before and
+//! after the probe (links and qdiscs, over rtnetlink), neighbours, the
+//! sysctls the rules look at (/proc/sys from inside each namespace), the
+//! nftables ruleset (nfnetlink), and whether iptables-legacy holds tables
+//! there. Nothing is changed; what cannot be read is noted, not fatal.
+
+use std::collections::BTreeMap;
+
+use netlink_packet_route::RouteNetlinkMessage;
+
+use super::snapshot::{Detail, SYSCTLS};
+use crate::kernel::{KernelError, netns, nft, observe, sysctl, tc};
+use crate::model::live::{LinkStats, LiveQdisc};
+use crate::probe::neigh;
+use crate::probe::world::World;
+
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    pub stats: BTreeMap<u32, LinkStats>,
+    pub qdiscs: Vec<LiveQdisc>,
+}
+
+/// Link and qdisc counters of one namespace.
+pub fn counters(world: &mut World, ns: &str) -> Result<Counters, KernelError> {
+    let Some(sock) = world.sock(ns) else {
+        return Ok(Counters::default());
+    };
+    let mut stats = BTreeMap::new();
+    for m in sock.dump(observe::link_dump_with_stats())? {
+        if let RouteNetlinkMessage::NewLink(l) = m {
+            let l = observe::link(&l);
+            stats.insert(l.index, l.stats);
+        }
+    }
+    let qdiscs = tc::dump(sock)?;
+    Ok(Counters { stats, qdiscs })
+}
+
+/// Read links, addresses and routes of `nss` again: state read before the
+/// probe may have moved while it flew (a bridge port the kernel enables a
+/// moment after its carrier came up), and the verdict is about now.
+pub fn refresh(world: &mut World, nss: &[String], notes: &mut Vec<String>) {
+    for ns in nss {
+        let Some(sock) = world.sock(ns) else { continue };
+        match observe::read_ns(sock, ns) {
+            Ok(mut fresh) => {
+                if let Some(old) = world.ns.get_mut(ns) {
+                    fresh.sysctls = std::mem::take(&mut old.sysctls);
+                    *old = fresh;
+                }
+            }
+            Err(e) => notes.push(format!("{ns}: reading it again after the probe: {e}")),
+        }
+    }
+}
+
+/// Everything the rules read about `nss`, with the counters from before
+/// the probe; sysctls go into the world's namespaces.
+pub fn details(
+    world: &mut World,
+    nss: &[String],
+    mut before: BTreeMap<String, Counters>,
+    notes: &mut Vec<String>,
+) -> BTreeMap<String, Detail> {
+    let mut out = BTreeMap::new();
+    for ns in nss {
+        let mut d = Detail::default();
+        let b = before.remove(ns).unwrap_or_default();
+        d.stats_before = b.stats;
+        d.qdiscs_before = b.qdiscs;
+        match counters(world, ns) {
+            Ok(c) => {
+                d.stats_after = c.stats;
+                d.qdiscs = c.qdiscs;
+            }
+            Err(e) => notes.push(format!("{ns}: counters and qdiscs: {e}")),
+        }
+        if let Some(sock) = world.sock(ns) {
+            match neigh::dump_live(sock) {
+                Ok(n) => d.neigh = n,
+                Err(e) => notes.push(format!("{ns}: neighbour table: {e}")),
+            }
+        }
+        let Some(fd) = world.fd(ns) else {
+            out.insert(ns.clone(), d);
+            continue;
+        };
+        // /proc/sys and /proc/net show the reading thread's namespace.
+        let read = netns::within(fd, || {
+            let values: BTreeMap<String, String> = SYSCTLS
+                .iter()
+                .filter_map(|k| sysctl::read(k).ok().map(|v| (k.to_string(), v)))
+                .collect();
+            let legacy: Vec<String> = ["ip_tables_names", "ip6_tables_names", "arp_tables_names"]
+                .iter()
+                .filter_map(|f| std::fs::read_to_string(format!("/proc/thread-self/net/{f}")).ok())
+                .flat_map(|s| s.lines().map(str::to_string).collect::<Vec<_>>())
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            (values, legacy)
+        });
+        match read {
+            Ok((values, legacy)) => {
+                if let Some(live) = world.ns.get_mut(ns) {
+                    live.sysctls.extend(values);
+                }
+                if !legacy.is_empty() {
+                    notes.push(format!(
+                        "{ns}: iptables-legacy tables ({}) hold rules vnet cannot read; a drop there shows as NETFILTER_DROP at ipt_do_table",
+                        legacy.join(", ")
+                    ));
+                }
+                d.legacy_tables = legacy;
+            }
+            Err(e) => notes.push(format!("{ns}: sysctls: {e}")),
+        }
+        let fd = world.fd(ns);
+        match fd.map(nft::read_in) {
+            Some(Ok(rs)) => d.nft = Some(rs),
+            Some(Err(e)) => notes.push(format!("{ns}: nftables ruleset: {e}")),
+            None => {}
+        }
+        out.insert(ns.clone(), d);
+    }
+    out
+}

@@ -1,0 +1,150 @@
+//! The checks along the path (pure): each a small named rule reading the
+//! snapshot and the ways, returning findings with their evidence and fixes.
+//! A rule never sends, never changes anything, and never imports the kernel.
+
+pub mod addr;
+pub mod bridge;
+pub mod filter;
+pub mod hooks;
+pub mod link;
+pub mod neigh;
+pub mod queue;
+pub mod route;
+pub mod size;
+
+use super::case::Ctx;
+use super::finding::Finding;
+
+pub struct Rule {
+    /// The ids of the findings it can report.
+    pub ids: &'static [&'static str],
+    pub about: &'static str,
+    pub check: fn(&Ctx) -> Vec<Finding>,
+}
+
+/// Every rule, in the order their findings are listed.
+pub const RULES: &[Rule] = &[
+    Rule {
+        ids: &["link.down", "link.no-carrier"],
+        about: "an interface on the way (either veth end, a bridge port, the bridge) is down",
+        check: link::down,
+    },
+    Rule {
+        ids: &["link.wrong-ns", "link.none"],
+        about: "the destination has no interface; a veth end sits in another namespace",
+        check: link::placement,
+    },
+    Rule {
+        ids: &["bridge.not-enslaved"],
+        about: "the veth end that leads on is not a port of the bridge",
+        check: bridge::not_enslaved,
+    },
+    Rule {
+        ids: &["bridge.stp-state"],
+        about: "a bridge port on the way is not forwarding (STP: listening, learning, blocking, disabled)",
+        check: bridge::stp_state,
+    },
+    Rule {
+        ids: &["addr.missing"],
+        about: "an interface on the way has no address of the family, or nobody holds the destination",
+        check: addr::missing,
+    },
+    Rule {
+        ids: &["addr.wrong-subnet", "addr.prefix"],
+        about: "two ends of one link are not on one subnet, or one's prefix is too narrow (/32)",
+        check: addr::subnet,
+    },
+    Rule {
+        ids: &["addr.duplicate-ip"],
+        about: "the address is held twice: by the source itself, or twice on one link",
+        check: addr::duplicate_ip,
+    },
+    Rule {
+        ids: &["addr.duplicate-mac"],
+        about: "two interfaces on one link share a MAC address",
+        check: addr::duplicate_mac,
+    },
+    Rule {
+        ids: &["addr.dadfailed", "addr.tentative"],
+        about: "an IPv6 address failed duplicate address detection, or is still tentative",
+        check: addr::dad,
+    },
+    Rule {
+        ids: &["neigh.noarp"],
+        about: "an interface that must resolve or answer ARP has NOARP set",
+        check: neigh::noarp,
+    },
+    Rule {
+        ids: &["neigh.arp-ignore", "neigh.arp-filter"],
+        about: "arp_ignore or arp_filter stop the next hop answering ARP",
+        check: neigh::arp_settings,
+    },
+    Rule {
+        ids: &["neigh.wrong-permanent"],
+        about: "a permanent neighbour entry gives the next hop a wrong MAC",
+        check: neigh::wrong_permanent,
+    },
+    Rule {
+        ids: &["neigh.failed"],
+        about: "ARP/NDP for the next hop got no answer",
+        check: neigh::failed,
+    },
+    Rule {
+        ids: &["route.refused"],
+        about: "a blackhole, unreachable or prohibit route",
+        check: route::refused,
+    },
+    Rule {
+        ids: &["route.gateway"],
+        about: "the route's gateway is not there to answer",
+        check: route::gateway,
+    },
+    Rule {
+        ids: &["route.forwarding-off"],
+        about: "a namespace on the way does not forward (IPv4, IPv6, or on its interface)",
+        check: route::forwarding,
+    },
+    Rule {
+        ids: &["route.rp-filter"],
+        about: "rp_filter drops packets arriving on another interface than the route back",
+        check: route::rp_filter,
+    },
+    Rule {
+        ids: &["route.no-route", "route.no-return"],
+        about: "no route to the destination, or none back to the source",
+        check: route::missing,
+    },
+    Rule {
+        ids: &[
+            "filter.input",
+            "filter.output",
+            "filter.forward",
+            "filter.br-netfilter",
+            "filter.bridge",
+            "filter.netdev",
+            "filter.arp",
+        ],
+        about: "an nftables or iptables chain on the way drops the probe",
+        check: filter::netfilter,
+    },
+    Rule {
+        ids: &["filter.icmp-echo-ignore"],
+        about: "the destination ignores echo requests (icmp_echo_ignore_all)",
+        check: filter::echo_ignore,
+    },
+    Rule {
+        ids: &["size.mtu"],
+        about: "an interface on the way has a smaller MTU than the probe needs",
+        check: size::mtu,
+    },
+    Rule {
+        ids: &["queue.drops"],
+        about: "a queueing discipline on the way drops packets",
+        check: queue::drops,
+    },
+];
+
+/// Every rule's findings, in rule order.
+pub fn run(cx: &Ctx) -> Vec<Finding> {
+    RULES.iter().flat_map(|r| (r.check)(cx)).collect()
+}
