@@ -54,6 +54,9 @@ fn cycles_child() {
     let warm_up = 20.min(cycles);
     let mut first = None;
     let mut warm = None;
+    // RSS after each further quarter of the run: flat, or growing?
+    let mut quarters = Vec::new();
+    let quarter = (cycles - warm_up).div_ceil(4).max(1);
     let started = std::time::Instant::now();
     for i in 0..cycles {
         if i == 0 {
@@ -61,6 +64,9 @@ fn cycles_child() {
         }
         if i == warm_up {
             warm = Some(sample());
+        }
+        if i > warm_up && (i - warm_up).is_multiple_of(quarter) {
+            quarters.push(format!("{} → ", sample().rss_kib));
         }
         up::up(&lab, &opts, &Hooks::silent(), &cancel)
             .unwrap_or_else(|e| panic!("cycle {i}: up: {e}"));
@@ -70,10 +76,11 @@ fn cycles_child() {
     let end = sample();
     let (first, warm) = (first.unwrap(), warm.unwrap_or(end));
     println!(
-        "CYCLES {cycles} up/down cycles in {:.1} s: rss {} → {} → {} KiB, fds {} → {} → {}, threads {} → {} → {}, mounts {} → {} → {}",
+        "CYCLES {cycles} up/down cycles in {:.1} s: rss {} → {} → {}{} KiB (at the start, after {warm_up}, then each quarter), fds {} → {} → {}, threads {} → {} → {}, mounts {} → {} → {}",
         started.elapsed().as_secs_f64(),
         first.rss_kib,
         warm.rss_kib,
+        quarters.concat(),
         end.rss_kib,
         first.fds,
         warm.fds,
