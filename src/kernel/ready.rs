@@ -29,6 +29,7 @@ const SOL_NETLINK: libc::c_int = 270;
 const NETLINK_ADD_MEMBERSHIP: libc::c_int = 1;
 const RTNLGRP_LINK: libc::c_int = 1;
 const RTM_NEWLINK: u16 = 16;
+const RTM_DELLINK: u16 = 17;
 const IFLA_BRPORT_STATE: u16 = 1;
 const BR_STATE_FORWARDING: u8 = 3;
 const RCVBUF: libc::c_int = 64 << 20;
@@ -178,7 +179,12 @@ impl Watch {
                 }
                 p.revents = 0;
                 let ns = &self.socks[i].0;
-                match drain(p.fd, &mut buf, |l| settle(&mut want, ns, l)) {
+                let r = drain(p.fd, &mut buf, |m| {
+                    if let RouteNetlinkMessage::NewLink(l) = m {
+                        settle(&mut want, ns, l);
+                    }
+                });
+                match r {
                     Ok(()) => {}
                     Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => lost.push(ns.clone()),
                     Err(e) => return Err(e.into()),
@@ -224,8 +230,13 @@ pub fn sync(session: &mut Session, ifaces: &[(Netns, String)], want: &mut Want) 
     }
 }
 
-/// Read every queued event of one socket, handing each link message to `each`.
-fn drain(fd: i32, buf: &mut [u8], mut each: impl FnMut(&LinkMessage)) -> io::Result<()> {
+/// Read every queued event of one socket without waiting, handing each link
+/// message (new or deleted) to `each`.
+pub(crate) fn drain(
+    fd: i32,
+    buf: &mut [u8],
+    mut each: impl FnMut(&RouteNetlinkMessage),
+) -> io::Result<()> {
     loop {
         // SAFETY: recv into our buffer without blocking.
         let n = unsafe {
@@ -252,13 +263,13 @@ fn drain(fd: i32, buf: &mut [u8], mut each: impl FnMut(&LinkMessage)) -> io::Res
                 break;
             }
             let ty = u16::from_ne_bytes(buf[off + 4..off + 6].try_into().unwrap());
-            if ty == RTM_NEWLINK
+            if (ty == RTM_NEWLINK || ty == RTM_DELLINK)
                 && let Ok(NetlinkMessage {
-                    payload: NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)),
+                    payload: NetlinkPayload::InnerMessage(m),
                     ..
                 }) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..off + len])
             {
-                each(&l);
+                each(&m);
             }
             off += (len + 3) & !3;
         }

@@ -17,7 +17,6 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::LinkAttribute;
 use nix::sched::{CloneFlags, unshare};
@@ -27,7 +26,6 @@ use super::msg::{self, NewIface};
 use super::netlink::NlSocket;
 use super::{netns, ready};
 
-const RTM_DELLINK: u16 = 17;
 /// The listener's end of the marker pair (its namespace is ours alone).
 const FAR_END: &str = "vnsync0";
 
@@ -121,47 +119,16 @@ fn release_marker(listener: i32) -> Result<(), KernelError> {
 /// Whether the queued events of `fd` include the deletion of `name`.
 fn deleted(fd: BorrowedFd, buf: &mut [u8], name: &str) -> io::Result<bool> {
     let mut seen = false;
-    loop {
-        // SAFETY: recv into our own buffer without blocking.
-        let n = unsafe {
-            libc::recv(
-                fd.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::WouldBlock => return Ok(seen),
-                io::ErrorKind::Interrupted => continue,
-                _ => return Err(e),
-            }
+    ready::drain(fd.as_raw_fd(), buf, |m| {
+        if let RouteNetlinkMessage::DelLink(l) = m
+            && l.attributes
+                .iter()
+                .any(|a| matches!(a, LinkAttribute::IfName(n) if n == name))
+        {
+            seen = true;
         }
-        let n = n as usize;
-        let mut off = 0;
-        while off + 16 <= n {
-            let len = u32::from_ne_bytes([buf[off], buf[off + 1], buf[off + 2], buf[off + 3]]);
-            let len = len as usize;
-            if len < 16 || off + len > n {
-                break;
-            }
-            let ty = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-            if ty == RTM_DELLINK
-                && let Ok(NetlinkMessage {
-                    payload: NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)),
-                    ..
-                }) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..off + len])
-                && l.attributes
-                    .iter()
-                    .any(|a| matches!(a, LinkAttribute::IfName(n) if n == name))
-            {
-                seen = true;
-            }
-            off += (len + 3) & !3;
-        }
-    }
+    })?;
+    Ok(seen)
 }
 
 /// Whether the listener still has the marker's far end, asked of the
