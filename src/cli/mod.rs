@@ -5,6 +5,7 @@ pub mod down;
 pub mod exec;
 pub mod export;
 pub mod graph;
+pub mod impair;
 pub mod import;
 pub mod load;
 pub mod ping;
@@ -58,6 +59,8 @@ pub enum Command {
     Trace(trace::Args),
     /// Say why a ping fails and how to fix it: the cause, the fix commands, the kernel's evidence
     Doctor(doctor::Args),
+    /// Change an interface's link conditions live (delay, loss, rate …), keeping those not given
+    Impair(impair::Args),
 }
 
 pub fn run(cli: Cli) -> i32 {
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Ping(a) => ping::run(a),
         Command::Trace(a) => trace::run(a),
         Command::Doctor(a) => doctor::run(a),
+        Command::Impair(a) => impair::run(a),
     }
 }
 

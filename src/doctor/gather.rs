@@ -115,10 +115,20 @@ pub fn details(
             Err(e) => notes.push(format!("{ns}: sysctls: {e}")),
         }
         let fd = world.fd(ns);
+        let mut losses = BTreeMap::new();
         match fd.map(nft::read_in) {
-            Some(Ok(rs)) => d.nft = Some(rs),
+            Some(Ok(rs)) => {
+                // vnet's loss rules are conditions, not filtering.
+                let (rest, found) = crate::model::loss::split(rs);
+                d.nft = Some(rest);
+                losses = found;
+            }
             Some(Err(e)) => notes.push(format!("{ns}: nftables ruleset: {e}")),
             None => {}
+        }
+        if let Some(live) = world.ns.get_mut(ns) {
+            live.qdiscs = d.qdiscs.clone();
+            crate::kernel::cond::attach(live, &losses);
         }
         out.insert(ns.clone(), d);
     }

@@ -253,6 +253,7 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
         rules::run(&cx)
     };
     let (status, causes, loose) = verdict::decide(&cx, findings);
+    let conditions = rules::cond::on_the_way(&cx);
     let not_from_dst = if probe.answered {
         verdict::reply_from_dst(&cx).err()
     } else {
@@ -270,6 +271,7 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
         drops: loose,
         counters,
         unchecked,
+        conditions,
         not_from_dst,
         there: fwd,
         back,

@@ -101,6 +101,18 @@ pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineEr
         delete_host_links(&mut session, lab, &host_links, &doomed, &mut left, hooks);
     }
     profile::mark("down: deleted host links");
+    // The lab's loss rules in the host (its namespaces took theirs along).
+    let table = crate::model::conditions::loss_table(Some(lab));
+    let table_removed = match crate::kernel::cond::remove_table(&session.host.fd, &table) {
+        Ok(_) => true,
+        Err(e) => {
+            left.push(format!(
+                "nftables table netdev {table} in the host namespace: {e}"
+            ));
+            false
+        }
+    };
+    profile::mark("down: removed the host's loss table");
     // Return when the kernel is done, not merely told: its deferred teardown
     // of many namespaces would otherwise slow whatever comes next.
     if ours.len() >= SETTLE_FROM {
@@ -113,6 +125,14 @@ pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineEr
         .map_err(|e| EngineError::kernel("read host interfaces", e))?;
     for l in host_links_of(lab, &after, &journal) {
         left.push(format!("interface {} in the host namespace", l.name));
+    }
+    if table_removed
+        && let Ok(rs) = crate::kernel::nft::read_in(std::os::fd::AsFd::as_fd(&session.host.fd))
+        && rs.tables.iter().any(|t| t.name == table)
+    {
+        left.push(format!(
+            "nftables table netdev {table} in the host namespace"
+        ));
     }
     let present: BTreeSet<String> = netns::list_named().into_iter().collect();
     for n in ours.iter().chain(&stale) {

@@ -98,6 +98,7 @@ pub fn world(
                     .collect(),
                 alive: true,
                 line: 0,
+                conditions: l.conditions,
             });
             ids.insert((live.ns.clone(), l.index), w.ifaces.len() - 1);
         }

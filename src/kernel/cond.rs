@@ -1,0 +1,190 @@
+//! Link conditions in the kernel: an interface's read back from its
+//! qdiscs and its loss rule, and the loss part of a plan's condition steps
+//! (one nftables batch per namespace, the namespaces in parallel). The
+//! qdisc part goes through the executor's pipelined requests.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use super::error::KernelError;
+use super::{netns, nft, nft_write, qdisc};
+use crate::model::Netns;
+use crate::model::conditions::{Conditions, Percent, Via, is_loss_table};
+use crate::model::live::LiveNs;
+use crate::model::loss;
+
+/// Fill in each link's conditions from the namespace's qdiscs (already
+/// dumped into `live.qdiscs`) and the losses read from its loss table.
+pub fn attach(live: &mut LiveNs, losses: &BTreeMap<String, Percent>) {
+    let qdiscs = std::mem::take(&mut live.qdiscs);
+    for l in &mut live.links {
+        let (mut c, other) = qdisc::egress(&qdiscs, l.index);
+        if c.loss.is_none() {
+            c.loss = losses.get(&l.name).copied();
+        }
+        l.conditions = c;
+        l.other_qdisc = other;
+    }
+    live.qdiscs = qdiscs;
+}
+
+/// The losses of the loss table `table` of the namespace behind `ns`, or
+/// of every table vnet keeps losses in when `table` is None.
+pub fn read_losses(
+    ns: BorrowedFd,
+    table: Option<&str>,
+) -> Result<BTreeMap<String, Percent>, KernelError> {
+    // Most namespaces hold no table of ours: one small dump says so.
+    let sock = netns::within(ns, || {
+        netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_NETFILTER)
+    })??;
+    let tables = nft_write::netdev_tables(&sock)?;
+    let wanted = |t: &str| match table {
+        Some(want) => t == want,
+        None => is_loss_table(t),
+    };
+    if !tables.iter().any(|t| wanted(t)) {
+        return Ok(BTreeMap::new());
+    }
+    let rs = nft::read_in(ns)?;
+    let mut out = BTreeMap::new();
+    for t in &rs.tables {
+        let ours = match table {
+            Some(want) => t.name == want,
+            None => is_loss_table(&t.name),
+        };
+        if ours {
+            out.extend(loss::losses(&rs, &t.name));
+        }
+    }
+    Ok(out)
+}
+
+/// Read the losses of many namespaces at once (each read from inside its
+/// namespace, on worker threads) and attach every link's conditions.
+pub fn attach_all(
+    spaces: &mut [(BorrowedFd, &mut LiveNs)],
+    table: Option<&str>,
+) -> Result<(), KernelError> {
+    let fds: Vec<BorrowedFd> = spaces.iter().map(|(fd, _)| *fd).collect();
+    let losses = netns::parallel(&fds, |fd| read_losses(*fd, table));
+    for ((_, live), l) in spaces.iter_mut().zip(losses) {
+        attach(live, &l?);
+    }
+    Ok(())
+}
+
+/// The loss rule's change on one interface, if any (without netem loss
+/// is a rule; with it, part of the netem qdisc).
+pub fn loss_change(dev: &str, from: &Conditions, to: &Conditions, via: Via) -> Option<NsChange> {
+    let (from, to) = crate::model::mechanism::loss_step(from, to, via)?;
+    Some(NsChange {
+        dev: dev.to_string(),
+        from,
+        to,
+    })
+}
+
+/// One namespace's loss batch: where, which table, what changes.
+pub struct NsLoss<'a> {
+    pub ns: Netns,
+    pub fd: BorrowedFd<'a>,
+    pub table: String,
+    pub changes: Vec<nft_write::LossChange>,
+}
+
+pub use nft_write::LossChange as NsChange;
+
+/// Apply each namespace's loss changes in one batch, the namespaces in
+/// parallel; each namespace's result in order.
+pub fn apply_losses(jobs: &[NsLoss]) -> Vec<Result<(), KernelError>> {
+    netns::parallel(jobs, |j| nft_write::apply_in(j.fd, &j.table, &j.changes))
+}
+
+/// Delete a lab's loss table from the namespace behind `ns`.
+pub fn remove_table(ns: &impl AsFd, table: &str) -> Result<bool, KernelError> {
+    nft_write::delete_table_in(ns.as_fd(), table)
+}
+
+/// Every interface's index in the calling thread's namespace, by name,
+/// from one link dump read without decoding the rest of each link (a
+/// thousand host ends of a star are named this way in a few ms; decoding
+/// whole link messages takes a hundred times longer).
+pub fn indexes_here() -> Result<std::collections::HashMap<String, u32>, KernelError> {
+    use netlink_sys::{Socket, protocols::NETLINK_ROUTE};
+    use std::os::fd::AsRawFd;
+    const RTM_GETLINK: u16 = 18;
+    const RTM_NEWLINK: u16 = 16;
+    const NLM_F_DUMP: u16 = 0x300;
+    const IFLA_IFNAME: u16 = 3;
+    const IFLA_EXT_MASK: u16 = 29;
+    const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
+    let sock = Socket::new(NETLINK_ROUTE)?;
+    let mut req = Vec::with_capacity(40);
+    req.extend_from_slice(&40u32.to_ne_bytes());
+    req.extend_from_slice(&RTM_GETLINK.to_ne_bytes());
+    req.extend_from_slice(&(1u16 | NLM_F_DUMP).to_ne_bytes());
+    req.extend_from_slice(&1u32.to_ne_bytes());
+    req.extend_from_slice(&0u32.to_ne_bytes());
+    req.extend_from_slice(&[0u8; 16]); // struct ifinfomsg: any family, any index
+    req.extend_from_slice(&8u16.to_ne_bytes());
+    req.extend_from_slice(&IFLA_EXT_MASK.to_ne_bytes());
+    req.extend_from_slice(&RTEXT_FILTER_SKIP_STATS.to_ne_bytes());
+    sock.send(&req, 0)?;
+    let mut out = std::collections::HashMap::new();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        // SAFETY: recv into a buffer of the stated length.
+        let n = unsafe {
+            libc::recv(
+                sock.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                0,
+            )
+        };
+        if n < 0 {
+            let e = KernelError::last();
+            if e.is(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        let n = n as usize;
+        let mut off = 0;
+        while off + 16 <= n {
+            let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
+            if len < 16 || off + len > n {
+                break;
+            }
+            let ty = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
+            match ty {
+                3 => return Ok(out), // NLMSG_DONE
+                2 => {
+                    let code = i32::from_ne_bytes(buf[off + 16..off + 20].try_into().unwrap());
+                    return Err(KernelError::from_errno(-code));
+                }
+                RTM_NEWLINK if len >= 32 => {
+                    let index = u32::from_ne_bytes(buf[off + 20..off + 24].try_into().unwrap());
+                    let mut a = off + 32;
+                    while a + 4 <= off + len {
+                        let alen = u16::from_ne_bytes([buf[a], buf[a + 1]]) as usize;
+                        let aty = u16::from_ne_bytes([buf[a + 2], buf[a + 3]]) & 0x3fff;
+                        if alen < 4 || a + alen > off + len {
+                            break;
+                        }
+                        if aty == IFLA_IFNAME {
+                            let v = &buf[a + 4..a + alen];
+                            let v = v.split(|b| *b == 0).next().unwrap_or(v);
+                            out.insert(String::from_utf8_lossy(v).into_owned(), index);
+                            break;
+                        }
+                        a += (alen + 3) & !3;
+                    }
+                }
+                _ => {}
+            }
+            off += (len + 3) & !3;
+        }
+    }
+}
