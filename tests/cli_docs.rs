@@ -212,3 +212,132 @@ fn man_into_a_file_fails_with_its_name() {
     assert!(err.contains("not-a-dir"), "{err}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
 }
+
+/// Markdown links `[text](target)` outside code blocks and code spans.
+fn links(markdown: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut fence = false;
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            fence = !fence;
+            continue;
+        }
+        if fence {
+            continue;
+        }
+        // Drop `code spans`: a `](` inside one is not a link.
+        let text: String = line
+            .split('`')
+            .enumerate()
+            .map(|(i, part)| if i % 2 == 0 { part } else { "" })
+            .collect();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("](") {
+            let after = &rest[at + 2..];
+            let Some(end) = after.find(')') else { break };
+            out.push(after[..end].to_string());
+            rest = &after[end..];
+        }
+    }
+    out
+}
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces as '-'.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+fn anchors(markdown: &str) -> Vec<String> {
+    let mut fence = false;
+    let mut out = Vec::new();
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            fence = !fence;
+        } else if !fence && line.starts_with('#') {
+            out.push(anchor(line.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_relative_link_of_the_docs_resolves() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages = vec![root.join("README.md")];
+    for e in std::fs::read_dir(root.join("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            pages.push(p);
+        }
+    }
+    assert!(pages.len() > 5, "README and the docs pages: {pages:?}");
+    let mut checked = 0;
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        for link in links(&text) {
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            let (file, fragment) = match link.split_once('#') {
+                Some((f, a)) => (f, Some(a)),
+                None => (link.as_str(), None),
+            };
+            let target = if file.is_empty() {
+                page.clone()
+            } else {
+                page.parent().unwrap().join(file)
+            };
+            // Links out of the repository (../shared/…) point to the project's
+            // shared folder, which lies beside a clone, not inside it.
+            let normal: PathBuf = target.components().fold(PathBuf::new(), |mut p, c| {
+                match c {
+                    std::path::Component::ParentDir => {
+                        p.pop();
+                    }
+                    c => p.push(c),
+                }
+                p
+            });
+            if !normal.starts_with(root) {
+                continue;
+            }
+            assert!(
+                normal.exists(),
+                "{}: link to {link}: no such file",
+                page.display()
+            );
+            if let Some(fragment) = fragment {
+                let heads = anchors(&std::fs::read_to_string(&normal).unwrap());
+                assert!(
+                    heads.iter().any(|h| h == fragment),
+                    "{}: link to {link}: no heading with that anchor in {heads:?}",
+                    page.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} links checked");
+}
+
+#[test]
+fn the_readme_runs_the_tests_as_ci_does() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let test_command = ci
+        .lines()
+        .rfind(|l| l.starts_with("cargo test"))
+        .expect(".ci/run runs cargo test");
+    assert!(
+        readme.contains(&format!("&& {test_command}\n")),
+        "the README's test command is not .ci/run's `{test_command}`"
+    );
+    assert!(readme.contains("grep -v '^#' .ci/packages.txt"));
+}
