@@ -1,5 +1,6 @@
 //! Commands: parse arguments, call the library, render. One file each.
 
+pub mod completions;
 pub mod doctor;
 pub mod down;
 pub mod exec;
@@ -7,6 +8,7 @@ pub mod export;
 pub mod graph;
 pub mod import;
 pub mod load;
+pub mod man;
 pub mod ping;
 pub mod progress;
 pub mod signals;
@@ -58,6 +60,10 @@ pub enum Command {
     Trace(trace::Args),
     /// Say why a ping fails and how to fix it: the cause, the fix commands, the kernel's evidence
     Doctor(doctor::Args),
+    /// Print the shell completion script for bash, zsh or fish
+    Completions(completions::Args),
+    /// Write the manual pages (vnet.1, vnet-up.1, …) into a directory
+    Man(man::Args),
 }
 
 pub fn run(cli: Cli) -> i32 {
@@ -73,6 +79,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Ping(a) => ping::run(a),
         Command::Trace(a) => trace::run(a),
         Command::Doctor(a) => doctor::run(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     }
 }
 
