@@ -138,7 +138,7 @@ pub fn run(
     let poller = Poller::new().map_err(|e| ProbeError::kernel("epoll", e))?;
     for (i, s) in sockets.iter().enumerate() {
         poller
-            .add(s.raw_fd(), i as u64)
+            .add(s.as_fd(), i as u64)
             .map_err(|e| ProbeError::kernel("epoll", e))?;
     }
 

@@ -264,11 +264,11 @@ pub fn trace_world(
     let mut poller = Poller::new().map_err(|e| ProbeError::kernel("epoll", e))?;
     for (k, fd) in fds.iter().enumerate() {
         poller
-            .add(fd.as_raw_fd(), k as u64)
+            .add(fd, k as u64)
             .map_err(|e| ProbeError::kernel("epoll", e))?;
     }
     poller
-        .add(sock.raw_fd(), u64::MAX)
+        .add(sock.as_fd(), u64::MAX)
         .map_err(|e| ProbeError::kernel("epoll", e))?;
 
     let id = icmp::run_id();
