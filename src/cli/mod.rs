@@ -7,6 +7,7 @@ pub mod export;
 pub mod graph;
 pub mod import;
 pub mod load;
+pub mod out;
 pub mod ping;
 pub mod progress;
 pub mod signals;
