@@ -102,7 +102,12 @@ pub(crate) fn subscribe() -> Result<OwnedFd, KernelError> {
     if r != 0 {
         return Err(KernelError::last());
     }
-    setopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RCVBUF)?;
+    // FORCE passes rmem_max but needs CAP_NET_ADMIN over the host's user
+    // namespace; inside a user namespace take what rmem_max allows: an
+    // overflow is caught (ENOBUFS) and the state read once instead.
+    if setopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RCVBUF).is_err() {
+        setopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, RCVBUF)?;
+    }
     setopt(raw, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, RTNLGRP_LINK)?;
     Ok(fd)
 }
