@@ -78,7 +78,8 @@ mod tests {
             refusal("up", "CAP_NET_ADMIN"),
             refusal("status", "CAP_SYS_ADMIN"),
         ] {
-            assert!(r.contains("needs root ("), "{r}");
+            assert!(r.contains("needs root: it "), "{r}");
+            assert!(r.contains(" is missing); run it with sudo"), "{r}");
             assert!(!r.contains('\n'), "{r}");
         }
     }
