@@ -1,11 +1,9 @@
 //! `vnet completions bash|zsh|fish`: the shell's completion script on standard output.
 
-use std::io::Write;
-
 use clap::{Args as ClapArgs, CommandFactory, ValueEnum};
 use clap_complete::Shell as Generator;
 
-use super::{Cli, FAILED, OK};
+use super::{Cli, OK};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -30,16 +28,12 @@ pub fn run(a: Args) -> i32 {
         Shell::Zsh => Generator::Zsh,
         Shell::Fish => Generator::Fish,
     };
-    // Generated into memory first: clap_complete panics on a failed write, and
-    // standard output may be a closed pipe.
-    let mut script = Vec::new();
-    clap_complete::generate(generator, &mut Cli::command(), "vnet", &mut script);
-    let mut out = std::io::stdout().lock();
-    match out.write_all(&script).and_then(|()| out.flush()) {
-        Ok(()) => OK,
-        Err(e) => {
-            super::error(format_args!("writing the completion script: {e}"));
-            FAILED
-        }
-    }
+    // Through vnet's stdout writer: a closed pipe ends the output quietly.
+    clap_complete::generate(
+        generator,
+        &mut Cli::command(),
+        "vnet",
+        &mut super::out::writer(),
+    );
+    OK
 }

@@ -30,7 +30,7 @@ pub fn run(a: Args) -> i32 {
                 .filter_map(|p| p.file_name())
                 .map(|n| n.to_string_lossy().into_owned())
                 .collect();
-            println!(
+            crate::outln!(
                 "vnet: wrote {} manual pages to {}: {}",
                 names.len(),
                 a.dir.display(),

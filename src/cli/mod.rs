@@ -9,6 +9,7 @@ pub mod graph;
 pub mod import;
 pub mod load;
 pub mod man;
+pub mod out;
 pub mod ping;
 pub mod progress;
 pub mod signals;

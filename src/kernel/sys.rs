@@ -8,7 +8,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction, signal};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 /// SOL_RAW: the level of raw IPv4 sockets' own options.
 const SOL_RAW: libc::c_int = 255;
@@ -107,12 +107,4 @@ pub fn raise_on_termination() {
         // async-signal-safe, and touches nothing else of the program.
         let _ = unsafe { sigaction(s, &action) };
     }
-}
-
-/// Die quietly on a closed stdout (`vnet ping --all | head`), like other
-/// command-line tools, instead of failing to print.
-pub fn default_sigpipe() {
-    // SAFETY: SIG_DFL installs no handler, so no code of ours runs in
-    // signal context.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }

@@ -15,13 +15,7 @@ use nix::sys::socket::{
     SockaddrStorage, recvmsg, setsockopt, sockopt,
 };
 
-use crate::kernel::{KernelError, sys};
-
-/// Die quietly on a closed stdout (`vnet ping --all | head`), like other
-/// command-line tools, instead of failing to print.
-pub fn default_sigpipe() {
-    sys::default_sigpipe();
-}
+use crate::kernel::KernelError;
 
 /// Raise the soft limit on open files to the hard one: a large matrix
 /// holds a raw socket per node and family besides a netlink socket and a
