@@ -10,7 +10,7 @@ use crate::doctor::case::Ctx;
 use crate::doctor::cmd;
 use crate::doctor::finding::Finding;
 use crate::doctor::snapshot::place;
-use crate::model::live::{LiveAddr, LiveLink};
+use crate::model::live::{LiveAddr, LiveLink, LiveNs};
 
 fn fam(cx: &Ctx, a: &IpAddr) -> bool {
     a.is_ipv6() == cx.case.v6
@@ -49,134 +49,144 @@ fn failed(cx: &Ctx) -> bool {
 pub fn missing(cx: &Ctx) -> Vec<Finding> {
     let mut out = Vec::new();
     let family = if cx.case.v6 { "IPv6" } else { "IPv4" };
-    let src = &cx.case.src;
     // The destination node has interfaces, but no address to reach it by.
     if let (Some(d), None) = (&cx.case.dst_node, cx.case.dst)
         && let Some(dn) = cx.snap.get(d)
     {
-        let pairs = shared(cx, src, d);
+        let pairs = shared(cx, &cx.case.src, d);
         for (s, t) in &pairs {
             if addrs(cx, t).next().is_some() {
                 continue;
             }
-            let net = addrs(cx, s).find(|a| !a.dadfailed).map(|a| a.net);
-            let example = net.and_then(|n| cx.snap.free_addr(n, None));
-            let mut f = Finding::new(
-                "addr.missing",
-                format!(
-                    "{} has no {family} address: {d} cannot be reached on the link it shares with {src}",
-                    place(d, &t.name)
-                ),
-            )
-            .at(d)
-            .evidence(format!("{}: no {family} address", place(d, &t.name)));
-            if let Some(n) = net {
-                f = f.evidence(format!("{}: {n}", place(src, &s.name)));
-            }
-            let what = match (&example, net) {
-                (Some(e), Some(n)) => {
-                    format!("give it an address in {} ({} is free)", n.trunc(), e.addr())
-                }
-                _ => "give it an address".to_string(),
-            };
-            let addr = example.map_or("ADDRESS/PREFIX".to_string(), |e| e.to_string());
-            f = f.fix(
-                what,
-                vec![cmd::ip(
-                    d,
-                    &format!("addr add {addr} dev {}", cmd::dev(&t.name)),
-                )],
-            );
-            out.push(f);
+            out.push(missing_on_link(cx, d, s, t, family));
         }
         if pairs.is_empty() && dn.links.iter().any(|l| l.name != "lo") {
-            let mut f = Finding::new(
-                "addr.missing",
-                format!("{d} has no usable {family} address to reach it by"),
-            )
-            .at(d);
-            for l in dn.links.iter().filter(|l| l.name != "lo") {
-                f = f.evidence(format!(
-                    "{}: {}",
-                    place(d, &l.name),
-                    describe_addrs(cx, l, family)
-                ));
-            }
-            // Tentative and failed addresses have rules of their own.
-            let dad = dn
-                .links
-                .iter()
-                .any(|l| addrs(cx, l).any(|a| a.tentative || a.dadfailed));
-            if !dad {
-                out.push(f);
-            }
+            out.extend(no_usable_addr(cx, d, dn, family));
         }
     }
-    // The source has no address of the family on any interface.
-    if let Some(sn) = cx.snap.get(src)
-        && cx.case.dst.is_some()
+    out.extend(src_without_addr(cx, family));
+    out.extend(held_by_nobody(cx, family));
+    out
+}
+
+/// `t`, the interface of `d` on the link SRC reaches by `s`, has no address.
+fn missing_on_link(cx: &Ctx, d: &str, s: &LiveLink, t: &LiveLink, family: &str) -> Finding {
+    let src = &cx.case.src;
+    let net = addrs(cx, s).find(|a| !a.dadfailed).map(|a| a.net);
+    let example = net.and_then(|n| cx.snap.free_addr(n, None));
+    let mut f = Finding::new(
+        "addr.missing",
+        format!(
+            "{} has no {family} address: {d} cannot be reached on the link it shares with {src}",
+            place(d, &t.name)
+        ),
+    )
+    .at(d)
+    .evidence(format!("{}: no {family} address", place(d, &t.name)));
+    if let Some(n) = net {
+        f = f.evidence(format!("{}: {n}", place(src, &s.name)));
+    }
+    let what = match (&example, net) {
+        (Some(e), Some(n)) => {
+            format!("give it an address in {} ({} is free)", n.trunc(), e.addr())
+        }
+        _ => "give it an address".to_string(),
+    };
+    let addr = example.map_or("ADDRESS/PREFIX".to_string(), |e| e.to_string());
+    f.fix(
+        what,
+        vec![cmd::ip(
+            d,
+            &format!("addr add {addr} dev {}", cmd::dev(&t.name)),
+        )],
+    )
+}
+
+/// `d` shares no link with SRC and has no address to reach it by (unless
+/// a tentative or failed one, which have rules of their own).
+fn no_usable_addr(cx: &Ctx, d: &str, dn: &LiveNs, family: &str) -> Option<Finding> {
+    let mut f = Finding::new(
+        "addr.missing",
+        format!("{d} has no usable {family} address to reach it by"),
+    )
+    .at(d);
+    for l in dn.links.iter().filter(|l| l.name != "lo") {
+        f = f.evidence(format!(
+            "{}: {}",
+            place(d, &l.name),
+            describe_addrs(cx, l, family)
+        ));
+    }
+    // Tentative and failed addresses have rules of their own.
+    let dad = dn
+        .links
+        .iter()
+        .any(|l| addrs(cx, l).any(|a| a.tentative || a.dadfailed));
+    (!dad).then_some(f)
+}
+
+/// The source has no address of the family on any interface.
+fn src_without_addr(cx: &Ctx, family: &str) -> Option<Finding> {
+    let src = &cx.case.src;
+    let sn = cx.snap.get(src)?;
+    let none = cx.case.dst.is_some()
         && sn
             .links
             .iter()
             .filter(|l| l.name != "lo")
             .all(|l| addrs(cx, l).next().is_none())
         && sn.links.iter().any(|l| l.name != "lo")
-        && !cx.probe.answered
-    {
-        out.push(
-            Finding::new(
-                "addr.missing",
-                format!(
-                    "{src} has no {family} address on any interface: it has nothing to send from"
-                ),
-            )
-            .at(src)
-            .evidence(format!("{src}: no {family} address besides lo")),
-        );
-    }
-    // An address nobody holds.
-    if let Some(dst) = cx.case.dst
-        && cx.case.dst_node.is_none()
-        && !dst.is_loopback()
-        && !cx.snap.held(dst)
-        && !cx.probe.answered
-    {
-        let mut f = Finding::new(
+        && !cx.probe.answered;
+    none.then(|| {
+        Finding::new(
             "addr.missing",
-            format!("no namespace vnet can see holds {dst}"),
+            format!("{src} has no {family} address on any interface: it has nothing to send from"),
         )
-        .at(src);
-        // Someone on the way's last link without an address may be meant.
-        if let Some(out_pt) = cx.fwd.legs.last().and_then(|l| l.out.as_ref()) {
-            for (ns, l) in cx
-                .snap
-                .endpoints(&cx.snap.l2_segment(&out_pt.ns, out_pt.ifindex))
-            {
-                if ns != out_pt.ns && addrs(cx, &l).next().is_none() {
-                    f = f
-                        .guess()
-                        .at(&ns)
-                        .evidence(format!(
-                            "{} on the same link has no {family} address: was {dst} meant for it?",
-                            place(&ns, &l.name)
-                        ))
-                        .fix(
-                            format!("give {} the address", l.name),
-                            vec![cmd::ip(
-                                &ns,
-                                &format!(
-                                    "addr add {dst}/{} dev {}",
-                                    prefix_near(cx, dst),
-                                    cmd::dev(&l.name)
-                                ),
-                            )],
-                        );
-                }
+        .at(src)
+        .evidence(format!("{src}: no {family} address besides lo"))
+    })
+}
+
+/// An address nobody holds; someone on the way's last link without an
+/// address may be meant.
+fn held_by_nobody(cx: &Ctx, family: &str) -> Option<Finding> {
+    let dst = cx.case.dst?;
+    if cx.case.dst_node.is_some() || dst.is_loopback() || cx.snap.held(dst) || cx.probe.answered {
+        return None;
+    }
+    let mut f = Finding::new(
+        "addr.missing",
+        format!("no namespace vnet can see holds {dst}"),
+    )
+    .at(&cx.case.src);
+    if let Some(out_pt) = cx.fwd.legs.last().and_then(|l| l.out.as_ref()) {
+        for (ns, l) in cx
+            .snap
+            .endpoints(&cx.snap.l2_segment(&out_pt.ns, out_pt.ifindex))
+        {
+            if ns != out_pt.ns && addrs(cx, &l).next().is_none() {
+                f = f
+                    .guess()
+                    .at(&ns)
+                    .evidence(format!(
+                        "{} on the same link has no {family} address: was {dst} meant for it?",
+                        place(&ns, &l.name)
+                    ))
+                    .fix(
+                        format!("give {} the address", l.name),
+                        vec![cmd::ip(
+                            &ns,
+                            &format!(
+                                "addr add {dst}/{} dev {}",
+                                prefix_near(cx, dst),
+                                cmd::dev(&l.name)
+                            ),
+                        )],
+                    );
             }
         }
-        out.push(f);
     }
-    out
+    Some(f)
 }
 
 /// The prefix length of the sender's address on the subnet of `dst`.
