@@ -610,98 +610,67 @@ impl Ip<'_> {
         match v {
             Some("show" | "list" | "lst" | "showdump" | "save") => shows(),
             Some(verb @ ("add" | "change" | "replace" | "delete")) => {
-                let mut local = None;
-                let mut dev = None;
-                let mut left = Vec::new();
-                let mut i = 0;
-                while i < args.len() {
-                    let word = args[i].as_str();
-                    let value = args.get(i + 1).map(String::as_str);
-                    match (word, value) {
-                        ("dev", Some(d)) => dev = Some(d.to_string()),
-                        ("local", Some(a)) => local = Some(a.to_string()),
-                        ("broadcast" | "brd", Some("+" | "-")) => {}
-                        ("valid_lft" | "preferred_lft", Some("forever")) => {}
-                        ("scope", Some("global" | "universe" | "0")) => {}
-                        ("nodad", _) => {
-                            i += 1;
-                            continue;
-                        }
-                        ("noprefixroute" | "home" | "mngtmpaddr" | "autojoin", _) => {
-                            left.push(format!("`{word}`"));
-                            i += 1;
-                            continue;
-                        }
-                        (
-                            "peer" | "label" | "broadcast" | "brd" | "anycast" | "scope"
-                            | "valid_lft" | "preferred_lft" | "metric" | "proto",
-                            Some(v),
-                        ) => left.push(format!("`{word} {v}`")),
-                        (w, _) if local.is_none() => {
-                            local = Some(w.to_string());
-                            i += 1;
-                            continue;
-                        }
-                        (w, _) => {
-                            left.push(format!("`{w}`"));
-                            i += 1;
-                            continue;
-                        }
-                    }
-                    i += 2;
-                }
-                let Some(local) = local else {
-                    return Outcome::Failed("no address given".into());
-                };
-                let Some(dev) = dev else {
-                    return Outcome::Failed("`dev IFNAME` is required".into());
-                };
-                let net = match parse_addr(&local) {
-                    Ok(n) => n,
-                    Err(m) => return Outcome::Failed(m),
-                };
-                if dev == "lo" && self.w.find(self.ns, "lo").is_none() {
-                    return Outcome::Unsupported("vnet puts no addresses on lo".into());
-                }
-                let id = match self.dev(&dev) {
-                    Ok(id) => id,
-                    Err(o) => return o,
-                };
-                let r = match verb {
-                    "add" => self.w.addr_add(id, net, self.line),
-                    "delete" => self.w.addr_del(id, net),
-                    _ => {
-                        let _ = self.w.addr_del(id, net);
-                        self.w.addr_add(id, net, self.line)
-                    }
-                };
-                match r {
-                    Ok(()) => done(left),
-                    Err(m) => Outcome::Failed(m),
-                }
+                self.address_change(verb, args)
             }
-            Some("flush") => {
-                let dev = match args {
-                    [d, name, ..] if d == "dev" => name,
-                    [name] => name,
-                    _ => {
-                        return Outcome::Unsupported(
-                            "`ip addr flush` with a filter other than a device".into(),
-                        );
-                    }
-                };
-                match self.dev(dev) {
-                    Ok(id) => {
-                        self.w.ifaces[id].addrs.clear();
-                        Outcome::Done
-                    }
-                    Err(o) => o,
-                }
-            }
+            Some("flush") => self.address_flush(args),
             Some(other) => {
                 Outcome::Unsupported(format!("`ip address {other}` is not part of a vnet lab"))
             }
             None => Outcome::Failed(format!("`{}` is not an ip address command", rest[0])),
+        }
+    }
+
+    /// `ip address add|change|replace|delete ADDR dev IFNAME …`.
+    fn address_change(&mut self, verb: &str, args: &[String]) -> Outcome {
+        let AddrWords { local, dev, left } = AddrWords::read(args);
+        let Some(local) = local else {
+            return Outcome::Failed("no address given".into());
+        };
+        let Some(dev) = dev else {
+            return Outcome::Failed("`dev IFNAME` is required".into());
+        };
+        let net = match parse_addr(&local) {
+            Ok(n) => n,
+            Err(m) => return Outcome::Failed(m),
+        };
+        if dev == "lo" && self.w.find(self.ns, "lo").is_none() {
+            return Outcome::Unsupported("vnet puts no addresses on lo".into());
+        }
+        let id = match self.dev(&dev) {
+            Ok(id) => id,
+            Err(o) => return o,
+        };
+        let r = match verb {
+            "add" => self.w.addr_add(id, net, self.line),
+            "delete" => self.w.addr_del(id, net),
+            _ => {
+                let _ = self.w.addr_del(id, net);
+                self.w.addr_add(id, net, self.line)
+            }
+        };
+        match r {
+            Ok(()) => done(left),
+            Err(m) => Outcome::Failed(m),
+        }
+    }
+
+    /// `ip address flush [dev] IFNAME`.
+    fn address_flush(&mut self, args: &[String]) -> Outcome {
+        let dev = match args {
+            [d, name, ..] if d == "dev" => name,
+            [name] => name,
+            _ => {
+                return Outcome::Unsupported(
+                    "`ip addr flush` with a filter other than a device".into(),
+                );
+            }
+        };
+        match self.dev(dev) {
+            Ok(id) => {
+                self.w.ifaces[id].addrs.clear();
+                Outcome::Done
+            }
+            Err(o) => o,
         }
     }
 
@@ -744,6 +713,59 @@ impl Ip<'_> {
             i += r.take(args[i].as_str(), args.get(i + 1).map(String::as_str))?;
         }
         r.route(self.family)
+    }
+}
+
+/// The words of an `ip address` change: the address, the device, and
+/// what a lab cannot say.
+struct AddrWords {
+    local: Option<String>,
+    dev: Option<String>,
+    left: Vec<String>,
+}
+
+impl AddrWords {
+    fn read(args: &[String]) -> AddrWords {
+        let mut a = AddrWords {
+            local: None,
+            dev: None,
+            left: Vec::new(),
+        };
+        let mut i = 0;
+        while i < args.len() {
+            i += a.take(args[i].as_str(), args.get(i + 1).map(String::as_str));
+        }
+        a
+    }
+
+    /// Read `word` (and its `value`): how many words it took.
+    fn take(&mut self, word: &str, value: Option<&str>) -> usize {
+        match (word, value) {
+            ("dev", Some(d)) => self.dev = Some(d.to_string()),
+            ("local", Some(a)) => self.local = Some(a.to_string()),
+            ("broadcast" | "brd", Some("+" | "-")) => {}
+            ("valid_lft" | "preferred_lft", Some("forever")) => {}
+            ("scope", Some("global" | "universe" | "0")) => {}
+            ("nodad", _) => return 1,
+            ("noprefixroute" | "home" | "mngtmpaddr" | "autojoin", _) => {
+                self.left.push(format!("`{word}`"));
+                return 1;
+            }
+            (
+                "peer" | "label" | "broadcast" | "brd" | "anycast" | "scope" | "valid_lft"
+                | "preferred_lft" | "metric" | "proto",
+                Some(v),
+            ) => self.left.push(format!("`{word} {v}`")),
+            (w, _) if self.local.is_none() => {
+                self.local = Some(w.to_string());
+                return 1;
+            }
+            (w, _) => {
+                self.left.push(format!("`{w}`"));
+                return 1;
+            }
+        }
+        2
     }
 }
 
