@@ -492,55 +492,7 @@ impl Validator {
         text: &str,
     ) -> Option<Endpoint> {
         let raw = &ep.value;
-        let (node, iface) = if let Some(brief) = &raw.brief {
-            let inner = inner_span(ep.span, brief, text);
-            match brief.split_once(':') {
-                Some((n, i)) => (
-                    At::new(
-                        n.to_string(),
-                        Span {
-                            offset: inner.offset,
-                            len: n.len(),
-                        },
-                    ),
-                    At::new(
-                        i.to_string(),
-                        Span {
-                            offset: inner.offset + n.len() + 1,
-                            len: i.len(),
-                        },
-                    ),
-                ),
-                None => {
-                    self.problem(
-                        Problem::new(
-                            format!(
-                                "`{}` is not of the form node:interface",
-                                names::printable(brief)
-                            ),
-                            ep.span,
-                        )
-                        .hint("write \"ns1:veth0\", or a map { node: ns1, interface: veth0 }"),
-                    );
-                    return None;
-                }
-            }
-        } else {
-            let Some(node) = raw.node.clone() else {
-                self.problem(
-                    Problem::new("this endpoint has no `node`", ep.span).hint("add `node: NAME`"),
-                );
-                return None;
-            };
-            let Some(iface) = raw.interface.clone() else {
-                self.problem(
-                    Problem::new("this endpoint has no `interface`", ep.span)
-                        .hint("add `interface: NAME`, the name the veth end gets"),
-                );
-                return None;
-            };
-            (node, iface)
-        };
+        let (node, iface) = self.endpoint_names(ep, text)?;
         let known = node.value == HOST || lab.node(&node.value).is_some();
         if !known {
             self.problem(
@@ -557,23 +509,7 @@ impl Validator {
         if let Err(m) = names::check_ifname(&iface.value) {
             self.problem(Problem::new(m, iface.span).hint("rename the interface"));
         } else if known {
-            let ns = lab.namespace_of(&node.value).name().to_string();
-            let key = (ns.clone(), iface.value.clone());
-            if let Some(first) = taken.0.get(&key) {
-                let (line, _) = line_of(text, first.offset);
-                self.problem(
-                    Problem::new(
-                        format!(
-                            "interface `{}` is already used in namespace `{ns}` (line {line})",
-                            iface.value
-                        ),
-                        iface.span,
-                    )
-                    .hint("interface names are unique within a namespace; pick another name"),
-                );
-            } else {
-                taken.0.insert(key, iface.span);
-            }
+            self.take_name(lab, &node.value, &iface, taken, text);
         }
         let ips = raw.ip.as_ref().map(|ip| self.ips(ip)).unwrap_or_default();
         if let Some(ip) = &raw.ip {
@@ -596,6 +532,93 @@ impl Validator {
             mac,
             mtu,
         })
+    }
+
+    /// The node and interface of an endpoint, from "node:interface" (each
+    /// with its own span) or from `{ node, interface }`.
+    fn endpoint_names(
+        &mut self,
+        ep: &At<RawEndpoint>,
+        text: &str,
+    ) -> Option<(At<String>, At<String>)> {
+        let raw = &ep.value;
+        if let Some(brief) = &raw.brief {
+            let inner = inner_span(ep.span, brief, text);
+            return match brief.split_once(':') {
+                Some((n, i)) => Some((
+                    At::new(
+                        n.to_string(),
+                        Span {
+                            offset: inner.offset,
+                            len: n.len(),
+                        },
+                    ),
+                    At::new(
+                        i.to_string(),
+                        Span {
+                            offset: inner.offset + n.len() + 1,
+                            len: i.len(),
+                        },
+                    ),
+                )),
+                None => {
+                    self.problem(
+                        Problem::new(
+                            format!(
+                                "`{}` is not of the form node:interface",
+                                names::printable(brief)
+                            ),
+                            ep.span,
+                        )
+                        .hint("write \"ns1:veth0\", or a map { node: ns1, interface: veth0 }"),
+                    );
+                    None
+                }
+            };
+        }
+        let Some(node) = raw.node.clone() else {
+            self.problem(
+                Problem::new("this endpoint has no `node`", ep.span).hint("add `node: NAME`"),
+            );
+            return None;
+        };
+        let Some(iface) = raw.interface.clone() else {
+            self.problem(
+                Problem::new("this endpoint has no `interface`", ep.span)
+                    .hint("add `interface: NAME`, the name the veth end gets"),
+            );
+            return None;
+        };
+        Some((node, iface))
+    }
+
+    /// Interface names are unique within a namespace: the first use takes
+    /// the name, a second is refused with the line of the first.
+    fn take_name(
+        &mut self,
+        lab: &Lab,
+        node: &str,
+        iface: &At<String>,
+        taken: &mut Taken,
+        text: &str,
+    ) {
+        let ns = lab.namespace_of(node).name().to_string();
+        let key = (ns.clone(), iface.value.clone());
+        if let Some(first) = taken.0.get(&key) {
+            let (line, _) = line_of(text, first.offset);
+            self.problem(
+                Problem::new(
+                    format!(
+                        "interface `{}` is already used in namespace `{ns}` (line {line})",
+                        iface.value
+                    ),
+                    iface.span,
+                )
+                .hint("interface names are unique within a namespace; pick another name"),
+            );
+        } else {
+            taken.0.insert(key, iface.span);
+        }
     }
 
     /// A Linux bridge takes at most 1023 ports ("Exchange full" at the next).
