@@ -391,12 +391,25 @@ fn prefix_finding(ns: &str, l: &LiveLink, mine: IpNet, other_ns: &str, theirs: I
 /// The probed address held twice: by the source itself, or by two
 /// namespaces on one link.
 pub fn duplicate_ip(cx: &Ctx) -> Vec<Finding> {
-    let mut out = Vec::new();
     let Some(dst) = cx.case.dst else {
-        return out;
+        return Vec::new();
     };
-    let holders: Vec<(String, LiveLink, IpNet)> = cx
-        .snap
+    let holders = holders(cx, dst);
+    if holders.len() < 2 {
+        return Vec::new();
+    }
+    if let Some(f) = given_src_address(cx, dst, &holders) {
+        return vec![f];
+    }
+    held_twice_on_a_link(cx, dst, &holders)
+}
+
+/// (namespace, interface, address) of each interface holding `dst`
+/// (loopbacks and failed addresses aside).
+type Holder = (String, LiveLink, IpNet);
+
+fn holders(cx: &Ctx, dst: IpAddr) -> Vec<Holder> {
+    cx.snap
         .ns
         .iter()
         .flat_map(|(ns, n)| {
@@ -410,55 +423,57 @@ pub fn duplicate_ip(cx: &Ctx) -> Vec<Finding> {
                         .map(move |a| (ns.clone(), l.clone(), a.net))
                 })
         })
-        .collect();
-    if holders.len() < 2 {
-        return out;
-    }
+        .collect()
+}
+
+/// The destination node was given the source's own address.
+fn given_src_address(cx: &Ctx, dst: IpAddr, holders: &[Holder]) -> Option<Finding> {
     let src = &cx.case.src;
-    // The destination node was given the source's own address.
-    if let Some(d) = &cx.case.dst_node
-        && d != src
-        && holders.iter().any(|h| &h.0 == src)
-        && let Some((_, dl, dnet)) = holders.iter().find(|h| &h.0 == d)
-    {
-        let new = cx.snap.free_addr(*dnet, None);
-        let mut f = Finding::new(
-            "addr.duplicate-ip",
-            format!(
-                "{d} has {dst}, which is also {src}'s own address: {src}'s packets to it never leave {src}"
-            ),
-        )
-        .at(d)
-        .at(src)
-        .evidence(format!("{}: {dnet}", place(d, &dl.name)));
-        for (ns, l, net) in holders.iter().filter(|h| &h.0 == src) {
-            f = f.evidence(format!("{}: {net}", place(ns, &l.name)));
-        }
-        if cx.probe.answered {
-            f = f.evidence(format!(
-                "the reply came from {src} itself (delivered locally)"
-            ));
-        }
-        if let Some(n) = new {
-            f = f.fix(
-                format!("give {d} an address of its own"),
-                vec![
-                    cmd::ip(d, &format!("addr del {dnet} dev {}", cmd::dev(&dl.name))),
-                    cmd::ip(d, &format!("addr add {n} dev {}", cmd::dev(&dl.name))),
-                ],
-            );
-        }
-        out.push(f);
-        return out;
+    let d = cx.case.dst_node.as_ref().filter(|d| *d != src)?;
+    if !holders.iter().any(|h| &h.0 == src) {
+        return None;
     }
-    // Two holders on one link.
+    let (_, dl, dnet) = holders.iter().find(|h| &h.0 == d)?;
+    let new = cx.snap.free_addr(*dnet, None);
+    let mut f = Finding::new(
+        "addr.duplicate-ip",
+        format!(
+            "{d} has {dst}, which is also {src}'s own address: {src}'s packets to it never leave {src}"
+        ),
+    )
+    .at(d)
+    .at(src)
+    .evidence(format!("{}: {dnet}", place(d, &dl.name)));
+    for (ns, l, net) in holders.iter().filter(|h| &h.0 == src) {
+        f = f.evidence(format!("{}: {net}", place(ns, &l.name)));
+    }
+    if cx.probe.answered {
+        f = f.evidence(format!(
+            "the reply came from {src} itself (delivered locally)"
+        ));
+    }
+    if let Some(n) = new {
+        f = f.fix(
+            format!("give {d} an address of its own"),
+            vec![
+                cmd::ip(d, &format!("addr del {dnet} dev {}", cmd::dev(&dl.name))),
+                cmd::ip(d, &format!("addr add {n} dev {}", cmd::dev(&dl.name))),
+            ],
+        );
+    }
+    Some(f)
+}
+
+/// Two holders on one link; the fix renumbers the one that is not the
+/// destination asked for.
+fn held_twice_on_a_link(cx: &Ctx, dst: IpAddr, holders: &[Holder]) -> Vec<Finding> {
+    let mut out = Vec::new();
     for (i, (ans, al, _)) in holders.iter().enumerate() {
         let seg = cx.snap.l2_segment(ans, al.index);
         for (bns, bl, bnet) in &holders[i + 1..] {
             if !seg.contains(&(bns.clone(), bl.index)) {
                 continue;
             }
-            // Renumber the one that is not the destination asked for.
             let (fns, fl, fnet) = if cx.case.dst_node.as_deref() == Some(bns.as_str()) {
                 let a = holders
                     .iter()
@@ -573,6 +588,29 @@ pub fn dad(cx: &Ctx) -> Vec<Finding> {
     if !cx.case.v6 || !failed(cx) {
         return out;
     }
+    let mut seen: Vec<(String, u32)> = Vec::new();
+    for (ns, i) in dad_links(cx) {
+        if seen.contains(&(ns.clone(), i)) {
+            continue;
+        }
+        seen.push((ns.clone(), i));
+        let Some(l) = cx.snap.link(&ns, i) else {
+            continue;
+        };
+        for a in addrs(cx, l) {
+            if a.dadfailed {
+                out.push(dad_failed(cx, &ns, l, a));
+            } else if a.tentative {
+                out.push(tentative(&ns, l, a));
+            }
+        }
+    }
+    out
+}
+
+/// The interfaces on the ways, then those of the source and the
+/// destination, as (namespace, ifindex).
+fn dad_links(cx: &Ctx) -> Vec<(String, u32)> {
     let mut links: Vec<(String, u32)> = Vec::new();
     for (way, _) in cx.ways() {
         for p in &way.path.points {
@@ -593,79 +631,72 @@ pub fn dad(cx: &Ctx) -> Vec<Finding> {
         }
     }
     links.dedup();
-    let mut seen: Vec<(String, u32)> = Vec::new();
-    for (ns, i) in links {
-        if seen.contains(&(ns.clone(), i)) {
-            continue;
-        }
-        seen.push((ns.clone(), i));
-        let Some(l) = cx.snap.link(&ns, i) else {
-            continue;
-        };
-        for a in addrs(cx, l) {
-            let here = place(&ns, &l.name);
-            if a.dadfailed {
-                let others: Vec<String> = cx
-                    .snap
-                    .l2_segment(&ns, i)
-                    .iter()
-                    .filter(|(on, oi)| !(on == &ns && *oi == i))
-                    .filter_map(|(on, oi)| {
-                        let ol = cx.snap.link(on, *oi)?;
-                        ol.addrs
-                            .iter()
-                            .any(|x| x.net.addr() == a.net.addr() && !x.dadfailed)
-                            .then(|| place(on, &ol.name))
-                    })
-                    .collect();
-                let who = if others.is_empty() {
-                    "another host on the link answered for it".to_string()
-                } else {
-                    format!("{} already has it", others.join(", "))
-                };
-                let mut f = Finding::new(
-                    "addr.dadfailed",
-                    format!(
-                        "{here}'s address {} failed duplicate address detection ({who}): the kernel does not use it",
-                        a.net
-                    ),
-                )
-                .at(&ns)
-                .evidence(format!("{here}: {} dadfailed tentative", a.net));
-                let new = cx.snap.free_addr(a.net, None);
-                let mut cmds = vec![cmd::ip(
-                    &ns,
-                    &format!("addr del {} dev {}", a.net, cmd::dev(&l.name)),
-                )];
-                if let Some(n) = new {
-                    cmds.push(cmd::ip(
-                        &ns,
-                        &format!("addr add {n} dev {}", cmd::dev(&l.name)),
-                    ));
-                }
-                f = f.fix("replace it with a free address", cmds);
-                out.push(f);
-            } else if a.tentative {
-                out.push(
-                    Finding::new(
-                        "addr.tentative",
-                        format!(
-                            "{here}'s address {} is still tentative (duplicate address detection is running): it cannot be used yet",
-                            a.net
-                        ),
-                    )
-                    .at(&ns)
-                    .evidence(format!("{here}: {} tentative", a.net))
-                    .fix(
-                        "wait for duplicate detection to end, or add the address without it",
-                        vec![
-                            cmd::ip(&ns, &format!("addr del {} dev {}", a.net, cmd::dev(&l.name))),
-                            cmd::ip(&ns, &format!("addr add {} dev {} nodad", a.net, cmd::dev(&l.name))),
-                        ],
-                    ),
-                );
-            }
-        }
+    links
+}
+
+/// Address `a` of `l` in `ns` failed duplicate detection: who has it too,
+/// and a free one instead.
+fn dad_failed(cx: &Ctx, ns: &str, l: &LiveLink, a: &LiveAddr) -> Finding {
+    let here = place(ns, &l.name);
+    let i = l.index;
+    let others: Vec<String> = cx
+        .snap
+        .l2_segment(ns, i)
+        .iter()
+        .filter(|(on, oi)| !(on == ns && *oi == i))
+        .filter_map(|(on, oi)| {
+            let ol = cx.snap.link(on, *oi)?;
+            ol.addrs
+                .iter()
+                .any(|x| x.net.addr() == a.net.addr() && !x.dadfailed)
+                .then(|| place(on, &ol.name))
+        })
+        .collect();
+    let who = if others.is_empty() {
+        "another host on the link answered for it".to_string()
+    } else {
+        format!("{} already has it", others.join(", "))
+    };
+    let f = Finding::new(
+        "addr.dadfailed",
+        format!(
+            "{here}'s address {} failed duplicate address detection ({who}): the kernel does not use it",
+            a.net
+        ),
+    )
+    .at(ns)
+    .evidence(format!("{here}: {} dadfailed tentative", a.net));
+    let new = cx.snap.free_addr(a.net, None);
+    let mut cmds = vec![cmd::ip(
+        ns,
+        &format!("addr del {} dev {}", a.net, cmd::dev(&l.name)),
+    )];
+    if let Some(n) = new {
+        cmds.push(cmd::ip(
+            ns,
+            &format!("addr add {n} dev {}", cmd::dev(&l.name)),
+        ));
     }
-    out
+    f.fix("replace it with a free address", cmds)
+}
+
+/// Address `a` of `l` in `ns` is still in duplicate detection.
+fn tentative(ns: &str, l: &LiveLink, a: &LiveAddr) -> Finding {
+    let here = place(ns, &l.name);
+    Finding::new(
+        "addr.tentative",
+        format!(
+            "{here}'s address {} is still tentative (duplicate address detection is running): it cannot be used yet",
+            a.net
+        ),
+    )
+    .at(ns)
+    .evidence(format!("{here}: {} tentative", a.net))
+    .fix(
+        "wait for duplicate detection to end, or add the address without it",
+        vec![
+            cmd::ip(ns, &format!("addr del {} dev {}", a.net, cmd::dev(&l.name))),
+            cmd::ip(ns, &format!("addr add {} dev {} nodad", a.net, cmd::dev(&l.name))),
+        ],
+    )
 }
