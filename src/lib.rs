@@ -5,6 +5,9 @@
 //! [`kernel`] applies it over netlink. Everything but `kernel` (and the
 //! commands that use it) is pure and runs without root.
 
+// Every `unsafe` block is in `kernel::sys`, behind safe wrappers.
+#![deny(unsafe_code)]
+
 pub mod cli;
 pub mod doctor;
 pub mod engine;

@@ -5,6 +5,7 @@
 //! on the healthy networks it must say the path works. The faults run in
 //! parallel sandboxes, so the whole file takes seconds, not minutes.
 
+#[macro_use]
 mod sandbox;
 
 use std::sync::Mutex;
@@ -411,7 +412,7 @@ fn fixes(v: &Value) -> Vec<String> {
 
 /// One fault: build, break, diagnose; None when all is as expected.
 fn check(f: &Fault) -> Option<String> {
-    let sb = sandbox::Sandbox::new()?;
+    let sb = sandbox::Sandbox::new();
     let built = sb.sh(f.net);
     if built.code != 0 {
         return Some(format!("{}: building failed: {}", f.name, built.stderr));
@@ -463,17 +464,7 @@ fn check(f: &Fault) -> Option<String> {
     }
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-#[test]
 fn every_fault_is_named_with_its_fix_and_nothing_else() {
-    if !is_root() {
-        eprintln!("skipped: this test builds networks and needs root (run: sudo cargo test)");
-        return;
-    }
     // Mostly waiting (for a reply that does not come): many at once.
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
@@ -503,7 +494,6 @@ fn every_fault_is_named_with_its_fix_and_nothing_else() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-#[test]
 fn healthy_networks_work_and_name_no_cause() {
     for (net, args, way) in [
         (
@@ -527,7 +517,7 @@ fn healthy_networks_work_and_name_no_cause() {
             "ns1:eth0 → r1:eth1 → r1:eth2 → ns2:eth0 — delivered in ns2",
         ),
     ] {
-        let sb = sandbox!();
+        let sb = sandbox::Sandbox::new();
         sb.sh(net).ok();
         let (code, v, secs, out) = diagnose(&sb, args);
         assert_eq!(code, 0, "{args}: {}\n{}", out.stdout, out.stderr);
@@ -547,9 +537,8 @@ fn healthy_networks_work_and_name_no_cause() {
 
 /// The "done when": the seed's second network typed by hand, then
 /// what a Docker install leaves behind.
-#[test]
 fn docker_s_forward_drop_with_br_netfilter_is_named_with_kernel_evidence() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.sh(SEED).ok();
     sb.sh("iptables -P FORWARD DROP").ok();
     let t = Instant::now();
@@ -587,9 +576,8 @@ fn docker_s_forward_drop_with_br_netfilter_is_named_with_kernel_evidence() {
     sb.vnet("doctor ns1 ns2").ok();
 }
 
-#[test]
 fn several_faults_are_each_listed() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.sh(ROUTED).ok();
     sb.sh("ip netns exec r1 sysctl -qw net.ipv4.ip_forward=0 && ip -n ns2 route del default")
         .ok();
@@ -604,9 +592,8 @@ fn several_faults_are_each_listed() {
     );
 }
 
-#[test]
 fn usage_errors_and_what_cannot_be_known() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.sh(SEED).ok();
     let out = sb.vnet("doctor ns1 nsx").expect(2);
     assert!(out.stderr.contains("unknown node `nsx`"), "{}", out.stderr);
@@ -621,16 +608,15 @@ fn usage_errors_and_what_cannot_be_known() {
     assert_eq!(code, 1, "{}", out.stdout);
     assert_eq!(ids(&v), ["addr.missing"], "{}", out.stdout);
     // No root, no doctor.
-    let out = sb.sh("setpriv --reuid=65534 --regid=65534 --clear-groups \"$VNET\" doctor ns1 ns2");
+    let out = sb.sh("$NOBODY \"$VNET\" doctor ns1 ns2");
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(out.stderr.contains("needs root"), "{}", out.stderr);
 }
 
 /// Ctrl-C during the probe: the run stops, its tracefs instance and the
 /// mount it made for it are gone, and the network is as it was.
-#[test]
 fn ctrl_c_leaves_no_tracefs_instance_behind() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.sh(SEED).ok();
     sb.sh("ip -n ns2 link set veth1 down").ok();
     let before = sb.sh("ip -j link show; ip -n ns1 -j link show").ok().stdout;
@@ -679,11 +665,10 @@ fn strip_stats(s: &str) -> String {
 
 /// Without tracefs (here: nowhere to mount it), the doctor says what it
 /// could not check and still names the cause from the state it read.
-#[test]
 fn without_tracefs_it_says_so_and_still_names_the_cause() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.sh(SEED).ok();
-    sb.sh("iptables -P FORWARD DROP && mount -o remount,ro /run")
+    sb.sh("iptables -P FORWARD DROP && mount -o remount,bind,ro /run")
         .ok();
     let out = sb.vnet("doctor -W 0.5 ns1 ns2").expect(1);
     assert!(
@@ -704,9 +689,8 @@ fn without_tracefs_it_says_so_and_still_names_the_cause() {
 /// A bridge of 100 ports, one end down after a first ping: the probe,
 /// flooded to the 98 other namespaces (their interfaces all named eth0),
 /// is blamed on none of them, and the verdict stays fast.
-#[test]
 fn a_big_bridge_floods_the_probe_yet_one_cause_is_named_fast() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     let mut lab = String::from("name: star\nnodes:\n  br0: { kind: bridge }\n");
     for i in 1..=100 {
         lab.push_str(&format!("  n{i}: {{}}\n"));
@@ -731,4 +715,23 @@ fn a_big_bridge_floods_the_probe_yet_one_cause_is_named_fast() {
     assert_eq!(ids(&v2), ["link.down"], "{}", out.stdout);
     assert!(secs < 5.0, "{secs}");
     assert_eq!(v["status"], "works");
+}
+
+fn main() -> std::process::ExitCode {
+    sandbox::harness::run(vec![
+        kernel!(every_fault_is_named_with_its_fix_and_nothing_else),
+        kernel!(healthy_networks_work_and_name_no_cause),
+        host_root!(
+            docker_s_forward_drop_with_br_netfilter_is_named_with_kernel_evidence,
+            "the kernel's drop evidence comes from tracefs, which a user namespace cannot mount"
+        ),
+        kernel!(several_faults_are_each_listed),
+        kernel!(usage_errors_and_what_cannot_be_known),
+        host_root!(
+            ctrl_c_leaves_no_tracefs_instance_behind,
+            "it mounts tracefs to look for the doctor's instance, which a user namespace cannot"
+        ),
+        kernel!(without_tracefs_it_says_so_and_still_names_the_cause),
+        kernel!(a_big_bridge_floods_the_probe_yet_one_cause_is_named_fast),
+    ])
 }

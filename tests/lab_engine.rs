@@ -1,6 +1,7 @@
 //! `vnet up`, `down`, `status`, `exec` against the real kernel, each test in
 //! its own sandbox; results checked as iproute2 sees them and with pings.
 
+#[macro_use]
 mod sandbox;
 
 fn ifindex(sb: &sandbox::Sandbox, ns: &str, name: &str) -> u64 {
@@ -11,9 +12,8 @@ fn master(sb: &sandbox::Sandbox, ns: &str, name: &str) -> Option<String> {
     sb.link(ns, name)["master"].as_str().map(str::to_string)
 }
 
-#[test]
 fn seed_bridge_comes_up_and_pings() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     let out = sb.vnet("up examples/seed-bridge.yaml").ok();
     assert!(out.stdout.contains("seed-bridge: up in"), "{}", out.stdout);
     assert_eq!(sb.netns(), ["ns1", "ns2"]);
@@ -40,9 +40,8 @@ fn seed_bridge_comes_up_and_pings() {
     );
 }
 
-#[test]
 fn second_up_changes_nothing() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.vnet("up examples/seed-bridge.yaml").ok();
     let before: Vec<u64> = ["br0", "br0-veth0", "br0-veth1"]
         .iter()
@@ -61,9 +60,8 @@ fn second_up_changes_nothing() {
     assert!(dry.stdout.contains("nothing to do"), "{}", dry.stdout);
 }
 
-#[test]
 fn up_reconciles_manual_changes_in_place() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.vnet("up examples/seed-bridge.yaml").ok();
     let idx = ifindex(&sb, "", "br0-veth1");
     sb.sh(
@@ -85,9 +83,8 @@ fn up_reconciles_manual_changes_in_place() {
     assert!(sb.pings("ns1", "192.168.1.2"));
 }
 
-#[test]
 fn up_removes_what_the_file_no_longer_declares() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.vnet("up examples/seed-bridge.yaml").ok();
     sb.sh("mkdir -p /run/t && cat > /run/t/lab.yaml <<'EOF'
 name: seed-bridge
@@ -104,9 +101,8 @@ EOF")
     assert_eq!(sb.links(""), ["br0", "br0-veth0", "lo"]);
 }
 
-#[test]
 fn down_removes_the_lab_and_nothing_else() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.sh("ip netns add other && ip link add keepme type bridge && ip link add br1-veth0 type veth peer name x0")
         .ok();
     sb.vnet("up examples/seed-bridge.yaml").ok();
@@ -125,9 +121,8 @@ fn down_removes_the_lab_and_nothing_else() {
     );
 }
 
-#[test]
 fn down_works_without_the_state_record_or_the_file() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.sh("mkdir -p /run/t && cp examples/seed-veth.yaml /run/t/lab.yaml")
         .ok();
     sb.vnet("up /run/t/lab.yaml").ok();
@@ -137,9 +132,8 @@ fn down_works_without_the_state_record_or_the_file() {
     assert_eq!(sb.links(""), ["lo"]);
 }
 
-#[test]
 fn refuses_names_held_by_others_before_changing_anything() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.sh("ip link add br0 type bridge").ok();
     let out = sb.vnet("up examples/seed-bridge.yaml").expect(1);
     assert!(
@@ -151,7 +145,7 @@ fn refuses_names_held_by_others_before_changing_anything() {
     assert!(sb.netns().is_empty(), "nothing was created");
     assert_eq!(sb.links(""), ["br0", "lo"]);
 
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.sh("ip netns add ns2").ok();
     let out = sb.vnet("up examples/seed-bridge.yaml").expect(1);
     assert!(out.stderr.contains("namespace ns2"), "{}", out.stderr);
@@ -162,9 +156,8 @@ fn refuses_names_held_by_others_before_changing_anything() {
     assert_eq!(sb.netns(), ["ns2"]);
 }
 
-#[test]
 fn a_failing_step_rolls_back_everything() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     // Count the kernel operations of a full bring-up, then fail at several.
     sb.vnet("up examples/router.yaml").ok();
     sb.vnet("down router").ok();
@@ -191,9 +184,8 @@ fn a_failing_step_rolls_back_everything() {
     }
 }
 
-#[test]
 fn dry_run_is_a_script_that_builds_the_same_network() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     let script = sb
         .vnet("up --dry-run examples/seed-bridge.yaml")
         .ok()
@@ -220,9 +212,8 @@ fn dry_run_is_a_script_that_builds_the_same_network() {
     assert!(sb.netns().is_empty());
 }
 
-#[test]
 fn seed_veth_and_router_labs_forward() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.vnet("up examples/seed-veth.yaml").ok();
     assert!(sb.pings("ns1", "192.168.1.2"));
     sb.vnet("up examples/router.yaml").ok();
@@ -239,9 +230,8 @@ fn seed_veth_and_router_labs_forward() {
     assert_eq!(routes[0]["gateway"], "10.0.1.1");
 }
 
-#[test]
 fn status_shows_the_lab_and_its_drift() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.vnet("up examples/seed-bridge.yaml").ok();
     let list = sb.vnet("status").ok().stdout;
     assert!(list.contains("seed-bridge"), "{list}");
@@ -260,9 +250,8 @@ fn status_shows_the_lab_and_its_drift() {
     assert!(text.contains("ip -n ns1 link set dev veth0 up"), "{text}");
 }
 
-#[test]
 fn exec_runs_inside_the_node_and_passes_the_exit_code() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.vnet("up examples/seed-veth.yaml").ok();
     let out = sb.vnet("exec ns1 -- ip -j addr show dev veth0").ok();
     assert!(out.stdout.contains("192.168.1.1"), "{}", out.stdout);
@@ -270,12 +259,9 @@ fn exec_runs_inside_the_node_and_passes_the_exit_code() {
     assert_eq!(sb.vnet("exec nosuch -- true").code, 2);
 }
 
-#[test]
 fn without_privilege_nothing_changes() {
-    let sb = sandbox!();
-    let out = sb.sh(
-        "setpriv --reuid=65534 --regid=65534 --clear-groups \"$VNET\" up examples/seed-bridge.yaml",
-    );
+    let sb = sandbox::Sandbox::new();
+    let out = sb.sh("$NOBODY \"$VNET\" up examples/seed-bridge.yaml");
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stderr.contains("needs root"), "{}", out.stderr);
     assert_eq!(
@@ -286,13 +272,12 @@ fn without_privilege_nothing_changes() {
     );
     assert!(sb.netns().is_empty());
     // The dry run needs no privilege.
-    sb.sh("setpriv --reuid=65534 --regid=65534 --clear-groups \"$VNET\" up --dry-run examples/seed-bridge.yaml")
+    sb.sh("$NOBODY \"$VNET\" up --dry-run examples/seed-bridge.yaml")
         .ok();
 }
 
-#[test]
 fn two_ups_of_one_lab_at_once_never_mix() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     let out = sb.sh(
         "\"$VNET\" up examples/seed-bridge.yaml & \"$VNET\" up examples/seed-bridge.yaml; wait $!",
     );
@@ -313,9 +298,8 @@ fn big_lab(sb: &sandbox::Sandbox) {
         .ok();
 }
 
-#[test]
 fn sigterm_during_up_rolls_back() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     big_lab(&sb);
     let out = sb.sh("\"$VNET\" up /run/t/big.yaml & pid=$!; sleep 0.15; kill -TERM $pid; wait $pid; echo \"rc=$?\"");
     let finished = out.stdout.contains("rc=0");
@@ -330,9 +314,8 @@ fn sigterm_during_up_rolls_back() {
     }
 }
 
-#[test]
 fn after_kill_9_down_removes_every_piece() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     big_lab(&sb);
     for delay in ["0.05", "0.2", "0.4"] {
         sb.sh(&format!("\"$VNET\" up /run/t/big.yaml >/dev/null 2>&1 & pid=$!; sleep {delay}; kill -KILL $pid; wait $pid; true"))
@@ -360,9 +343,8 @@ fn after_kill_9_down_removes_every_piece() {
     }
 }
 
-#[test]
 fn dry_run_scripts_quote_names_the_shell_would_act_on() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.sh(
         "mkdir -p /run/t && cat > /run/t/odd.yaml <<'EOF'
 name: odd
@@ -395,9 +377,8 @@ EOF",
     assert!(sb.pings("a", "10.0.0.2"));
 }
 
-#[test]
 fn bridges_in_namespaces_and_host_ends_answer_at_once() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.sh(
         "mkdir -p /run/t && cat > /run/t/inns.yaml <<'EOF'
 name: inns
@@ -423,4 +404,27 @@ EOF",
     sb.vnet("down inns").ok();
     assert_eq!(sb.links(""), ["lo"]);
     assert!(sb.netns().is_empty());
+}
+
+fn main() -> std::process::ExitCode {
+    sandbox::harness::run(vec![
+        kernel!(seed_bridge_comes_up_and_pings),
+        kernel!(second_up_changes_nothing),
+        kernel!(up_reconciles_manual_changes_in_place),
+        kernel!(up_removes_what_the_file_no_longer_declares),
+        kernel!(down_removes_the_lab_and_nothing_else),
+        kernel!(down_works_without_the_state_record_or_the_file),
+        kernel!(refuses_names_held_by_others_before_changing_anything),
+        kernel!(a_failing_step_rolls_back_everything),
+        kernel!(dry_run_is_a_script_that_builds_the_same_network),
+        kernel!(seed_veth_and_router_labs_forward),
+        kernel!(status_shows_the_lab_and_its_drift),
+        kernel!(exec_runs_inside_the_node_and_passes_the_exit_code),
+        kernel!(without_privilege_nothing_changes),
+        kernel!(two_ups_of_one_lab_at_once_never_mix),
+        kernel!(sigterm_during_up_rolls_back),
+        kernel!(after_kill_9_down_removes_every_piece),
+        kernel!(dry_run_scripts_quote_names_the_shell_would_act_on),
+        kernel!(bridges_in_namespaces_and_host_ends_answer_at_once),
+    ])
 }

@@ -14,6 +14,7 @@
 //! address), the alias and group marks vnet puts on what it owns, MACs and
 //! ifindexes (the kernel picks them).
 
+#[macro_use]
 mod sandbox;
 
 use std::collections::BTreeMap;
@@ -182,20 +183,18 @@ fn import_and_up(sb: &Sandbox, fixture: &str) -> String {
     sb.sh("cat /run/t/lab.yaml").ok().stdout
 }
 
-#[test]
 fn the_seed_veth_script_and_its_import_build_the_same_network() {
-    let by_script = sandbox!();
-    let by_vnet = Sandbox::new().unwrap();
+    let by_script = sandbox::Sandbox::new();
+    let by_vnet = Sandbox::new();
     run_script(&by_script, "seed-veth.sh");
     import_and_up(&by_vnet, "seed-veth.sh");
     assert_same(&by_script, &by_vnet);
     assert!(by_vnet.pings("ns1", "192.168.1.2"));
 }
 
-#[test]
 fn the_seed_bridge_script_and_its_import_build_the_same_network() {
-    let by_script = sandbox!();
-    let by_vnet = Sandbox::new().unwrap();
+    let by_script = sandbox::Sandbox::new();
+    let by_vnet = Sandbox::new();
     run_script(&by_script, "seed-bridge.sh");
     let lab = import_and_up(&by_vnet, "seed-bridge.sh");
     assert_same(&by_script, &by_vnet);
@@ -244,7 +243,7 @@ fn the_seed_bridge_script_and_its_import_build_the_same_network() {
     // With one lab up, `vnet export` needs no name.
     let exported = by_vnet.vnet("export").ok().stdout;
     assert_eq!(canon(&parse(&exported)), canon(&parse(&lab)), "{exported}");
-    let rebuilt = Sandbox::new().unwrap();
+    let rebuilt = Sandbox::new();
     rebuilt
         .sh(&format!(
             "mkdir -p /run/t && cat > /run/t/x.yaml <<'EOF'\n{exported}EOF"
@@ -254,9 +253,8 @@ fn the_seed_bridge_script_and_its_import_build_the_same_network() {
     assert_same(&by_vnet, &rebuilt);
 }
 
-#[test]
 fn the_live_graph_shows_drift_and_state() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.vnet("up examples/seed-bridge.yaml").ok();
     sb.sh("ip -n ns2 link set veth1 down && ip link add stray type veth peer name stray-peer netns ns1")
         .ok();
@@ -274,9 +272,8 @@ fn the_live_graph_shows_drift_and_state() {
     assert!(mermaid.contains("linkStyle"), "{mermaid}");
 }
 
-#[test]
 fn a_hand_built_network_exports_and_rebuilds() {
-    let by_hand = sandbox!();
+    let by_hand = sandbox::Sandbox::new();
     by_hand
         .sh("set -e
 ip netns add a; ip netns add b; ip netns add r
@@ -302,7 +299,7 @@ ip -n b link set lo up; ip -n a link set lo up; ip -n r link set lo up")
     let out = by_hand.vnet("export --live --name hand").ok();
     let lab = parse(&out.stdout);
     assert_eq!(lab.name, "hand");
-    let rebuilt = Sandbox::new().unwrap();
+    let rebuilt = Sandbox::new();
     rebuilt
         .sh(&format!(
             "mkdir -p /run/t && cat > /run/t/x.yaml <<'EOF'\n{}EOF",
@@ -324,10 +321,9 @@ ip -n b link set lo up; ip -n a link set lo up; ip -n r link set lo up")
     assert!(some.stderr.contains("b-port"), "{}", some.stderr);
 }
 
-#[test]
 fn exporting_a_vnet_lab_gives_back_its_file() {
     for name in ["router", "seed-veth"] {
-        let sb = sandbox!();
+        let sb = sandbox::Sandbox::new();
         sb.vnet(&format!("up examples/{name}.yaml")).ok();
         let out = sb.vnet(&format!("export {name}")).ok();
         let file = std::fs::read_to_string(format!(
@@ -344,11 +340,10 @@ fn exporting_a_vnet_lab_gives_back_its_file() {
     }
 }
 
-#[test]
 fn the_batch_dry_run_builds_what_up_builds() {
     for name in ["seed-bridge", "router"] {
-        let by_batch = sandbox!();
-        let by_up = Sandbox::new().unwrap();
+        let by_batch = sandbox::Sandbox::new();
+        let by_up = Sandbox::new();
         by_batch
             .sh(&format!(
                 "mkdir -p /run/t && \"$VNET\" up --dry-run --format batch examples/{name}.yaml > /run/t/plan && ip -batch /run/t/plan"
@@ -362,9 +357,8 @@ fn the_batch_dry_run_builds_what_up_builds() {
     }
 }
 
-#[test]
 fn a_batch_plan_against_a_changed_kernel_repairs_it() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     sb.vnet("up examples/seed-bridge.yaml").ok();
     sb.sh(
         "ip -n ns1 addr flush dev veth0 && ip link set br0-veth1 nomaster && ip link del br0-veth0",
@@ -377,9 +371,8 @@ fn a_batch_plan_against_a_changed_kernel_repairs_it() {
     assert!(sb.pings("ns1", "192.168.1.2"));
 }
 
-#[test]
 fn a_containerlab_file_comes_up_and_pings_across_its_bridge() {
-    let sb = sandbox!();
+    let sb = sandbox::Sandbox::new();
     let out = sb
         .vnet("import tests/fixtures/two-nodes.clab.yml -o /run/lab.yaml")
         .ok();
@@ -413,4 +406,17 @@ fn canon(lab: &Lab) -> Lab {
         (&a.ends[0].node, &a.ends[0].interface).cmp(&(&b.ends[0].node, &b.ends[0].interface))
     });
     l
+}
+
+fn main() -> std::process::ExitCode {
+    sandbox::harness::run(vec![
+        kernel!(the_seed_veth_script_and_its_import_build_the_same_network),
+        kernel!(the_seed_bridge_script_and_its_import_build_the_same_network),
+        kernel!(the_live_graph_shows_drift_and_state),
+        kernel!(a_hand_built_network_exports_and_rebuilds),
+        kernel!(exporting_a_vnet_lab_gives_back_its_file),
+        kernel!(the_batch_dry_run_builds_what_up_builds),
+        kernel!(a_batch_plan_against_a_changed_kernel_repairs_it),
+        kernel!(a_containerlab_file_comes_up_and_pings_across_its_bridge),
+    ])
 }

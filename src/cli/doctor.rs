@@ -49,7 +49,6 @@ fn report(e: &ProbeError) -> i32 {
 }
 
 pub fn run(a: Args) -> i32 {
-    crate::probe::sock::default_sigpipe();
     if a.timeout.is_zero() {
         super::error("-W: the timeout must be above 0");
         return USAGE;
@@ -85,9 +84,9 @@ pub fn run(a: Args) -> i32 {
         }
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        print!("{}", crate::render::doctor::render(&v));
+        crate::out!("{}", crate::render::doctor::render(&v));
     }
     v.status.exit_code()
 }

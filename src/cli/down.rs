@@ -36,11 +36,11 @@ pub fn run(a: Args) -> i32 {
     bar.finish();
     match r {
         Ok(r) if r.namespaces == 0 && r.interfaces == 0 => {
-            println!("{name}: nothing to remove (no namespace or interface carries its mark)");
+            crate::outln!("{name}: nothing to remove (no namespace or interface carries its mark)");
             OK
         }
         Ok(r) => {
-            println!(
+            crate::outln!(
                 "{name}: down in {} — {} namespaces and {} host interfaces removed",
                 crate::render::elapsed::elapsed(r.elapsed),
                 r.namespaces,

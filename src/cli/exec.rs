@@ -27,9 +27,9 @@ pub fn run(a: Args) -> i32 {
             return USAGE;
         }
         if let Some(m) = crate::engine::privilege::missing() {
-            super::error(format!(
-                "entering a namespace needs root ({m} is missing): sudo vnet exec {} -- …",
-                a.node
+            super::error(crate::engine::privilege::refusal(
+                &format!("exec {} --", a.node),
+                m,
             ));
             return FAILED;
         }

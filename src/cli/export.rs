@@ -147,7 +147,7 @@ pub fn run(a: Args) -> i32 {
                 conv.lab.links.len()
             );
         }
-        None => print!("{yaml}"),
+        None => crate::out!("{yaml}"),
     }
     if valid { OK } else { FAILED }
 }

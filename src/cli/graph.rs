@@ -90,7 +90,7 @@ pub fn run(a: Args) -> i32 {
             }
         },
         None => {
-            print!("{text}");
+            crate::out!("{text}");
             OK
         }
     }

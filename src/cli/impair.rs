@@ -91,9 +91,9 @@ pub fn run(a: Args) -> i32 {
     match impair(&req, &hooks) {
         Ok(r) => {
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                crate::outln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
             } else {
-                print!("{}", render(&r));
+                crate::out!("{}", render(&r));
             }
             OK
         }

@@ -107,7 +107,7 @@ pub fn run(a: Args) -> i32 {
                 }
             );
         }
-        None => print!("{}", imported.yaml),
+        None => crate::out!("{}", imported.yaml),
     }
     if valid { OK } else { FAILED }
 }

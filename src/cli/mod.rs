@@ -1,5 +1,6 @@
 //! Commands: parse arguments, call the library, render. One file each.
 
+pub mod completions;
 pub mod doctor;
 pub mod down;
 pub mod exec;
@@ -8,6 +9,8 @@ pub mod graph;
 pub mod impair;
 pub mod import;
 pub mod load;
+pub mod man;
+pub mod out;
 pub mod ping;
 pub mod progress;
 pub mod signals;
@@ -61,6 +64,10 @@ pub enum Command {
     Doctor(doctor::Args),
     /// Change an interface's link conditions live (delay, loss, rate …), keeping those not given
     Impair(impair::Args),
+    /// Print the shell completion script for bash, zsh or fish
+    Completions(completions::Args),
+    /// Write the manual pages (vnet.1, vnet-up.1, …) into a directory
+    Man(man::Args),
 }
 
 pub fn run(cli: Cli) -> i32 {
@@ -77,6 +84,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Trace(a) => trace::run(a),
         Command::Doctor(a) => doctor::run(a),
         Command::Impair(a) => impair::run(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     }
 }
 

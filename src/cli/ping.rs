@@ -102,7 +102,6 @@ pub fn report(e: &ProbeError) -> i32 {
 }
 
 pub fn run(a: Args) -> i32 {
-    crate::probe::sock::default_sigpipe();
     if a.timeout.is_zero() {
         super::error("-W: the timeout must be above 0");
         return USAGE;
@@ -199,7 +198,7 @@ fn single(
         .map_err(|e| ProbeError::kernel(format!("open a raw ICMP socket in {src}"), e))?;
     if !json {
         let name = node.map(|n| format!(" ({n})")).unwrap_or_default();
-        println!("PING {ip}{name} from {src}: {} data bytes", opts.size);
+        crate::outln!("PING {ip}{name} from {src}: {} data bytes", opts.size);
     }
     let mut events = Vec::new();
     let timeout = opts.timeout;
@@ -214,13 +213,15 @@ fn single(
                     rtt_ms,
                 } => {
                     let ttl = ttl.map(|t| format!(" ttl={t}")).unwrap_or_default();
-                    println!("{bytes} bytes from {from}: icmp_seq={seq}{ttl} time={rtt_ms:.3} ms");
+                    crate::outln!(
+                        "{bytes} bytes from {from}: icmp_seq={seq}{ttl} time={rtt_ms:.3} ms"
+                    );
                 }
                 PingEvent::Error { seq, error } => {
-                    println!("From {} icmp_seq={seq} {}", error.from, error.what);
+                    crate::outln!("From {} icmp_seq={seq} {}", error.from, error.what);
                 }
                 PingEvent::Lost { seq } => {
-                    println!("no reply to icmp_seq={seq} within {}", secs(timeout));
+                    crate::outln!("no reply to icmp_seq={seq} within {}", secs(timeout));
                 }
             }
         }
@@ -248,24 +249,26 @@ fn single(
             rtt_avg_ms: avg,
             rtt_max_ms: max,
         };
-        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
     } else {
         if let Some(why) = &stats.refused {
             super::error(format!("{src} cannot send to {ip}: {why}"));
         }
-        println!();
-        println!("--- {src} → {ip} ping statistics ---");
+        crate::outln!();
+        crate::outln!("--- {src} → {ip} ping statistics ---");
         let errors = if stats.errors > 0 {
             format!(", +{} errors", stats.errors)
         } else {
             String::new()
         };
-        println!(
+        crate::outln!(
             "{} packets transmitted, {} received{errors}, {loss:.0}% packet loss, time {:.0}ms",
-            stats.sent, stats.received, stats.elapsed_ms
+            stats.sent,
+            stats.received,
+            stats.elapsed_ms
         );
         if let (Some(min), Some(avg), Some(max)) = (min, avg, max) {
-            println!("rtt min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms");
+            crate::outln!("rtt min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms");
         }
     }
     Ok(if stats.received > 0 { OK } else { FAILED })
@@ -437,9 +440,9 @@ fn all(a: &Args, lab: &str) -> i32 {
             expectations: &checked,
             ok,
         };
-        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
     } else {
-        print!("{}", crate::render::matrix::render(&m, &checked, a.timeout));
+        crate::out!("{}", crate::render::matrix::render(&m, &checked, a.timeout));
     }
     if ok { OK } else { FAILED }
 }

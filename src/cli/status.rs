@@ -20,12 +20,12 @@ pub fn run(a: Args) -> i32 {
         return match status::list() {
             Ok(labs) => {
                 if a.json {
-                    println!(
+                    crate::outln!(
                         "{}",
                         serde_json::to_string_pretty(&labs).unwrap_or_default()
                     );
                 } else if labs.is_empty() {
-                    println!("no labs");
+                    crate::outln!("no labs");
                 } else {
                     let rows: Vec<Vec<String>> = labs
                         .iter()
@@ -39,7 +39,7 @@ pub fn run(a: Args) -> i32 {
                             ]
                         })
                         .collect();
-                    print!(
+                    crate::out!(
                         "{}",
                         table(
                             &["LAB", "STATE", "NAMESPACES", "HOST IFACES", "FILE"],
@@ -59,9 +59,9 @@ pub fn run(a: Args) -> i32 {
     match status::show(&name, lab) {
         Ok(s) => {
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+                crate::outln!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
             } else {
-                print!("{}", render(&s));
+                crate::out!("{}", render(&s));
             }
             OK
         }

@@ -44,7 +44,6 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> i32 {
-    crate::probe::sock::default_sigpipe();
     if a.timeout.is_zero() {
         super::error("-W: the timeout must be above 0");
         return USAGE;
@@ -67,11 +66,11 @@ pub fn run(a: Args) -> i32 {
         Err(e) => return report(&e),
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
     } else if a.mermaid {
-        print!("{}", r.mermaid());
+        crate::out!("{}", r.mermaid());
     } else {
-        print!("{}", render(&r));
+        crate::out!("{}", render(&r));
     }
     if let Some(path) = &a.pcap {
         if let Err(e) = std::fs::write(path, r.pcapng()) {
@@ -79,7 +78,7 @@ pub fn run(a: Args) -> i32 {
             return FAILED;
         }
         if !a.json && !a.mermaid {
-            println!(
+            crate::outln!(
                 "wrote {} frames on {} interfaces to {}",
                 r.frames.len(),
                 r.taps.len(),

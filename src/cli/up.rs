@@ -84,14 +84,19 @@ pub fn run(a: Args) -> i32 {
         Ok(r) => {
             let took = elapsed(r.elapsed);
             if r.plan.is_empty() {
-                println!(
+                crate::outln!(
                     "{}: nothing to do, the kernel matches the file ({} namespaces, {} interfaces; checked in {took})",
-                    lab.name, r.namespaces, r.interfaces
+                    lab.name,
+                    r.namespaces,
+                    r.interfaces
                 );
             } else {
-                println!(
+                crate::outln!(
                     "{}: up in {took} — {} namespaces, {} interfaces; {}",
-                    lab.name, r.namespaces, r.interfaces, r.counts
+                    lab.name,
+                    r.namespaces,
+                    r.interfaces,
+                    r.counts
                 );
             }
             if !r.not_ready.is_empty() {
@@ -172,19 +177,21 @@ fn dry_run(a: &Args, loaded: &load::Loaded) -> i32 {
     };
     match a.format {
         Format::Sh => {
-            print!("{}", script::render(&plan));
+            crate::out!("{}", script::render(&plan));
             if !live {
-                println!("# (not root: planned as for a machine where the lab does not exist yet)");
+                crate::outln!(
+                    "# (not root: planned as for a machine where the lab does not exist yet)"
+                );
             }
         }
         Format::Batch => match script::render_batch(&plan) {
-            Ok(s) => print!("{s}"),
+            Ok(s) => crate::out!("{s}"),
             Err(e) => {
                 super::error(e);
                 return FAILED;
             }
         },
-        Format::Json => println!(
+        Format::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&plan).unwrap_or_default()
         ),

@@ -15,7 +15,7 @@ pub fn run(a: Args) -> i32 {
         Ok(l) => {
             let net = desired(&l.lab);
             let ifaces: usize = net.namespaces.values().map(|s| s.links.len()).sum();
-            println!(
+            crate::outln!(
                 "{}: valid — lab {}: {} namespaces, {} bridges, {} links, {} interfaces",
                 a.file,
                 l.lab.name,

@@ -7,6 +7,7 @@
 //! makes a match uncertain, never assumed: such a drop is reported as
 //! possible, not certain.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -407,44 +408,51 @@ fn meta(pkt: &Packet, key: u32) -> Val {
 }
 
 fn run(rule: &Rule, pkt: &Packet) -> (Match, Option<(i32, Option<String>)>) {
-    let mut regs = Regs([None; 80]);
-    let mut maybe: Option<String> = None;
-    let mut verdict = None;
+    let mut run = Run {
+        regs: Regs([None; 80]),
+        maybe: None,
+        verdict: None,
+    };
     for e in &rule.exprs {
+        if !run.step(e, pkt) {
+            return (Match::No, None);
+        }
+    }
+    let m = match run.maybe {
+        Some(w) => Match::Maybe(w),
+        None => Match::Yes,
+    };
+    (m, run.verdict)
+}
+
+/// One rule being run over the packet.
+struct Run {
+    regs: Regs,
+    /// The first thing that made the match uncertain.
+    maybe: Option<String>,
+    /// The verdict the rule sets, with its chain for a jump or goto.
+    verdict: Option<(i32, Option<String>)>,
+}
+
+impl Run {
+    /// Run one expression; false when it shows the rule does not match.
+    fn step(&mut self, e: &Expr, pkt: &Packet) -> bool {
         match e {
             Expr::Meta { dreg: Some(r), key } => match meta(pkt, *key) {
-                Val::Bytes(b) => regs.store(*r, &b),
-                Val::Break => return (Match::No, None),
-                Val::Unknown => regs.unknown(*r, 16),
+                Val::Bytes(b) => self.regs.store(*r, &b),
+                Val::Break => return false,
+                Val::Unknown => self.regs.unknown(*r, 16),
             },
             Expr::Payload {
                 dreg: Some(r),
                 base,
                 offset,
                 len,
-            } => {
-                // Of the link-layer header only the ethertype is known
-                // (`ether type arp`); the MACs are not modelled.
-                let ethertype = pkt.ethertype.to_be_bytes();
-                let src: Option<&[u8]> = match (base, offset, len) {
-                    (0, 12, 2) => Some(&ethertype[..]),
-                    (1, ..) => Some(&pkt.l3),
-                    (2, ..) => Some(&pkt.l4),
-                    _ => None,
-                };
-                let (o, l) = match base {
-                    0 => (0, 2),
-                    _ => (*offset as usize, *len as usize),
-                };
-                match src.and_then(|s| s.get(o..o + l)) {
-                    Some(b) => regs.store(*r, b),
-                    None => regs.unknown(*r, l),
-                }
-            }
+            } => self.payload(pkt, *r, *base, *offset, *len),
             Expr::Ct { dreg: Some(r), key } => match key {
-                0 => regs.store(*r, &pkt.ct_state.to_ne_bytes()),
-                1 => regs.store(*r, &[u8::from(pkt.reply)]),
-                _ => regs.unknown(*r, 16),
+                0 => self.regs.store(*r, &pkt.ct_state.to_ne_bytes()),
+                1 => self.regs.store(*r, &[u8::from(pkt.reply)]),
+                _ => self.regs.unknown(*r, 16),
             },
             Expr::Bitwise {
                 sreg,
@@ -453,80 +461,104 @@ fn run(rule: &Rule, pkt: &Packet) -> (Match, Option<(i32, Option<String>)>) {
                 op,
                 mask,
                 xor,
-            } => {
-                let l = *len as usize;
-                match regs.load(*sreg, l) {
-                    Some(v) if *op == 0 && mask.len() >= l && xor.len() >= l => {
-                        let out: Vec<u8> = (0..l).map(|k| (v[k] & mask[k]) ^ xor[k]).collect();
-                        regs.store(*dreg, &out);
-                    }
-                    _ => regs.unknown(*dreg, l),
-                }
-            }
-            Expr::Cmp { sreg, op, data } => match regs.load(*sreg, data.len()) {
-                Some(v) => {
-                    let ord = v.as_slice().cmp(data.as_slice());
-                    let ok = match op {
-                        0 => ord.is_eq(),
-                        1 => ord.is_ne(),
-                        2 => ord.is_lt(),
-                        3 => ord.is_le(),
-                        4 => ord.is_gt(),
-                        5 => ord.is_ge(),
-                        _ => {
-                            doubt(&mut maybe, format!("comparison {op}"));
-                            true
-                        }
-                    };
-                    if !ok {
-                        return (Match::No, None);
-                    }
-                }
-                None => doubt(
-                    &mut maybe,
-                    "a match on something vnet does not model".into(),
-                ),
-            },
-            Expr::Lookup { set, .. } => doubt(&mut maybe, format!("a lookup in set @{set}")),
+            } => self.bitwise(*sreg, *dreg, *len as usize, *op, mask, xor),
+            Expr::Cmp { sreg, op, data } => return self.compare(*sreg, *op, data),
+            Expr::Lookup { set, .. } => doubt(&mut self.maybe, format!("a lookup in set @{set}")),
             Expr::Immediate { dreg: 0, data } => {
                 if let Data::Verdict { code, chain } = data {
-                    verdict = Some((*code, chain.clone()));
+                    self.verdict = Some((*code, chain.clone()));
                 }
             }
             Expr::Immediate {
                 dreg,
                 data: Data::Value(v),
-            } => regs.store(*dreg, v),
-            Expr::Reject => verdict = Some((NF_DROP, None)),
+            } => self.regs.store(*dreg, v),
+            Expr::Reject => self.verdict = Some((NF_DROP, None)),
             Expr::Match { name, rev, info } => match xt_match(name, *rev, info, pkt) {
                 Some(true) => {}
-                Some(false) => return (Match::No, None),
-                None => doubt(&mut maybe, format!("the iptables match `{name}`")),
+                Some(false) => return false,
+                None => doubt(&mut self.maybe, format!("the iptables match `{name}`")),
             },
             Expr::Counter { .. }
             | Expr::Meta { dreg: None, .. }
             | Expr::Payload { dreg: None, .. }
             | Expr::Ct { dreg: None, .. }
             | Expr::Immediate { .. } => {}
-            Expr::Other { name } => match name.as_str() {
-                // Statements: they act, they do not decide the match.
-                "log" | "notrack" | "nat" | "masq" | "redir" | "dup" | "objref" | "dynset"
-                | "tproxy" | "synproxy" | "queue" => {}
-                "limit" | "quota" | "connlimit" | "last" => {
-                    doubt(&mut maybe, format!("a `{name}` statement"));
-                }
-                _ => {
-                    // Something loaded registers vnet does not model.
-                    regs.forget();
-                }
-            },
+            Expr::Other { name } => self.other(name),
+        }
+        true
+    }
+
+    /// Load packet bytes. Of the link-layer header only the ethertype is
+    /// known (`ether type arp`); the MACs are not modelled.
+    fn payload(&mut self, pkt: &Packet, reg: u32, base: u32, offset: u32, len: u32) {
+        let ethertype = pkt.ethertype.to_be_bytes();
+        let src: Option<&[u8]> = match (base, offset, len) {
+            (0, 12, 2) => Some(&ethertype[..]),
+            (1, ..) => Some(&pkt.l3),
+            (2, ..) => Some(&pkt.l4),
+            _ => None,
+        };
+        let (o, l) = match base {
+            0 => (0, 2),
+            _ => (offset as usize, len as usize),
+        };
+        match src.and_then(|s| s.get(o..o + l)) {
+            Some(b) => self.regs.store(reg, b),
+            None => self.regs.unknown(reg, l),
         }
     }
-    let m = match maybe {
-        Some(w) => Match::Maybe(w),
-        None => Match::Yes,
-    };
-    (m, verdict)
+
+    /// `(sreg & mask) ^ xor` into dreg (other bitwise ops: unknown).
+    fn bitwise(&mut self, sreg: u32, dreg: u32, l: usize, op: u32, mask: &[u8], xor: &[u8]) {
+        match self.regs.load(sreg, l) {
+            Some(v) if op == 0 && mask.len() >= l && xor.len() >= l => {
+                let out: Vec<u8> = (0..l).map(|k| (v[k] & mask[k]) ^ xor[k]).collect();
+                self.regs.store(dreg, &out);
+            }
+            _ => self.regs.unknown(dreg, l),
+        }
+    }
+
+    /// Compare a register with `data`; false when it certainly differs.
+    fn compare(&mut self, sreg: u32, op: u32, data: &[u8]) -> bool {
+        let Some(v) = self.regs.load(sreg, data.len()) else {
+            doubt(
+                &mut self.maybe,
+                "a match on something vnet does not model".into(),
+            );
+            return true;
+        };
+        let ord = v.as_slice().cmp(data);
+        match op {
+            0 => ord.is_eq(),
+            1 => ord.is_ne(),
+            2 => ord.is_lt(),
+            3 => ord.is_le(),
+            4 => ord.is_gt(),
+            5 => ord.is_ge(),
+            _ => {
+                doubt(&mut self.maybe, format!("comparison {op}"));
+                true
+            }
+        }
+    }
+
+    /// An expression vnet does not model.
+    fn other(&mut self, name: &str) {
+        match name {
+            // Statements: they act, they do not decide the match.
+            "log" | "notrack" | "nat" | "masq" | "redir" | "dup" | "objref" | "dynset"
+            | "tproxy" | "synproxy" | "queue" => {}
+            "limit" | "quota" | "connlimit" | "last" => {
+                doubt(&mut self.maybe, format!("a `{name}` statement"));
+            }
+            _ => {
+                // Something loaded registers vnet does not model.
+                self.regs.forget();
+            }
+        }
+    }
 }
 
 /// The iptables extensions a probe meets most (Docker's and distributions'
@@ -574,37 +606,12 @@ fn xt_match(name: &str, rev: u32, info: &[u8], pkt: &Packet) -> Option<bool> {
 
 /// A rule in about the words `nft list ruleset` uses.
 pub fn describe(rule: &Rule) -> String {
-    #[derive(Clone)]
-    enum Src {
-        Name(&'static str),
-        Addr(&'static str),
-        Proto(&'static str),
-        Family,
-        IfType(&'static str),
-        EtherType,
-        CtState,
-        Num(String),
-    }
-    let mut regs: std::collections::HashMap<u32, Src> = std::collections::HashMap::new();
+    let mut regs: HashMap<u32, Src> = HashMap::new();
     let mut words: Vec<String> = Vec::new();
     for e in &rule.exprs {
         match e {
             Expr::Meta { dreg: Some(r), key } => {
-                let s = match key {
-                    6 => Src::Name("iifname"),
-                    7 => Src::Name("oifname"),
-                    17 => Src::Name("meta ibrname"),
-                    18 => Src::Name("meta obrname"),
-                    16 => Src::Proto("meta l4proto"),
-                    4 => Src::Num("iif".into()),
-                    5 => Src::Num("oif".into()),
-                    15 => Src::Family,
-                    8 => Src::IfType("meta iiftype"),
-                    9 => Src::IfType("meta oiftype"),
-                    1 => Src::Num("meta protocol".into()),
-                    k => Src::Num(format!("meta key {k}")),
-                };
-                regs.insert(*r, s);
+                regs.insert(*r, meta_source(*key));
             }
             Expr::Payload {
                 dreg: Some(r),
@@ -612,29 +619,7 @@ pub fn describe(rule: &Rule) -> String {
                 offset,
                 len,
             } => {
-                let s = match (base, offset, len) {
-                    (1, 9, 1) => Src::Proto("ip protocol"),
-                    (1, 6, 1) => Src::Proto("ip6 nexthdr"),
-                    (1, 12, 4) => Src::Addr("ip saddr"),
-                    (1, 16, 4) => Src::Addr("ip daddr"),
-                    (1, 8, 16) => Src::Addr("ip6 saddr"),
-                    (1, 24, 16) => Src::Addr("ip6 daddr"),
-                    (0, 12, 2) => Src::EtherType,
-                    (2, 0, 1) => Src::Num("icmp type".into()),
-                    (2, 0, 2) => Src::Num("th sport".into()),
-                    (2, 2, 2) => Src::Num("th dport".into()),
-                    (b, o, l) => Src::Num(format!(
-                        "@{},{},{}",
-                        match b {
-                            0 => "ll",
-                            1 => "nh",
-                            _ => "th",
-                        },
-                        o * 8,
-                        l * 8
-                    )),
-                };
-                regs.insert(*r, s);
+                regs.insert(*r, payload_source(*base, *offset, *len));
             }
             Expr::Ct { dreg: Some(r), key } => {
                 let s = if *key == 0 {
@@ -654,94 +639,7 @@ pub fn describe(rule: &Rule) -> String {
                 };
                 regs.insert(*dreg, s);
             }
-            Expr::Cmp { sreg, op, data } => {
-                let op = match op {
-                    0 => "",
-                    1 => "!= ",
-                    2 => "< ",
-                    3 => "<= ",
-                    4 => "> ",
-                    _ => ">= ",
-                };
-                let w = match regs.get(sreg) {
-                    Some(Src::Name(k)) => {
-                        let name: String = data
-                            .iter()
-                            .take_while(|b| **b != 0)
-                            .map(|b| *b as char)
-                            .collect();
-                        let wild = if data.contains(&0) { "" } else { "*" };
-                        format!("{k} {op}\"{name}{wild}\"")
-                    }
-                    Some(Src::Addr(k)) => {
-                        let a = match data.len() {
-                            4 => <[u8; 4]>::try_from(data.as_slice())
-                                .map(|b| IpAddr::from(b).to_string())
-                                .unwrap_or_default(),
-                            16 => <[u8; 16]>::try_from(data.as_slice())
-                                .map(|b| IpAddr::from(b).to_string())
-                                .unwrap_or_default(),
-                            _ => hex(data),
-                        };
-                        format!("{k} {op}{a}")
-                    }
-                    Some(Src::Proto(k)) => {
-                        let p = match data.first() {
-                            Some(1) => "icmp".to_string(),
-                            Some(6) => "tcp".to_string(),
-                            Some(17) => "udp".to_string(),
-                            Some(58) => "ipv6-icmp".to_string(),
-                            Some(n) => n.to_string(),
-                            None => String::new(),
-                        };
-                        format!("{k} {op}{p}")
-                    }
-                    Some(Src::IfType(k)) => {
-                        let t = if data.len() == 2 && u16::from_ne_bytes([data[0], data[1]]) == 1 {
-                            "ether".to_string()
-                        } else {
-                            format!("0x{}", hex(data))
-                        };
-                        format!("{k} {op}{t}")
-                    }
-                    Some(Src::EtherType) => {
-                        let t = match data.as_slice() {
-                            [0x08, 0x00] => "ip".to_string(),
-                            [0x86, 0xdd] => "ip6".to_string(),
-                            [0x08, 0x06] => "arp".to_string(),
-                            _ => format!("0x{}", hex(data)),
-                        };
-                        format!("ether type {op}{t}")
-                    }
-                    Some(Src::Family) => {
-                        let f = match data.first() {
-                            Some(2) => "ipv4".to_string(),
-                            Some(10) => "ipv6".to_string(),
-                            Some(n) => n.to_string(),
-                            None => String::new(),
-                        };
-                        format!("meta nfproto {op}{f}")
-                    }
-                    // `ct state X` compiles to (state & X) != 0.
-                    Some(Src::Num(n))
-                        if n.starts_with("ct state") && data.iter().all(|b| *b == 0) =>
-                    {
-                        n.clone()
-                    }
-                    Some(Src::Num(n)) => {
-                        let v = if data.len() <= 2 {
-                            data.iter()
-                                .fold(0u32, |a, b| (a << 8) | u32::from(*b))
-                                .to_string()
-                        } else {
-                            format!("0x{}", hex(data))
-                        };
-                        format!("{n} {op}{v}")
-                    }
-                    _ => format!("{op}0x{}", hex(data)),
-                };
-                words.push(w);
-            }
+            Expr::Cmp { sreg, op, data } => words.push(comparison(regs.get(sreg), *op, data)),
             Expr::Lookup {
                 sreg,
                 set,
@@ -762,15 +660,7 @@ pub fn describe(rule: &Rule) -> String {
             Expr::Immediate {
                 dreg: 0,
                 data: Data::Verdict { code, chain },
-            } => words.push(match (*code, chain) {
-                (NF_ACCEPT, _) => "accept".into(),
-                (NF_DROP, _) => "drop".into(),
-                (NFT_JUMP, Some(c)) => format!("jump {c}"),
-                (NFT_GOTO, Some(c)) => format!("goto {c}"),
-                (NFT_RETURN, _) => "return".into(),
-                (NFT_CONTINUE, _) => "continue".into(),
-                (c, _) => format!("verdict {c}"),
-            }),
+            } => words.push(verdict_words(*code, chain)),
             Expr::Reject => words.push("reject".into()),
             Expr::Match { name, .. } => words.push(format!("xt match \"{name}\"")),
             Expr::Other { name } if !matches!(name.as_str(), "bitwise" | "immediate") => {
@@ -780,6 +670,163 @@ pub fn describe(rule: &Rule) -> String {
         }
     }
     words.join(" ")
+}
+
+/// What a register holds, for the words of the comparison that reads it.
+#[derive(Clone)]
+enum Src {
+    Name(&'static str),
+    Addr(&'static str),
+    Proto(&'static str),
+    Family,
+    IfType(&'static str),
+    EtherType,
+    CtState,
+    Num(String),
+}
+
+fn meta_source(key: u32) -> Src {
+    match key {
+        6 => Src::Name("iifname"),
+        7 => Src::Name("oifname"),
+        17 => Src::Name("meta ibrname"),
+        18 => Src::Name("meta obrname"),
+        16 => Src::Proto("meta l4proto"),
+        4 => Src::Num("iif".into()),
+        5 => Src::Num("oif".into()),
+        15 => Src::Family,
+        8 => Src::IfType("meta iiftype"),
+        9 => Src::IfType("meta oiftype"),
+        1 => Src::Num("meta protocol".into()),
+        k => Src::Num(format!("meta key {k}")),
+    }
+}
+
+fn payload_source(base: u32, offset: u32, len: u32) -> Src {
+    match (base, offset, len) {
+        (1, 9, 1) => Src::Proto("ip protocol"),
+        (1, 6, 1) => Src::Proto("ip6 nexthdr"),
+        (1, 12, 4) => Src::Addr("ip saddr"),
+        (1, 16, 4) => Src::Addr("ip daddr"),
+        (1, 8, 16) => Src::Addr("ip6 saddr"),
+        (1, 24, 16) => Src::Addr("ip6 daddr"),
+        (0, 12, 2) => Src::EtherType,
+        (2, 0, 1) => Src::Num("icmp type".into()),
+        (2, 0, 2) => Src::Num("th sport".into()),
+        (2, 2, 2) => Src::Num("th dport".into()),
+        (b, o, l) => Src::Num(format!(
+            "@{},{},{}",
+            match b {
+                0 => "ll",
+                1 => "nh",
+                _ => "th",
+            },
+            o * 8,
+            l * 8
+        )),
+    }
+}
+
+/// `KEY OP VALUE`, the value in the words of what the register holds.
+fn comparison(src: Option<&Src>, op: u32, data: &[u8]) -> String {
+    let op = match op {
+        0 => "",
+        1 => "!= ",
+        2 => "< ",
+        3 => "<= ",
+        4 => "> ",
+        _ => ">= ",
+    };
+    match src {
+        Some(Src::Name(k)) => format!("{k} {op}{}", quoted_name(data)),
+        Some(Src::Addr(k)) => format!("{k} {op}{}", addr_words(data)),
+        Some(Src::Proto(k)) => format!("{k} {op}{}", proto_words(data)),
+        Some(Src::IfType(k)) => {
+            let t = if data.len() == 2 && u16::from_ne_bytes([data[0], data[1]]) == 1 {
+                "ether".to_string()
+            } else {
+                format!("0x{}", hex(data))
+            };
+            format!("{k} {op}{t}")
+        }
+        Some(Src::EtherType) => {
+            let t = match data {
+                [0x08, 0x00] => "ip".to_string(),
+                [0x86, 0xdd] => "ip6".to_string(),
+                [0x08, 0x06] => "arp".to_string(),
+                _ => format!("0x{}", hex(data)),
+            };
+            format!("ether type {op}{t}")
+        }
+        Some(Src::Family) => {
+            let f = match data.first() {
+                Some(2) => "ipv4".to_string(),
+                Some(10) => "ipv6".to_string(),
+                Some(n) => n.to_string(),
+                None => String::new(),
+            };
+            format!("meta nfproto {op}{f}")
+        }
+        // `ct state X` compiles to (state & X) != 0.
+        Some(Src::Num(n)) if n.starts_with("ct state") && data.iter().all(|b| *b == 0) => n.clone(),
+        Some(Src::Num(n)) => {
+            let v = if data.len() <= 2 {
+                data.iter()
+                    .fold(0u32, |a, b| (a << 8) | u32::from(*b))
+                    .to_string()
+            } else {
+                format!("0x{}", hex(data))
+            };
+            format!("{n} {op}{v}")
+        }
+        _ => format!("{op}0x{}", hex(data)),
+    }
+}
+
+/// An interface name in quotes; without its NUL it is a prefix (`eth*`).
+fn quoted_name(data: &[u8]) -> String {
+    let name: String = data
+        .iter()
+        .take_while(|b| **b != 0)
+        .map(|b| *b as char)
+        .collect();
+    let wild = if data.contains(&0) { "" } else { "*" };
+    format!("\"{name}{wild}\"")
+}
+
+fn addr_words(data: &[u8]) -> String {
+    match data.len() {
+        4 => <[u8; 4]>::try_from(data)
+            .map(|b| IpAddr::from(b).to_string())
+            .unwrap_or_default(),
+        16 => <[u8; 16]>::try_from(data)
+            .map(|b| IpAddr::from(b).to_string())
+            .unwrap_or_default(),
+        _ => hex(data),
+    }
+}
+
+fn proto_words(data: &[u8]) -> String {
+    match data.first() {
+        Some(1) => "icmp".to_string(),
+        Some(6) => "tcp".to_string(),
+        Some(17) => "udp".to_string(),
+        Some(58) => "ipv6-icmp".to_string(),
+        Some(n) => n.to_string(),
+        None => String::new(),
+    }
+}
+
+fn verdict_words(code: i32, chain: &Option<String>) -> String {
+    match (code, chain) {
+        (NF_ACCEPT, _) => "accept".into(),
+        (NF_DROP, _) => "drop".into(),
+        (NFT_JUMP, Some(c)) => format!("jump {c}"),
+        (NFT_GOTO, Some(c)) => format!("goto {c}"),
+        (NFT_RETURN, _) => "return".into(),
+        (NFT_CONTINUE, _) => "continue".into(),
+        (c, _) => format!("verdict {c}"),
+    }
 }
 
 fn hex(b: &[u8]) -> String {

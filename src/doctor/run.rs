@@ -13,6 +13,7 @@ use ipnet::IpNet;
 
 use super::case::{Case, Ctx, Probe};
 use super::drops::{self, Record};
+use super::finding::Finding;
 use super::gather;
 use super::rules;
 use super::snapshot::Snapshot;
@@ -77,6 +78,84 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
     let mut world = World::read(None)?;
     profile::mark("doctor: namespaces read");
     let (dst_ip, dst_node) = trace::resolve(&world, src, dst, opts.family)?;
+    refuse_non_unicast(&world, src, dst_ip)?;
+    let case = case_of(src, dst, dst_ip, dst_node, opts);
+    // The namespaces worth reading closely.
+    let (fwd0, back0) = planned_ways(&world, src, dst_ip);
+    let nss = namespaces_to_read(&world, &case, &fwd0, &back0);
+    let mut unchecked: Vec<String> = Vec::new();
+    let before = counters_before(&mut world, &nss, &mut unchecked);
+    profile::mark("doctor: counters before");
+    if (opts.cancelled)() {
+        return Err(interrupted());
+    }
+
+    // The kernel's drop records, while the probe is in flight.
+    let instance = match dst_ip {
+        Some(_) => record_drops(&case, &mut unchecked),
+        None => None,
+    };
+    profile::mark("doctor: tracefs instance");
+    let report = match dst_ip {
+        Some(ip) => Some(send_probe(&mut world, &case, ip, opts)?),
+        None => None,
+    };
+    profile::mark("doctor: probe");
+    let events = match instance {
+        Some(inst) => read_records(inst, &mut unchecked),
+        None => Vec::new(),
+    };
+    if (opts.cancelled)() {
+        return Err(interrupted());
+    }
+
+    profile::mark("doctor: drop records");
+    // The namespaces on the way, after the probe.
+    gather::refresh(&mut world, &nss, &mut unchecked);
+    let detail = gather::details(&mut world, &nss, before, &mut unchecked);
+    let (fwd, back, probe) = match &report {
+        Some(r) => seen_ways(r, dst_ip),
+        None => (fwd0, back0, Probe::default()),
+    };
+    profile::mark("doctor: namespaces on the way");
+    let snap = Snapshot {
+        ns: world.ns.clone(),
+        peers: world.peers.clone(),
+        detail,
+    };
+    let dropped = drops::correlate(&events, case.packet_len() as u32, &fwd, &back);
+    let judged = judge(&Ctx {
+        snap: &snap,
+        topo: snap.topology(),
+        case: &case,
+        probe: &probe,
+        fwd: &fwd,
+        back: &back,
+        drops: &dropped,
+    });
+    profile::mark("doctor: rules");
+    let counters = moved(&snap, &nss);
+    Ok(Verdict {
+        status: judged.status,
+        case,
+        probe,
+        causes: judged.causes,
+        drops: judged.loose,
+        counters,
+        unchecked,
+        conditions: judged.conditions,
+        not_from_dst: judged.not_from_dst,
+        there: fwd,
+        back,
+        namespaces: nss,
+        rules: rules::RULES.len(),
+        elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
+    })
+}
+
+/// The doctor follows one unicast ping: a broadcast or multicast DST is
+/// bad usage.
+fn refuse_non_unicast(world: &World, src: &str, dst_ip: Option<IpAddr>) -> Result<(), ProbeError> {
     if let Some(ip) = dst_ip
         && let Some(why) = world.get(src).and_then(|n| not_unicast(n, ip))
     {
@@ -84,33 +163,50 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
             "{ip} is {why}: the doctor follows one unicast ping; give an address of one node"
         )));
     }
+    Ok(())
+}
+
+fn case_of(
+    src: &str,
+    dst: &str,
+    dst_ip: Option<IpAddr>,
+    dst_node: Option<String>,
+    opts: &Options,
+) -> Case {
     let v6 = match (opts.family, dst_ip) {
         (Some(Family::V6), _) => true,
         (_, Some(ip)) => ip.is_ipv6(),
         _ => false,
     };
-    let size = opts.size.unwrap_or_else(marker_size);
-    let case = Case {
+    Case {
         src: src.to_string(),
         dst_arg: dst.to_string(),
-        dst_node: dst_node.clone(),
+        dst_node,
         dst: dst_ip,
         v6,
-        size,
-    };
-    // The namespaces worth reading closely.
-    let (fwd0, back0) = match dst_ip {
+        size: opts.size.unwrap_or_else(marker_size),
+    }
+}
+
+/// The way there and back as live state tells before the probe.
+fn planned_ways(world: &World, src: &str, dst_ip: Option<IpAddr>) -> (Way, Way) {
+    match dst_ip {
         Some(ip) => {
-            let (f, b) = trace::ways(&world, src, ip);
+            let (f, b) = trace::ways(world, src, ip);
             (Way::new(f, Some(ip)), Way::new(b, None))
         }
         None => (Way::none(), Way::none()),
-    };
-    let mut nss: Vec<String> = vec![src.to_string()];
-    nss.extend(dst_node.iter().cloned());
-    nss.extend(fwd0.namespaces());
-    nss.extend(back0.namespaces());
-    if let Some(ip) = dst_ip {
+    }
+}
+
+/// SRC, DST, the namespaces on both ways and those holding DST's address:
+/// each once, in that order, and only those that exist.
+fn namespaces_to_read(world: &World, case: &Case, fwd: &Way, back: &Way) -> Vec<String> {
+    let mut nss: Vec<String> = vec![case.src.clone()];
+    nss.extend(case.dst_node.iter().cloned());
+    nss.extend(fwd.namespaces());
+    nss.extend(back.namespaces());
+    if let Some(ip) = case.dst {
         nss.extend(world.topology().owners(ip).into_iter().map(str::to_string));
     }
     let mut uniq: Vec<String> = Vec::new();
@@ -119,25 +215,32 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
             uniq.push(n);
         }
     }
-    let nss = uniq;
-    let mut unchecked: Vec<String> = Vec::new();
+    uniq
+}
+
+fn counters_before(
+    world: &mut World,
+    nss: &[String],
+    unchecked: &mut Vec<String>,
+) -> BTreeMap<String, gather::Counters> {
     let mut before = BTreeMap::new();
-    for n in &nss {
-        match gather::counters(&mut world, n) {
+    for n in nss {
+        match gather::counters(world, n) {
             Ok(c) => {
                 before.insert(n.clone(), c);
             }
             Err(e) => unchecked.push(format!("{n}: counters before the probe: {e}")),
         }
     }
-    profile::mark("doctor: counters before");
-    if (opts.cancelled)() {
-        return Err(interrupted());
-    }
+    before
+}
 
-    // The kernel's drop records, while the probe is in flight.
+/// A tracefs instance recording the kernel's drops of packets of the
+/// probe's protocol and where packets of its length were queued and
+/// received (None, noted, when tracefs cannot be used).
+fn record_drops(case: &Case, unchecked: &mut Vec<String>) -> Option<Instance> {
     let l3 = case.packet_len() as u32;
-    let proto = if v6 { 0x86dd } else { 0x0800 };
+    let proto = if case.v6 { 0x86dd } else { 0x0800 };
     let lens = format!("len == {l3} || len == {}", l3 + 14);
     let events = [
         tracefs::Event {
@@ -153,132 +256,100 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
             filter: Some(lens),
         },
     ];
-    let instance = match dst_ip {
-        Some(_) => match Instance::start(&events) {
-            Ok(i) => Some(i),
-            Err(why) => {
-                unchecked.push(format!(
-                    "where the kernel dropped the probe (tracefs skb:kfree_skb): {why}"
-                ));
-                None
-            }
-        },
-        None => None,
-    };
-
-    profile::mark("doctor: tracefs instance");
-    // The probe.
-    let report = match dst_ip {
-        Some(ip) => {
-            let t = TraceOptions {
-                timeout: opts.timeout,
-                family: opts.family,
-                size,
-                cancelled: opts.cancelled,
-            };
-            Some(trace::trace_world(
-                &mut world,
-                src,
-                ip,
-                dst_node.clone(),
-                &t,
-            )?)
+    match Instance::start(&events) {
+        Ok(i) => Some(i),
+        Err(why) => {
+            unchecked.push(format!(
+                "where the kernel dropped the probe (tracefs skb:kfree_skb): {why}"
+            ));
+            None
         }
-        None => None,
-    };
-    profile::mark("doctor: probe");
-    let mut events: Vec<Record> = Vec::new();
-    if let Some(inst) = instance {
-        let names = inst
-            .format("skb/kfree_skb")
-            .map(|f| drops::reason_names(&f))
-            .unwrap_or_default();
-        match inst.read() {
-            Ok(text) => {
-                events = text
-                    .lines()
-                    .filter_map(|l| drops::parse_line(l, &names))
-                    .collect()
-            }
-            Err(e) => unchecked.push(format!("the kernel's drop records: {e}")),
-        }
-        // Dropping it removes the instance (and a mount vnet made).
-        drop(inst);
     }
-    if (opts.cancelled)() {
-        return Err(interrupted());
-    }
+}
 
-    profile::mark("doctor: drop records");
-    // The namespaces on the way, after the probe.
-    gather::refresh(&mut world, &nss, &mut unchecked);
-    let detail = gather::details(&mut world, &nss, before, &mut unchecked);
-    let (fwd, back, probe) = match &report {
-        Some(r) => {
-            let fwd = Way::new(r.path.clone(), dst_ip);
-            let back_dst = fwd.src;
-            let back = Way::new(r.back.clone(), back_dst);
-            let probe = Probe {
-                sent: r.refused.is_none(),
-                answered: r.answered,
-                rtt_ms: r.rtt_ms,
-                refused: r.refused,
-                error: r.error.clone(),
-                walk: r.loss.as_ref().map(|l| l.text.clone()),
-                timeout_ms: r.timeout_ms,
-            };
-            (fwd, back, probe)
+/// The probe: the packet walk of `vnet trace`.
+fn send_probe(
+    world: &mut World,
+    case: &Case,
+    ip: IpAddr,
+    opts: &Options,
+) -> Result<trace::TraceReport, ProbeError> {
+    let t = TraceOptions {
+        timeout: opts.timeout,
+        family: opts.family,
+        size: case.size,
+        cancelled: opts.cancelled,
+    };
+    trace::trace_world(world, &case.src, ip, case.dst_node.clone(), &t)
+}
+
+/// The records the instance took; dropping it removes the instance (and a
+/// mount vnet made).
+fn read_records(inst: Instance, unchecked: &mut Vec<String>) -> Vec<Record> {
+    let names = inst
+        .format("skb/kfree_skb")
+        .map(|f| drops::reason_names(&f))
+        .unwrap_or_default();
+    match inst.read() {
+        Ok(text) => text
+            .lines()
+            .filter_map(|l| drops::parse_line(l, &names))
+            .collect(),
+        Err(e) => {
+            unchecked.push(format!("the kernel's drop records: {e}"));
+            Vec::new()
         }
-        None => (fwd0, back0, Probe::default()),
+    }
+}
+
+/// The ways the probe took, and what became of it.
+fn seen_ways(r: &trace::TraceReport, dst_ip: Option<IpAddr>) -> (Way, Way, Probe) {
+    let fwd = Way::new(r.path.clone(), dst_ip);
+    let back_dst = fwd.src;
+    let back = Way::new(r.back.clone(), back_dst);
+    let probe = Probe {
+        sent: r.refused.is_none(),
+        answered: r.answered,
+        rtt_ms: r.rtt_ms,
+        refused: r.refused,
+        error: r.error.clone(),
+        walk: r.loss.as_ref().map(|l| l.text.clone()),
+        timeout_ms: r.timeout_ms,
     };
-    profile::mark("doctor: namespaces on the way");
-    let snap = Snapshot {
-        ns: world.ns.clone(),
-        peers: world.peers.clone(),
-        detail,
-    };
-    let dropped = drops::correlate(&events, l3, &fwd, &back);
-    let cx = Ctx {
-        snap: &snap,
-        topo: snap.topology(),
-        case: &case,
-        probe: &probe,
-        fwd: &fwd,
-        back: &back,
-        drops: &dropped,
-    };
-    let findings = if probe.answered && verdict::reply_from_dst(&cx).is_ok() {
+    (fwd, back, probe)
+}
+
+/// The rules' findings weighed into a verdict.
+struct Judged {
+    status: verdict::Status,
+    causes: Vec<Finding>,
+    /// Drop records not tied to a cause.
+    loose: Vec<String>,
+    /// Link conditions on the way, in words.
+    conditions: Vec<String>,
+    not_from_dst: Option<String>,
+}
+
+fn judge(cx: &Ctx) -> Judged {
+    // A reply from DST needs no rules.
+    let findings = if cx.probe.answered && verdict::reply_from_dst(cx).is_ok() {
         Vec::new()
     } else {
-        rules::run(&cx)
+        rules::run(cx)
     };
-    let (status, causes, loose) = verdict::decide(&cx, findings);
-    let conditions = rules::cond::on_the_way(&cx);
-    let not_from_dst = if probe.answered {
-        verdict::reply_from_dst(&cx).err()
+    let (status, causes, loose) = verdict::decide(cx, findings);
+    let not_from_dst = if cx.probe.answered {
+        verdict::reply_from_dst(cx).err()
     } else {
         None
     };
-    profile::mark("doctor: rules");
-    let counters = moved(&snap, &nss);
-    let namespaces = nss;
-    drop(cx);
-    Ok(Verdict {
+    Judged {
         status,
-        case,
-        probe,
         causes,
-        drops: loose,
-        counters,
-        unchecked,
-        conditions,
+        loose,
+        conditions: rules::cond::on_the_way(cx),
         not_from_dst,
-        there: fwd,
-        back,
-        namespaces,
-        rules: rules::RULES.len(),
-        elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
-    })
+    }
 }
 
 /// Drop and error counters that went up during the probe, on the

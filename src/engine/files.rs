@@ -1,10 +1,10 @@
 //! vnet's own files under /run/vnet: created root-only (0700 directory, 0600
 //! files), never through a symlink, and replaced atomically.
 
-use std::ffi::CString;
+use std::fs::OpenOptions;
 use std::io::{self, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub const STATE_DIR: &str = "/run/vnet";
@@ -34,8 +34,7 @@ fn dir_path() -> PathBuf {
 
 fn checked(dir: PathBuf) -> io::Result<PathBuf> {
     let meta = std::fs::symlink_metadata(&dir)?;
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
+    let me = nix::unistd::geteuid().as_raw();
     if !meta.file_type().is_dir() {
         return Err(io::Error::other(format!(
             "{} is not a directory",
@@ -58,34 +57,31 @@ fn checked(dir: PathBuf) -> io::Result<PathBuf> {
 /// Open (creating if needed) a file for reading and writing, 0600, without
 /// following a symlink planted at `path`.
 pub fn open_private(path: &Path, create: bool) -> io::Result<OwnedFd> {
-    let c = CString::new(path.as_os_str().as_encoded_bytes())?;
-    let mut flags = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW;
-    if create {
-        flags |= libc::O_CREAT;
-    }
-    // SAFETY: open with a NUL-terminated path; the fd is owned below.
-    let fd = unsafe { libc::open(c.as_ptr(), flags, 0o600 as libc::c_uint) };
-    if fd < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::ELOOP) {
-            return Err(io::Error::other(format!(
-                "{} is a symbolic link; vnet never follows links in its state directory (remove it)",
-                path.display()
-            )));
-        }
-        return Err(e);
-    }
-    // SAFETY: fd was just returned by open.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let f = std::fs::File::from(fd.try_clone()?);
-    let meta = f.metadata()?;
-    if !meta.file_type().is_file() {
+    // O_RDWR | O_CLOEXEC | O_NOFOLLOW (| O_CREAT), mode 0600.
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::other(format!(
+                    "{} is a symbolic link; vnet never follows links in its state directory (remove it)",
+                    path.display()
+                ))
+            } else {
+                e
+            }
+        })?;
+    if !f.metadata()?.file_type().is_file() {
         return Err(io::Error::other(format!(
             "{} is not a regular file",
             path.display()
         )));
     }
-    Ok(fd)
+    Ok(OwnedFd::from(f))
 }
 
 /// The temporary file `write_atomic` writes before renaming it to `path`.
@@ -120,20 +116,13 @@ pub fn remove_stale_temporaries(path: &Path) {
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let tmp = temporary(path);
     let _ = std::fs::remove_file(&tmp);
-    let c = CString::new(tmp.as_os_str().as_encoded_bytes())?;
-    // SAFETY: exclusive create of a fresh file, no symlink following.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-            0o600 as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd was just returned by open.
-    let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    // O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode 0600.
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
     f.write_all(data)?;
     drop(f);
     std::fs::rename(&tmp, path)

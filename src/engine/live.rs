@@ -48,7 +48,8 @@ fn may_read() -> Result<(), String> {
     match super::privilege::missing() {
         None => Ok(()),
         Some(cap) => Err(format!(
-            "reading the kernel's namespaces needs root ({cap} is missing); run it with sudo"
+            "vnet needs root here: it {} ({cap} is missing); run it with sudo",
+            super::privilege::READING
         )),
     }
 }

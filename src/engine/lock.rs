@@ -1,15 +1,15 @@
 //! One vnet at a time per lab: an flock on /run/vnet/LAB.lock. The kernel
 //! drops the lock when its holder dies, so a crash never leaves it held.
 
+use std::fs::{File, TryLockError};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 
 use super::files;
 
 pub struct LabLock {
-    fd: OwnedFd,
+    file: File,
     path: PathBuf,
 }
 
@@ -43,25 +43,33 @@ impl std::fmt::Display for LockError {
     }
 }
 
-fn flock(fd: &OwnedFd, op: libc::c_int) -> io::Result<()> {
+/// Wait for the lock (flock LOCK_EX), through interrupting signals.
+fn lock(file: &File) -> io::Result<()> {
     loop {
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(fd.as_raw_fd(), op) } == 0 {
-            return Ok(());
+        match file.lock() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
         }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+    }
+}
+
+/// Take the lock if it is free: Ok(false) when another holds it.
+fn try_lock(file: &File) -> io::Result<bool> {
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(TryLockError::WouldBlock) => return Ok(false),
+            Err(TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(TryLockError::Error(e)) => return Err(e),
         }
     }
 }
 
 /// The pid its holder wrote in the lock file.
-fn read_pid(fd: &OwnedFd) -> Option<u32> {
-    let f = std::fs::File::from(fd.try_clone().ok()?);
+fn read_pid(file: &File) -> Option<u32> {
     let mut buf = [0u8; 16];
-    // pread: the offset the fd shares with its clones stays where it is.
-    let n = f.read_at(&mut buf, 0).ok()?;
+    // pread: the file offset stays where it is.
+    let n = file.read_at(&mut buf, 0).ok()?;
     std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
 }
 
@@ -69,32 +77,27 @@ impl LabLock {
     pub fn acquire(lab: &str, wait: Wait) -> Result<LabLock, LockError> {
         let path = files::state_dir()?.join(format!("{lab}.lock"));
         loop {
-            let fd = files::open_private(&path, true)?;
-            match flock(&fd, libc::LOCK_EX | libc::LOCK_NB) {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
-                    // Read through the fd already open: the path is not
-                    // looked up again (nor followed).
-                    let pid = read_pid(&fd);
-                    match wait {
-                        Wait::No => return Err(LockError::Busy { pid }),
-                        Wait::Yes(tell) => {
-                            tell(pid);
-                            flock(&fd, libc::LOCK_EX)?;
-                        }
+            let file = File::from(files::open_private(&path, true)?);
+            if !try_lock(&file)? {
+                // Read through the file already open: the path is not
+                // looked up again (nor followed).
+                let pid = read_pid(&file);
+                match wait {
+                    Wait::No => return Err(LockError::Busy { pid }),
+                    Wait::Yes(tell) => {
+                        tell(pid);
+                        lock(&file)?;
                     }
                 }
-                Err(e) => return Err(e.into()),
             }
             // A `down` that held the lock may have removed the file: then
             // this lock guards nothing, and a new file must be locked.
-            let ours = std::fs::File::from(fd.try_clone()?).metadata()?.ino();
+            let ours = file.metadata()?.ino();
             match std::fs::symlink_metadata(&path) {
                 Ok(m) if m.ino() == ours => {
-                    let f = std::fs::File::from(fd.try_clone()?);
-                    f.set_len(0)?;
-                    let _ = f.write_all_at(std::process::id().to_string().as_bytes(), 0);
-                    return Ok(LabLock { fd, path });
+                    file.set_len(0)?;
+                    let _ = file.write_all_at(std::process::id().to_string().as_bytes(), 0);
+                    return Ok(LabLock { file, path });
                 }
                 _ => continue,
             }
@@ -104,6 +107,6 @@ impl LabLock {
     /// Remove the lock file while still holding the lock (after `down`).
     pub fn remove(self) {
         let _ = std::fs::remove_file(&self.path);
-        drop(self.fd);
+        drop(self.file);
     }
 }

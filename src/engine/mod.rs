@@ -92,10 +92,9 @@ impl From<lock::LockError> for EngineError {
 impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
-            EngineError::NotPrivileged { command, missing } => write!(
-                f,
-                "`vnet {command}` changes the kernel's network and needs root ({missing} is missing); run it with sudo: sudo vnet {command} …"
-            ),
+            EngineError::NotPrivileged { command, missing } => {
+                f.write_str(&privilege::refusal(command, missing))
+            }
             EngineError::Lock(e) => e.fmt(f),
             EngineError::Conflicts(c) => {
                 writeln!(

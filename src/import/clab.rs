@@ -68,172 +68,18 @@ pub fn load(
             "{path}:1:1: no `topology:` here; a containerlab file has `topology: {{ nodes: …, links: … }}`"
         ));
     }
-    let mut note = |line: Line, command: String, reason: String, kind: NoteKind| {
-        notes.push(Note {
-            line,
-            command,
-            reason,
-            kind,
-        })
-    };
-    // Node name → namespace (linux) or bridge interface (bridge, in the host).
-    enum Place {
-        Ns(usize),
-        Bridge(usize),
-    }
-    let mut places: Vec<(String, Place)> = Vec::new();
+    let mut places = Places(Vec::new());
     for (name, node) in &file.nodes {
-        let line = line_of(name);
-        let kind = node
-            .kind
-            .as_ref()
-            .or(file.default_kind.as_ref())
-            .map(|k| k.value.as_str())
-            .unwrap_or("");
-        for (k, l) in &node.ignored {
-            note(
-                *l,
-                format!("{}: {k}", name.value),
-                "ignored: a vnet node is a plain namespace".into(),
-                NoteKind::NotRepresented,
-            );
-        }
-        match kind {
-            "linux" => {
-                if let Some(img) = &node.image {
-                    note(
-                        line_of(img),
-                        format!("{}: image {}", name.value, img.value),
-                        "image ignored: vnet runs no containers; the node is a plain namespace"
-                            .into(),
-                        NoteKind::NotRepresented,
-                    );
-                }
-                match w.ns_add(&name.value, line) {
-                    Ok(ns) => places.push((name.value.clone(), Place::Ns(ns))),
-                    Err(m) => note(line, format!("node {}", name.value), m, NoteKind::WouldFail),
-                }
-            }
-            "bridge" => {
-                let new = NewIface {
-                    name: name.value.clone(),
-                    ..NewIface::default()
-                };
-                match w.add_bridge(HOST_NS, &new, false, false, line) {
-                    Ok(id) => {
-                        w.set_up(id, true);
-                        places.push((name.value.clone(), Place::Bridge(id)));
-                    }
-                    Err(m) => note(line, format!("node {}", name.value), m, NoteKind::WouldFail),
-                }
-            }
-            "" => note(
-                line,
-                format!("node {}", name.value),
-                "has no kind (and there is no `defaults: {{ kind: … }}`)".into(),
-                NoteKind::NotRepresented,
-            ),
-            other => note(
-                line,
-                format!("node {} (kind {other})", name.value),
-                "vnet represents `linux` nodes (as namespaces) and `bridge` nodes only".into(),
-                NoteKind::NotRepresented,
-            ),
+        if let Some(p) = add_node(name, node, file.default_kind.as_ref(), w, notes) {
+            places.0.push((name.value.clone(), p));
         }
     }
-    let place = |node: &str| places.iter().find(|(n, _)| n == node).map(|(_, p)| p);
     for link in &file.links {
-        let line = line_of(link);
-        let l = &link.value;
-        let mut ends: Vec<ClabEnd> = l.endpoints.iter().map(|e| e.value.clone_end()).collect();
-        if l.ty.as_deref() == Some("host")
-            && let (Some(e), Some(h)) = (&l.endpoint, &l.host_interface)
-        {
-            ends = vec![
-                e.value.clone_end(),
-                ClabEnd {
-                    node: "host".into(),
-                    interface: h.clone(),
-                    mac: None,
-                },
-            ];
-        }
-        let what = format!(
-            "link {}",
-            ends.iter()
-                .map(|e| format!("{}:{}", e.node, e.interface))
-                .collect::<Vec<_>>()
-                .join(" — ")
-        );
-        if let Some(t) = l.ty.as_deref().filter(|t| !matches!(*t, "veth" | "host")) {
-            note(
-                line,
-                what,
-                format!("`type: {t}` links are not veth pairs"),
-                NoteKind::NotRepresented,
-            );
-            continue;
-        }
-        if ends.len() != 2 {
-            note(
-                line,
-                what,
-                format!("a link has two endpoints; this one has {}", ends.len()),
-                NoteKind::NotRepresented,
-            );
-            continue;
-        }
-        let mut news = Vec::new();
-        let mut master = Vec::new();
-        let mut bad = None;
-        for e in &ends {
-            let mac = match e.mac.as_deref().map(str::parse) {
-                Some(Ok(m)) => Some(m),
-                Some(Err(m)) => {
-                    bad = Some(format!("bad MAC on {}: {m}", e.interface));
-                    None
-                }
-                None => None,
-            };
-            let (ns, br) = match (e.node.as_str(), place(&e.node)) {
-                ("host", _) => (HOST_NS, None),
-                (_, Some(Place::Ns(ns))) => (*ns, None),
-                (_, Some(Place::Bridge(b))) => (HOST_NS, Some(*b)),
-                (n, None) => {
-                    bad = Some(format!("`{n}` is not a node vnet represents"));
-                    (HOST_NS, None)
-                }
-            };
-            news.push(NewIface {
-                name: e.interface.clone(),
-                mtu: l.mtu,
-                mac,
-                ns: Some(ns),
-            });
-            master.push(br);
-        }
-        if let Some(why) = bad {
-            note(line, what, why, NoteKind::NotRepresented);
-            continue;
-        }
-        match w.add_veth(HOST_NS, &news[0], &news[1], line) {
-            Ok(a) => {
-                let b = w.peer(a).unwrap_or(a);
-                for (id, m) in [(a, master[0]), (b, master[1])] {
-                    if let Some(m) = m
-                        && let Err(e) = w.set_master(id, Some(m))
-                    {
-                        note(line, what.clone(), e, NoteKind::WouldFail);
-                    }
-                    w.set_up(id, true);
-                }
-            }
-            Err(m) => note(line, what, m, NoteKind::WouldFail),
-        }
+        add_link(link, &places, w, notes);
     }
     // Containerlab runs `exec` inside each node once its links are up.
     for (name, node) in &file.nodes {
-        let Some(Place::Ns(ns)) = place(&name.value) else {
+        let Some(Place::Ns(ns)) = places.get(&name.value) else {
             continue;
         };
         for cmd in &node.exec {
@@ -241,6 +87,227 @@ pub fn load(
         }
     }
     Ok(file.name.map(|n| n.value))
+}
+
+fn note(notes: &mut Vec<Note>, line: Line, command: String, reason: String, kind: NoteKind) {
+    notes.push(Note {
+        line,
+        command,
+        reason,
+        kind,
+    })
+}
+
+/// What a node became: a namespace (linux) or a bridge interface in the host.
+enum Place {
+    Ns(usize),
+    Bridge(usize),
+}
+
+/// Node name → its place.
+struct Places(Vec<(String, Place)>);
+
+impl Places {
+    fn get(&self, node: &str) -> Option<&Place> {
+        self.0.iter().find(|(n, _)| n == node).map(|(_, p)| p)
+    }
+}
+
+/// A `linux` node as a namespace, a `bridge` node as a bridge in the host;
+/// other kinds, and what vnet ignores, become notes.
+fn add_node(
+    name: &S<String>,
+    node: &ClabNode,
+    default_kind: Option<&S<String>>,
+    w: &mut World,
+    notes: &mut Vec<Note>,
+) -> Option<Place> {
+    let line = line_of(name);
+    let kind = node
+        .kind
+        .as_ref()
+        .or(default_kind)
+        .map(|k| k.value.as_str())
+        .unwrap_or("");
+    for (k, l) in &node.ignored {
+        note(
+            notes,
+            *l,
+            format!("{}: {k}", name.value),
+            "ignored: a vnet node is a plain namespace".into(),
+            NoteKind::NotRepresented,
+        );
+    }
+    let failed = |notes: &mut Vec<Note>, m: String| {
+        note(
+            notes,
+            line,
+            format!("node {}", name.value),
+            m,
+            NoteKind::WouldFail,
+        )
+    };
+    match kind {
+        "linux" => {
+            if let Some(img) = &node.image {
+                note(
+                    notes,
+                    line_of(img),
+                    format!("{}: image {}", name.value, img.value),
+                    "image ignored: vnet runs no containers; the node is a plain namespace".into(),
+                    NoteKind::NotRepresented,
+                );
+            }
+            match w.ns_add(&name.value, line) {
+                Ok(ns) => return Some(Place::Ns(ns)),
+                Err(m) => failed(notes, m),
+            }
+        }
+        "bridge" => {
+            let new = NewIface {
+                name: name.value.clone(),
+                ..NewIface::default()
+            };
+            match w.add_bridge(HOST_NS, &new, false, false, line) {
+                Ok(id) => {
+                    w.set_up(id, true);
+                    return Some(Place::Bridge(id));
+                }
+                Err(m) => failed(notes, m),
+            }
+        }
+        "" => note(
+            notes,
+            line,
+            format!("node {}", name.value),
+            "has no kind (and there is no `defaults: {{ kind: … }}`)".into(),
+            NoteKind::NotRepresented,
+        ),
+        other => note(
+            notes,
+            line,
+            format!("node {} (kind {other})", name.value),
+            "vnet represents `linux` nodes (as namespaces) and `bridge` nodes only".into(),
+            NoteKind::NotRepresented,
+        ),
+    }
+    None
+}
+
+/// A veth link as a pair between its two ends (a bridge end becomes a
+/// port of that bridge); what is not a veth pair becomes a note.
+fn add_link(link: &S<ClabLink>, places: &Places, w: &mut World, notes: &mut Vec<Note>) {
+    let line = line_of(link);
+    let l = &link.value;
+    let ends = link_ends(l);
+    let what = format!(
+        "link {}",
+        ends.iter()
+            .map(|e| format!("{}:{}", e.node, e.interface))
+            .collect::<Vec<_>>()
+            .join(" — ")
+    );
+    if let Some(t) = l.ty.as_deref().filter(|t| !matches!(*t, "veth" | "host")) {
+        note(
+            notes,
+            line,
+            what,
+            format!("`type: {t}` links are not veth pairs"),
+            NoteKind::NotRepresented,
+        );
+        return;
+    }
+    if ends.len() != 2 {
+        note(
+            notes,
+            line,
+            what,
+            format!("a link has two endpoints; this one has {}", ends.len()),
+            NoteKind::NotRepresented,
+        );
+        return;
+    }
+    let (news, master) = match new_ifaces(&ends, places, l.mtu) {
+        Ok(x) => x,
+        Err(why) => {
+            note(notes, line, what, why, NoteKind::NotRepresented);
+            return;
+        }
+    };
+    match w.add_veth(HOST_NS, &news[0], &news[1], line) {
+        Ok(a) => {
+            let b = w.peer(a).unwrap_or(a);
+            for (id, m) in [(a, master[0]), (b, master[1])] {
+                if let Some(m) = m
+                    && let Err(e) = w.set_master(id, Some(m))
+                {
+                    note(notes, line, what.clone(), e, NoteKind::WouldFail);
+                }
+                w.set_up(id, true);
+            }
+        }
+        Err(m) => note(notes, line, what, m, NoteKind::WouldFail),
+    }
+}
+
+/// A link's ends; a `type: host` link's are its one endpoint and the
+/// host's interface.
+fn link_ends(l: &ClabLink) -> Vec<ClabEnd> {
+    if l.ty.as_deref() == Some("host")
+        && let (Some(e), Some(h)) = (&l.endpoint, &l.host_interface)
+    {
+        return vec![
+            e.value.clone_end(),
+            ClabEnd {
+                node: "host".into(),
+                interface: h.clone(),
+                mac: None,
+            },
+        ];
+    }
+    l.endpoints.iter().map(|e| e.value.clone_end()).collect()
+}
+
+/// Each end as a new veth end in its namespace, and the bridge it is to be
+/// a port of; or why the link cannot be made (the last end's reason).
+fn new_ifaces(
+    ends: &[ClabEnd],
+    places: &Places,
+    mtu: Option<u32>,
+) -> Result<(Vec<NewIface>, Vec<Option<usize>>), String> {
+    let mut news = Vec::new();
+    let mut master = Vec::new();
+    let mut bad = None;
+    for e in ends {
+        let mac = match e.mac.as_deref().map(str::parse) {
+            Some(Ok(m)) => Some(m),
+            Some(Err(m)) => {
+                bad = Some(format!("bad MAC on {}: {m}", e.interface));
+                None
+            }
+            None => None,
+        };
+        let (ns, br) = match (e.node.as_str(), places.get(&e.node)) {
+            ("host", _) => (HOST_NS, None),
+            (_, Some(Place::Ns(ns))) => (*ns, None),
+            (_, Some(Place::Bridge(b))) => (HOST_NS, Some(*b)),
+            (n, None) => {
+                bad = Some(format!("`{n}` is not a node vnet represents"));
+                (HOST_NS, None)
+            }
+        };
+        news.push(NewIface {
+            name: e.interface.clone(),
+            mtu,
+            mac,
+            ns: Some(ns),
+        });
+        master.push(br);
+    }
+    match bad {
+        Some(why) => Err(why),
+        None => Ok((news, master)),
+    }
 }
 
 impl ClabEnd {

@@ -487,110 +487,116 @@ impl Ip<'_> {
         };
         let mut left = Vec::new();
         while i < args.len() {
-            let word = args[i].as_str();
-            let value = args.get(i + 1).map(String::as_str);
-            let step = match (word, value) {
-                ("up", _) => {
-                    self.w.set_up(id, true);
-                    1
-                }
-                ("down", _) => {
-                    self.w.set_up(id, false);
-                    1
-                }
-                ("nomaster", _) => {
-                    let _ = self.w.set_master(id, None);
-                    1
-                }
-                ("master", Some(m)) => {
-                    if let Err(o) = self.master(id, m) {
-                        return o;
-                    }
-                    2
-                }
-                ("netns", Some(n)) => {
-                    let to = match self.netns_arg(n) {
-                        Ok(to) => to,
-                        Err(o) => return o,
-                    };
-                    if let Err(m) = self.w.move_to(id, to) {
-                        return Outcome::Failed(m);
-                    }
-                    2
-                }
-                ("mtu", Some(v)) => {
-                    match parse_mtu(v) {
-                        Ok(m) => self.w.ifaces[id].mtu = Some(m),
-                        Err(o) => return o,
-                    }
-                    2
-                }
-                ("address", Some(v)) => {
-                    match v.parse::<Mac>() {
-                        Ok(m) => self.w.ifaces[id].mac = Some(m),
-                        Err(e) => return Outcome::Failed(format!("bad MAC `{v}`: {e}")),
-                    }
-                    2
-                }
-                ("name", Some(v)) => {
-                    if let Err(m) = self.w.rename(id, v) {
-                        return Outcome::Failed(m);
-                    }
-                    2
-                }
-                ("addrgenmode", Some(v)) => {
-                    // vnet's own choice for interfaces without IPv6 addresses.
-                    if v != "none" {
-                        left.push(format!("`addrgenmode {v}`"));
-                    }
-                    2
-                }
-                ("alias" | "group", Some(v)) => {
-                    left.push(format!("`{word} {v}` (vnet sets its own ownership marks)"));
-                    2
-                }
-                ("type", Some("bridge")) => {
-                    let mut j = i + 2;
-                    while j + 1 < args.len() {
-                        let on = args[j + 1] != "0";
-                        match (&mut self.w.ifaces[id].kind, args[j].as_str()) {
-                            (super::world::Kind::Bridge { stp, .. }, "stp_state") => *stp = on,
-                            (
-                                super::world::Kind::Bridge { vlan_filtering, .. },
-                                "vlan_filtering",
-                            ) => *vlan_filtering = on,
-                            _ => left.push(format!("`{} {}`", args[j], args[j + 1])),
-                        }
-                        j += 2;
-                    }
-                    j - i
-                }
-                (w, Some(v))
-                    if !matches!(
-                        w,
-                        "arp"
-                            | "multicast"
-                            | "allmulticast"
-                            | "promisc"
-                            | "dynamic"
-                            | "trailers"
-                            | "carrier"
-                    ) =>
-                {
-                    left.push(format!("`{w} {v}`"));
-                    2
-                }
-                (w, v) => {
-                    left.push(format!(
-                        "`{w}{}`",
-                        v.map(|v| format!(" {v}")).unwrap_or_default()
-                    ));
-                    if v.is_some() { 2 } else { 1 }
-                }
-            };
-            i += step;
+            match self.link_setting(id, &args[i..], &mut left) {
+                Ok(step) => i += step,
+                Err(o) => return o,
+            }
         }
         done(left)
+    }
+
+    /// Apply the setting `args` start with to interface `id`: how many
+    /// words it took, or the outcome that ends the command. What a lab
+    /// cannot say goes to `left`.
+    fn link_setting(
+        &mut self,
+        id: usize,
+        args: &[String],
+        left: &mut Vec<String>,
+    ) -> Result<usize, Outcome> {
+        let word = args[0].as_str();
+        let value = args.get(1).map(String::as_str);
+        let step = match (word, value) {
+            ("up", _) => {
+                self.w.set_up(id, true);
+                1
+            }
+            ("down", _) => {
+                self.w.set_up(id, false);
+                1
+            }
+            ("nomaster", _) => {
+                let _ = self.w.set_master(id, None);
+                1
+            }
+            ("master", Some(m)) => {
+                self.master(id, m)?;
+                2
+            }
+            ("netns", Some(n)) => {
+                let to = self.netns_arg(n)?;
+                self.w.move_to(id, to).map_err(Outcome::Failed)?;
+                2
+            }
+            ("mtu", Some(v)) => {
+                self.w.ifaces[id].mtu = Some(parse_mtu(v)?);
+                2
+            }
+            ("address", Some(v)) => {
+                match v.parse::<Mac>() {
+                    Ok(m) => self.w.ifaces[id].mac = Some(m),
+                    Err(e) => return Err(Outcome::Failed(format!("bad MAC `{v}`: {e}"))),
+                }
+                2
+            }
+            ("name", Some(v)) => {
+                self.w.rename(id, v).map_err(Outcome::Failed)?;
+                2
+            }
+            ("addrgenmode", Some(v)) => {
+                // vnet's own choice for interfaces without IPv6 addresses.
+                if v != "none" {
+                    left.push(format!("`addrgenmode {v}`"));
+                }
+                2
+            }
+            ("alias" | "group", Some(v)) => {
+                left.push(format!("`{word} {v}` (vnet sets its own ownership marks)"));
+                2
+            }
+            ("type", Some("bridge")) => 2 + self.bridge_options(id, &args[2..], left),
+            (w, Some(v))
+                if !matches!(
+                    w,
+                    "arp"
+                        | "multicast"
+                        | "allmulticast"
+                        | "promisc"
+                        | "dynamic"
+                        | "trailers"
+                        | "carrier"
+                ) =>
+            {
+                left.push(format!("`{w} {v}`"));
+                2
+            }
+            (w, v) => {
+                left.push(format!(
+                    "`{w}{}`",
+                    v.map(|v| format!(" {v}")).unwrap_or_default()
+                ));
+                if v.is_some() { 2 } else { 1 }
+            }
+        };
+        Ok(step)
+    }
+
+    /// `type bridge KEY VALUE …`: STP and VLAN filtering are kept, the rest
+    /// goes to `left`. Returns the words taken.
+    fn bridge_options(&mut self, id: usize, opts: &[String], left: &mut Vec<String>) -> usize {
+        let mut j = 0;
+        while j + 1 < opts.len() {
+            let on = opts[j + 1] != "0";
+            match (&mut self.w.ifaces[id].kind, opts[j].as_str()) {
+                (super::world::Kind::Bridge { stp, .. }, "stp_state") => *stp = on,
+                (super::world::Kind::Bridge { vlan_filtering, .. }, "vlan_filtering") => {
+                    *vlan_filtering = on
+                }
+                _ => left.push(format!("`{} {}`", opts[j], opts[j + 1])),
+            }
+            j += 2;
+        }
+        j
     }
 
     fn address(&mut self, rest: &[String]) -> Outcome {
@@ -604,98 +610,67 @@ impl Ip<'_> {
         match v {
             Some("show" | "list" | "lst" | "showdump" | "save") => shows(),
             Some(verb @ ("add" | "change" | "replace" | "delete")) => {
-                let mut local = None;
-                let mut dev = None;
-                let mut left = Vec::new();
-                let mut i = 0;
-                while i < args.len() {
-                    let word = args[i].as_str();
-                    let value = args.get(i + 1).map(String::as_str);
-                    match (word, value) {
-                        ("dev", Some(d)) => dev = Some(d.to_string()),
-                        ("local", Some(a)) => local = Some(a.to_string()),
-                        ("broadcast" | "brd", Some("+" | "-")) => {}
-                        ("valid_lft" | "preferred_lft", Some("forever")) => {}
-                        ("scope", Some("global" | "universe" | "0")) => {}
-                        ("nodad", _) => {
-                            i += 1;
-                            continue;
-                        }
-                        ("noprefixroute" | "home" | "mngtmpaddr" | "autojoin", _) => {
-                            left.push(format!("`{word}`"));
-                            i += 1;
-                            continue;
-                        }
-                        (
-                            "peer" | "label" | "broadcast" | "brd" | "anycast" | "scope"
-                            | "valid_lft" | "preferred_lft" | "metric" | "proto",
-                            Some(v),
-                        ) => left.push(format!("`{word} {v}`")),
-                        (w, _) if local.is_none() => {
-                            local = Some(w.to_string());
-                            i += 1;
-                            continue;
-                        }
-                        (w, _) => {
-                            left.push(format!("`{w}`"));
-                            i += 1;
-                            continue;
-                        }
-                    }
-                    i += 2;
-                }
-                let Some(local) = local else {
-                    return Outcome::Failed("no address given".into());
-                };
-                let Some(dev) = dev else {
-                    return Outcome::Failed("`dev IFNAME` is required".into());
-                };
-                let net = match parse_addr(&local) {
-                    Ok(n) => n,
-                    Err(m) => return Outcome::Failed(m),
-                };
-                if dev == "lo" && self.w.find(self.ns, "lo").is_none() {
-                    return Outcome::Unsupported("vnet puts no addresses on lo".into());
-                }
-                let id = match self.dev(&dev) {
-                    Ok(id) => id,
-                    Err(o) => return o,
-                };
-                let r = match verb {
-                    "add" => self.w.addr_add(id, net, self.line),
-                    "delete" => self.w.addr_del(id, net),
-                    _ => {
-                        let _ = self.w.addr_del(id, net);
-                        self.w.addr_add(id, net, self.line)
-                    }
-                };
-                match r {
-                    Ok(()) => done(left),
-                    Err(m) => Outcome::Failed(m),
-                }
+                self.address_change(verb, args)
             }
-            Some("flush") => {
-                let dev = match args {
-                    [d, name, ..] if d == "dev" => name,
-                    [name] => name,
-                    _ => {
-                        return Outcome::Unsupported(
-                            "`ip addr flush` with a filter other than a device".into(),
-                        );
-                    }
-                };
-                match self.dev(dev) {
-                    Ok(id) => {
-                        self.w.ifaces[id].addrs.clear();
-                        Outcome::Done
-                    }
-                    Err(o) => o,
-                }
-            }
+            Some("flush") => self.address_flush(args),
             Some(other) => {
                 Outcome::Unsupported(format!("`ip address {other}` is not part of a vnet lab"))
             }
             None => Outcome::Failed(format!("`{}` is not an ip address command", rest[0])),
+        }
+    }
+
+    /// `ip address add|change|replace|delete ADDR dev IFNAME …`.
+    fn address_change(&mut self, verb: &str, args: &[String]) -> Outcome {
+        let AddrWords { local, dev, left } = AddrWords::read(args);
+        let Some(local) = local else {
+            return Outcome::Failed("no address given".into());
+        };
+        let Some(dev) = dev else {
+            return Outcome::Failed("`dev IFNAME` is required".into());
+        };
+        let net = match parse_addr(&local) {
+            Ok(n) => n,
+            Err(m) => return Outcome::Failed(m),
+        };
+        if dev == "lo" && self.w.find(self.ns, "lo").is_none() {
+            return Outcome::Unsupported("vnet puts no addresses on lo".into());
+        }
+        let id = match self.dev(&dev) {
+            Ok(id) => id,
+            Err(o) => return o,
+        };
+        let r = match verb {
+            "add" => self.w.addr_add(id, net, self.line),
+            "delete" => self.w.addr_del(id, net),
+            _ => {
+                let _ = self.w.addr_del(id, net);
+                self.w.addr_add(id, net, self.line)
+            }
+        };
+        match r {
+            Ok(()) => done(left),
+            Err(m) => Outcome::Failed(m),
+        }
+    }
+
+    /// `ip address flush [dev] IFNAME`.
+    fn address_flush(&mut self, args: &[String]) -> Outcome {
+        let dev = match args {
+            [d, name, ..] if d == "dev" => name,
+            [name] => name,
+            _ => {
+                return Outcome::Unsupported(
+                    "`ip addr flush` with a filter other than a device".into(),
+                );
+            }
+        };
+        match self.dev(dev) {
+            Ok(id) => {
+                self.w.ifaces[id].addrs.clear();
+                Outcome::Done
+            }
+            Err(o) => o,
         }
     }
 
@@ -732,94 +707,153 @@ impl Ip<'_> {
     }
 
     fn parse_route(&self, args: &[String]) -> Result<Route, Outcome> {
-        let mut dst: Option<IpNet> = None;
-        let mut default = false;
-        let mut via: Option<IpAddr> = None;
-        let mut dev = None;
-        let mut metric = None;
+        let mut r = RouteWords::default();
         let mut i = 0;
         while i < args.len() {
-            let word = args[i].as_str();
-            let value = args.get(i + 1).map(String::as_str);
-            match (word, value) {
-                ("via", Some(fam @ ("inet" | "inet6"))) => {
-                    let _ = fam;
-                    i += 1;
-                    continue;
-                }
-                ("via" | "gw", Some(g)) => {
-                    via = Some(
-                        g.parse()
-                            .map_err(|_| Outcome::Failed(format!("`{g}` is not an address")))?,
-                    )
-                }
-                ("dev" | "oif", Some(d)) => dev = Some(d.to_string()),
-                ("metric" | "priority" | "preference", Some(m)) => {
-                    metric = Some(
-                        m.parse::<u32>()
-                            .map_err(|_| Outcome::Failed(format!("`{m}` is not a metric")))?,
-                    )
-                }
-                ("proto" | "protocol", Some("static" | "boot" | "4" | "3")) => {}
-                ("table", Some("main" | "254")) => {}
-                ("scope", Some("global" | "universe" | "link")) => {}
-                ("to", Some(_)) => {
-                    i += 1;
-                    continue;
-                }
-                ("unicast", _) => {
-                    i += 1;
-                    continue;
-                }
-                (
-                    "blackhole" | "unreachable" | "prohibit" | "local" | "broadcast" | "throw"
-                    | "nat" | "anycast" | "multicast",
-                    _,
-                ) => {
-                    return Err(Outcome::Unsupported(format!(
-                        "`{word}` routes are not part of a vnet lab"
-                    )));
-                }
-                (
-                    "src" | "table" | "proto" | "protocol" | "scope" | "mtu" | "advmss" | "nexthop"
-                    | "realm" | "realms" | "tos" | "dsfield" | "onlink" | "encap" | "nhid" | "pref"
-                    | "expires" | "initcwnd" | "initrwnd" | "features" | "quickack" | "congctl"
-                    | "window" | "rtt" | "rttvar" | "hoplimit" | "ssthresh" | "cwnd" | "reordering"
-                    | "fastopen_no_cookie" | "lock" | "ttl-propagate",
-                    _,
-                ) => {
-                    return Err(Outcome::Unsupported(format!(
-                        "`{word}` in a route is not something a lab file can say (routes take via, dev, metric)"
-                    )));
-                }
-                ("default" | "all" | "any", _) if dst.is_none() && !default => {
-                    default = true;
-                    i += 1;
-                    continue;
-                }
-                (w, _) if dst.is_none() && !default => {
-                    let net = match w.parse::<IpNet>() {
-                        Ok(n) => n.trunc(),
-                        Err(_) => match w.parse::<IpAddr>() {
-                            Ok(a) => IpNet::from(a),
-                            Err(_) => {
-                                return Err(Outcome::Failed(format!("`{w}` is not a destination")));
-                            }
-                        },
-                    };
-                    dst = Some(net);
-                    i += 1;
-                    continue;
-                }
-                (w, _) => {
-                    return Err(Outcome::Unsupported(format!(
-                        "`{w}` in a route is not understood"
-                    )));
-                }
-            }
-            i += 2;
+            i += r.take(args[i].as_str(), args.get(i + 1).map(String::as_str))?;
         }
-        let v6 = match (dst, via, self.family) {
+        r.route(self.family)
+    }
+}
+
+/// The words of an `ip address` change: the address, the device, and
+/// what a lab cannot say.
+struct AddrWords {
+    local: Option<String>,
+    dev: Option<String>,
+    left: Vec<String>,
+}
+
+impl AddrWords {
+    fn read(args: &[String]) -> AddrWords {
+        let mut a = AddrWords {
+            local: None,
+            dev: None,
+            left: Vec::new(),
+        };
+        let mut i = 0;
+        while i < args.len() {
+            i += a.take(args[i].as_str(), args.get(i + 1).map(String::as_str));
+        }
+        a
+    }
+
+    /// Read `word` (and its `value`): how many words it took.
+    fn take(&mut self, word: &str, value: Option<&str>) -> usize {
+        match (word, value) {
+            ("dev", Some(d)) => self.dev = Some(d.to_string()),
+            ("local", Some(a)) => self.local = Some(a.to_string()),
+            ("broadcast" | "brd", Some("+" | "-")) => {}
+            ("valid_lft" | "preferred_lft", Some("forever")) => {}
+            ("scope", Some("global" | "universe" | "0")) => {}
+            ("nodad", _) => return 1,
+            ("noprefixroute" | "home" | "mngtmpaddr" | "autojoin", _) => {
+                self.left.push(format!("`{word}`"));
+                return 1;
+            }
+            (
+                "peer" | "label" | "broadcast" | "brd" | "anycast" | "scope" | "valid_lft"
+                | "preferred_lft" | "metric" | "proto",
+                Some(v),
+            ) => self.left.push(format!("`{word} {v}`")),
+            (w, _) if self.local.is_none() => {
+                self.local = Some(w.to_string());
+                return 1;
+            }
+            (w, _) => {
+                self.left.push(format!("`{w}`"));
+                return 1;
+            }
+        }
+        2
+    }
+}
+
+/// The words of an `ip route` command, as far as read.
+#[derive(Default)]
+struct RouteWords {
+    dst: Option<IpNet>,
+    default: bool,
+    via: Option<IpAddr>,
+    dev: Option<String>,
+    metric: Option<u32>,
+}
+
+impl RouteWords {
+    /// Read `word` (and its `value`): how many words it took.
+    fn take(&mut self, word: &str, value: Option<&str>) -> Result<usize, Outcome> {
+        match (word, value) {
+            ("via", Some(fam @ ("inet" | "inet6"))) => {
+                let _ = fam;
+                return Ok(1);
+            }
+            ("via" | "gw", Some(g)) => {
+                self.via = Some(
+                    g.parse()
+                        .map_err(|_| Outcome::Failed(format!("`{g}` is not an address")))?,
+                )
+            }
+            ("dev" | "oif", Some(d)) => self.dev = Some(d.to_string()),
+            ("metric" | "priority" | "preference", Some(m)) => {
+                self.metric = Some(
+                    m.parse::<u32>()
+                        .map_err(|_| Outcome::Failed(format!("`{m}` is not a metric")))?,
+                )
+            }
+            ("proto" | "protocol", Some("static" | "boot" | "4" | "3")) => {}
+            ("table", Some("main" | "254")) => {}
+            ("scope", Some("global" | "universe" | "link")) => {}
+            ("to", Some(_)) => return Ok(1),
+            ("unicast", _) => return Ok(1),
+            (
+                "blackhole" | "unreachable" | "prohibit" | "local" | "broadcast" | "throw" | "nat"
+                | "anycast" | "multicast",
+                _,
+            ) => {
+                return Err(Outcome::Unsupported(format!(
+                    "`{word}` routes are not part of a vnet lab"
+                )));
+            }
+            (
+                "src" | "table" | "proto" | "protocol" | "scope" | "mtu" | "advmss" | "nexthop"
+                | "realm" | "realms" | "tos" | "dsfield" | "onlink" | "encap" | "nhid" | "pref"
+                | "expires" | "initcwnd" | "initrwnd" | "features" | "quickack" | "congctl"
+                | "window" | "rtt" | "rttvar" | "hoplimit" | "ssthresh" | "cwnd" | "reordering"
+                | "fastopen_no_cookie" | "lock" | "ttl-propagate",
+                _,
+            ) => {
+                return Err(Outcome::Unsupported(format!(
+                    "`{word}` in a route is not something a lab file can say (routes take via, dev, metric)"
+                )));
+            }
+            ("default" | "all" | "any", _) if self.dst.is_none() && !self.default => {
+                self.default = true;
+                return Ok(1);
+            }
+            (w, _) if self.dst.is_none() && !self.default => {
+                self.dst = Some(destination(w)?);
+                return Ok(1);
+            }
+            (w, _) => {
+                return Err(Outcome::Unsupported(format!(
+                    "`{w}` in a route is not understood"
+                )));
+            }
+        }
+        Ok(2)
+    }
+
+    /// The route the words make: a default destination when none was
+    /// given, of the family of the gateway or of `-4`/`-6`.
+    fn route(self, family: Option<u8>) -> Result<Route, Outcome> {
+        let RouteWords {
+            dst,
+            default,
+            via,
+            dev,
+            metric,
+        } = self;
+        let v6 = match (dst, via, family) {
             (Some(d), _, _) => matches!(d, IpNet::V6(_)),
             (None, Some(g), _) => g.is_ipv6(),
             (None, None, f) => f == Some(6),
@@ -851,6 +885,17 @@ impl Ip<'_> {
             dev,
             metric,
         })
+    }
+}
+
+/// A route's destination: a prefix (its host bits cleared) or an address.
+fn destination(w: &str) -> Result<IpNet, Outcome> {
+    match w.parse::<IpNet>() {
+        Ok(n) => Ok(n.trunc()),
+        Err(_) => match w.parse::<IpAddr>() {
+            Ok(a) => Ok(IpNet::from(a)),
+            Err(_) => Err(Outcome::Failed(format!("`{w}` is not a destination"))),
+        },
     }
 }
 

@@ -8,7 +8,7 @@ use ipnet::IpNet;
 
 use super::world::{HOST_NS, Iface, Kind, World};
 use super::{Note, NoteKind};
-use crate::model::live::{LiveLink, LiveNs};
+use crate::model::live::{LiveLink, LiveNs, LiveRoute};
 use crate::model::route::Route;
 
 /// Which host interfaces belong to the export.
@@ -35,144 +35,54 @@ pub fn world(
     part: HostPart,
     peer: &dyn Fn(&LiveLink, &LiveNs) -> Option<String>,
 ) -> FromLive {
-    let mut notes = Vec::new();
-    let mut note = |command: String, reason: String, kind: NoteKind| {
-        notes.push(Note {
-            line: 0,
-            command,
-            reason,
-            kind,
-        })
-    };
     let named_set: BTreeSet<&str> = named.iter().map(|n| n.ns.as_str()).collect();
     let host_keep = host_links(host, &named_set, part, peer);
-
-    let mut w = World::new();
-    // (namespace name, ifindex) → interface id.
-    let mut ids: BTreeMap<(String, u32), usize> = BTreeMap::new();
+    let mut ex = Export {
+        w: World::new(),
+        notes: Vec::new(),
+        ids: BTreeMap::new(),
+        link_local: false,
+    };
     let mut all: Vec<(usize, &LiveNs)> = vec![(HOST_NS, host)];
     for ns in named {
-        match w.ns_add(&ns.ns, 0) {
+        match ex.w.ns_add(&ns.ns, 0) {
             Ok(i) => all.push((i, ns)),
-            Err(m) => note(format!("namespace {}", ns.ns), m, NoteKind::NotRepresented),
+            Err(m) => ex.note(format!("namespace {}", ns.ns), m, NoteKind::NotRepresented),
         }
     }
-    let mut link_local = false;
     for (nsi, live) in &all {
         for l in &live.links {
             if l.name == "lo" || (*nsi == HOST_NS && !host_keep.contains(&l.name)) {
                 continue;
             }
-            let kind = match l.kind.as_deref() {
-                Some("veth") => Kind::Veth { peer: usize::MAX },
-                Some("bridge") => {
-                    let b = l.bridge.unwrap_or_default();
-                    Kind::Bridge {
-                        stp: b.stp,
-                        vlan_filtering: b.vlan_filtering,
-                    }
-                }
-                Some(k) => Kind::Other(k.to_string()),
-                None => Kind::Other("device".to_string()),
-            };
-            let v6_global = l
-                .addrs
-                .iter()
-                .any(|a| matches!(a.net, IpNet::V6(_)) && !a.is_kernel_made());
-            if *nsi != HOST_NS && !v6_global && l.addrs.iter().any(|a| a.is_kernel_made()) {
-                link_local = true;
-            }
-            w.ifaces.push(Iface {
-                ns: *nsi,
-                name: l.name.clone(),
-                kind,
-                master: None,
-                up: l.admin_up,
-                mtu: (l.mtu != 1500).then_some(l.mtu),
-                mac: None,
-                addrs: l
-                    .addrs
-                    .iter()
-                    .filter(|a| !a.is_kernel_made())
-                    .map(|a| (a.net, 0))
-                    .collect(),
-                alive: true,
-                line: 0,
-                conditions: l.conditions,
-            });
-            ids.insert((live.ns.clone(), l.index), w.ifaces.len() - 1);
+            ex.add_iface(*nsi, live, l);
         }
     }
     // Peers and masters, now that every interface has an id.
     for (_, live) in &all {
         for l in &live.links {
-            let Some(&id) = ids.get(&(live.ns.clone(), l.index)) else {
+            let Some(&id) = ex.ids.get(&(live.ns.clone(), l.index)) else {
                 continue;
             };
             if let Some(m) = l.master {
-                match ids.get(&(live.ns.clone(), m)) {
-                    Some(&mid) if matches!(w.ifaces[mid].kind, Kind::Bridge { .. }) => {
-                        w.ifaces[id].master = Some(mid)
-                    }
-                    _ => note(
-                        format!("{} in {}", l.name, live.ns),
-                        format!(
-                            "its master (ifindex {m}) is not a bridge that is exported; exported without it"
-                        ),
-                        NoteKind::NotRepresented,
-                    ),
-                }
+                ex.set_master(live, l, id, m);
             }
-            if !matches!(w.ifaces[id].kind, Kind::Veth { .. }) {
-                continue;
-            }
-            let p = peer(l, live).and_then(|p| {
-                let (ns, name) = p.split_once(':')?;
-                let pl = all.iter().find(|(_, x)| x.ns == ns)?.1.link(name)?;
-                ids.get(&(ns.to_string(), pl.index)).copied()
-            });
-            match p {
-                Some(pid) => w.ifaces[id].kind = Kind::Veth { peer: pid },
-                None => {
-                    w.ifaces[id].alive = false;
-                    let where_ = peer(l, live).unwrap_or_else(|| "unknown".into());
-                    note(
-                        format!("veth {} in {}", l.name, live.ns),
-                        format!(
-                            "its peer ({where_}) is not exported; left out (export that namespace too)"
-                        ),
-                        NoteKind::NotRepresented,
-                    );
-                }
+            if matches!(ex.w.ifaces[id].kind, Kind::Veth { .. }) {
+                ex.set_peer(&all, live, l, id, peer);
             }
         }
     }
     for (nsi, live) in &all {
         for (k, v) in &live.sysctls {
-            w.sysctl(*nsi, k, v, 0);
+            ex.w.sysctl(*nsi, k, v, 0);
+        }
+        if *nsi == HOST_NS {
+            continue;
         }
         for r in live.routes.iter().filter(|r| r.is_user_route()) {
-            let dev = r.dev.and_then(|d| live.name_of(d)).map(str::to_string);
-            // A gateway on a connected subnet picks its device by itself.
-            let implied = r.via.is_some_and(|via| {
-                r.dev
-                    .and_then(|d| live.link_by_index(d))
-                    .is_some_and(|l| l.addrs.iter().any(|a| a.net.contains(&via)))
-            });
-            let metric = r
-                .metric
-                .filter(|m| !(*m == 0 || (*m == 1024 && r.dst.addr().is_ipv6())));
-            let route = Route {
-                dst: r.dst,
-                via: r.via,
-                dev: if implied { None } else { dev },
-                metric,
-            };
-            if *nsi == HOST_NS {
-                continue;
-            }
-            if let Err(m) = w.route_add(*nsi, route.clone(), 0) {
-                note(
+            let route = route_of(live, r);
+            if let Err(m) = ex.w.route_add(*nsi, route.clone(), 0) {
+                ex.note(
                     format!("route {route} in {}", live.ns),
                     m,
                     NoteKind::NotRepresented,
@@ -181,9 +91,142 @@ pub fn world(
         }
     }
     FromLive {
-        world: w,
-        notes,
-        link_local,
+        world: ex.w,
+        notes: ex.notes,
+        link_local: ex.link_local,
+    }
+}
+
+/// The simulated network being filled from live state.
+struct Export {
+    w: World,
+    notes: Vec<Note>,
+    /// (namespace name, ifindex) → interface id.
+    ids: BTreeMap<(String, u32), usize>,
+    link_local: bool,
+}
+
+impl Export {
+    fn note(&mut self, command: String, reason: String, kind: NoteKind) {
+        self.notes.push(Note {
+            line: 0,
+            command,
+            reason,
+            kind,
+        })
+    }
+
+    /// Interface `l` of `live` (simulated namespace `nsi`), without its
+    /// peer and master, and without the addresses the kernel made.
+    fn add_iface(&mut self, nsi: usize, live: &LiveNs, l: &LiveLink) {
+        let kind = match l.kind.as_deref() {
+            Some("veth") => Kind::Veth { peer: usize::MAX },
+            Some("bridge") => {
+                let b = l.bridge.unwrap_or_default();
+                Kind::Bridge {
+                    stp: b.stp,
+                    vlan_filtering: b.vlan_filtering,
+                }
+            }
+            Some(k) => Kind::Other(k.to_string()),
+            None => Kind::Other("device".to_string()),
+        };
+        let v6_global = l
+            .addrs
+            .iter()
+            .any(|a| matches!(a.net, IpNet::V6(_)) && !a.is_kernel_made());
+        if nsi != HOST_NS && !v6_global && l.addrs.iter().any(|a| a.is_kernel_made()) {
+            self.link_local = true;
+        }
+        self.w.ifaces.push(Iface {
+            ns: nsi,
+            name: l.name.clone(),
+            kind,
+            master: None,
+            up: l.admin_up,
+            mtu: (l.mtu != 1500).then_some(l.mtu),
+            mac: None,
+            addrs: l
+                .addrs
+                .iter()
+                .filter(|a| !a.is_kernel_made())
+                .map(|a| (a.net, 0))
+                .collect(),
+            alive: true,
+            line: 0,
+            conditions: l.conditions,
+        });
+        self.ids
+            .insert((live.ns.clone(), l.index), self.w.ifaces.len() - 1);
+    }
+
+    /// Interface `id` is a port of ifindex `m`: kept when that is an
+    /// exported bridge.
+    fn set_master(&mut self, live: &LiveNs, l: &LiveLink, id: usize, m: u32) {
+        match self.ids.get(&(live.ns.clone(), m)) {
+            Some(&mid) if matches!(self.w.ifaces[mid].kind, Kind::Bridge { .. }) => {
+                self.w.ifaces[id].master = Some(mid)
+            }
+            _ => self.note(
+                format!("{} in {}", l.name, live.ns),
+                format!(
+                    "its master (ifindex {m}) is not a bridge that is exported; exported without it"
+                ),
+                NoteKind::NotRepresented,
+            ),
+        }
+    }
+
+    /// Veth `id` joined to its peer, or left out when the peer is not
+    /// exported.
+    fn set_peer(
+        &mut self,
+        all: &[(usize, &LiveNs)],
+        live: &LiveNs,
+        l: &LiveLink,
+        id: usize,
+        peer: &dyn Fn(&LiveLink, &LiveNs) -> Option<String>,
+    ) {
+        let p = peer(l, live).and_then(|p| {
+            let (ns, name) = p.split_once(':')?;
+            let pl = all.iter().find(|(_, x)| x.ns == ns)?.1.link(name)?;
+            self.ids.get(&(ns.to_string(), pl.index)).copied()
+        });
+        match p {
+            Some(pid) => self.w.ifaces[id].kind = Kind::Veth { peer: pid },
+            None => {
+                self.w.ifaces[id].alive = false;
+                let where_ = peer(l, live).unwrap_or_else(|| "unknown".into());
+                self.note(
+                    format!("veth {} in {}", l.name, live.ns),
+                    format!(
+                        "its peer ({where_}) is not exported; left out (export that namespace too)"
+                    ),
+                    NoteKind::NotRepresented,
+                );
+            }
+        }
+    }
+}
+
+/// A live route as a lab writes it: no device when the gateway picks it,
+/// no metric when it is the kernel's default.
+fn route_of(live: &LiveNs, r: &LiveRoute) -> Route {
+    let dev = r.dev.and_then(|d| live.name_of(d)).map(str::to_string);
+    // A gateway on a connected subnet picks its device by itself.
+    let implied = r.via.is_some_and(|via| {
+        r.dev
+            .and_then(|d| live.link_by_index(d))
+            .is_some_and(|l| l.addrs.iter().any(|a| a.net.contains(&via)))
+    });
+    let metric = r
+        .metric
+        .filter(|m| !(*m == 0 || (*m == 1024 && r.dst.addr().is_ipv6())));
+    Route {
+        dst: r.dst,
+        via: r.via,
+        dev: if implied { None } else { dev },
+        metric,
     }
 }
 

@@ -102,107 +102,36 @@ impl Lexer {
         };
         let mut cur = Simple::default();
         let mut count = 0usize;
-        let end;
-        loop {
-            let Some(c) = self.peek(0) else {
-                end = self.pos;
-                break;
-            };
-            match c {
-                '\n' => {
-                    end = self.pos;
-                    self.bump();
-                    break;
-                }
-                ' ' | '\t' | '\r' => {
+        let end = loop {
+            if let Some(end) = self.statement_end(&mut st) {
+                break end;
+            }
+            match self.peek(0) {
+                Some(' ' | '\t' | '\r') => {
                     self.bump();
                 }
-                '\\' if self.peek(1) == Some('\n') => {
+                Some('\\') if self.peek(1) == Some('\n') => {
                     self.bump();
                     self.bump();
                 }
-                '#' => {
-                    // A comment ends the statement (at word start only; `a#b` is a word).
-                    end = self.pos;
-                    while let Some(c) = self.peek(0) {
-                        if c == '\n' {
-                            break;
-                        }
-                        self.bump();
-                    }
-                    break;
-                }
-                ';' => {
-                    end = self.pos;
-                    self.bump();
-                    break;
-                }
-                '&' if self.peek(1) == Some('&') => {
-                    end = self.pos;
-                    self.bump();
-                    self.bump();
-                    break;
-                }
-                '|' if self.peek(1) == Some('|') => {
-                    end = self.pos;
-                    self.bump();
-                    self.bump();
-                    st.may_fail = true;
-                    break;
-                }
-                '&' if self.peek(1) == Some('>') => {
+                Some('&') if self.peek(1) == Some('>') => {
                     self.bump();
                     self.bump();
                     let target = self.word(vars, &mut st);
                     cur.redirects.push((">".into(), target));
                 }
-                '&' => {
-                    end = self.pos;
-                    self.bump();
-                    break;
-                }
-                '|' => {
+                Some('|') => {
                     self.bump();
                     st.pipeline.push(std::mem::take(&mut cur));
                 }
-                '>' | '<' => {
+                Some('>' | '<') => {
                     let op = self.redirect_op();
-                    let target = if self.peek(0) == Some('&') {
-                        self.bump();
-                        let mut t = String::from("&");
-                        while let Some(c) = self.peek(0) {
-                            if c.is_ascii_alphanumeric() || c == '-' {
-                                t.push(c);
-                                self.bump();
-                            } else {
-                                break;
-                            }
-                        }
-                        t
-                    } else {
-                        self.skip_blanks();
-                        self.word(vars, &mut st)
-                    };
+                    let target = self.redirect_target(vars, &mut st);
                     cur.redirects.push((op, target));
                 }
-                _ => {
-                    let w = self.word(vars, &mut st);
-                    // `2>file`: digits right before a redirection are its descriptor.
-                    if matches!(self.peek(0), Some('>') | Some('<'))
-                        && !w.is_empty()
-                        && w.chars().all(|c| c.is_ascii_digit())
-                    {
-                        continue;
-                    }
-                    count += 1;
-                    if count > MAX_WORDS {
-                        st.problem.get_or_insert_with(|| "too many words".into());
-                    } else {
-                        cur.words.push(w);
-                    }
-                }
+                _ => self.command_word(vars, &mut st, &mut cur, &mut count),
             }
-        }
+        };
         st.pipeline.push(cur);
         st.text = self.chars[start..end.max(start)]
             .iter()
@@ -211,6 +140,86 @@ impl Lexer {
             .trim()
             .to_string();
         st
+    }
+
+    /// At the end of the text or of a statement (a newline, a comment,
+    /// `;`, `&&`, `||`, a lone `&`): take the separator, and return where
+    /// the statement's text ends.
+    fn statement_end(&mut self, st: &mut Statement) -> Option<usize> {
+        let end = self.pos;
+        match (self.peek(0), self.peek(1)) {
+            (None, _) => {}
+            (Some('\n' | ';'), _) => {
+                self.bump();
+            }
+            (Some('#'), _) => {
+                // A comment ends the statement (at word start only; `a#b` is a word).
+                while let Some(c) = self.peek(0) {
+                    if c == '\n' {
+                        break;
+                    }
+                    self.bump();
+                }
+            }
+            (Some('&'), Some('&')) => {
+                self.bump();
+                self.bump();
+            }
+            (Some('|'), Some('|')) => {
+                self.bump();
+                self.bump();
+                st.may_fail = true;
+            }
+            (Some('&'), next) if next != Some('>') => {
+                self.bump();
+            }
+            _ => return None,
+        }
+        Some(end)
+    }
+
+    /// After `>` or `<`: `&N` (a descriptor) or a file name.
+    fn redirect_target(&mut self, vars: &HashMap<String, String>, st: &mut Statement) -> String {
+        if self.peek(0) == Some('&') {
+            self.bump();
+            let mut t = String::from("&");
+            while let Some(c) = self.peek(0) {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    t.push(c);
+                    self.bump();
+                } else {
+                    break;
+                }
+            }
+            t
+        } else {
+            self.skip_blanks();
+            self.word(vars, st)
+        }
+    }
+
+    /// A word of the current command, up to MAX_WORDS of them.
+    fn command_word(
+        &mut self,
+        vars: &HashMap<String, String>,
+        st: &mut Statement,
+        cur: &mut Simple,
+        count: &mut usize,
+    ) {
+        let w = self.word(vars, st);
+        // `2>file`: digits right before a redirection are its descriptor.
+        if matches!(self.peek(0), Some('>') | Some('<'))
+            && !w.is_empty()
+            && w.chars().all(|c| c.is_ascii_digit())
+        {
+            return;
+        }
+        *count += 1;
+        if *count > MAX_WORDS {
+            st.problem.get_or_insert_with(|| "too many words".into());
+        } else {
+            cur.words.push(w);
+        }
     }
 
     fn skip_blanks(&mut self) {

@@ -35,10 +35,8 @@ pub fn read_losses(
     table: Option<&str>,
 ) -> Result<BTreeMap<String, Percent>, KernelError> {
     // Most namespaces hold no table of ours: one small dump says so.
-    let sock = netns::within(ns, || {
-        netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_NETFILTER)
-    })??;
-    let tables = nft_write::netdev_tables(&sock)?;
+    let mut nf = nft_write::socket_in(ns)?;
+    let tables = nft_write::netdev_tables(&mut nf)?;
     let wanted = |t: &str| match table {
         Some(want) => t == want,
         None => is_loss_table(t),
@@ -111,80 +109,27 @@ pub fn remove_table(ns: &impl AsFd, table: &str) -> Result<bool, KernelError> {
 /// thousand host ends of a star are named this way in a few ms; decoding
 /// whole link messages takes a hundred times longer).
 pub fn indexes_here() -> Result<std::collections::HashMap<String, u32>, KernelError> {
-    use netlink_sys::{Socket, protocols::NETLINK_ROUTE};
-    use std::os::fd::AsRawFd;
-    const RTM_GETLINK: u16 = 18;
+    use super::netlink::transport::Transport;
     const RTM_NEWLINK: u16 = 16;
-    const NLM_F_DUMP: u16 = 0x300;
     const IFLA_IFNAME: u16 = 3;
-    const IFLA_EXT_MASK: u16 = 29;
-    const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
-    let sock = Socket::new(NETLINK_ROUTE)?;
-    let mut req = Vec::with_capacity(40);
-    req.extend_from_slice(&40u32.to_ne_bytes());
-    req.extend_from_slice(&RTM_GETLINK.to_ne_bytes());
-    req.extend_from_slice(&(1u16 | NLM_F_DUMP).to_ne_bytes());
-    req.extend_from_slice(&1u32.to_ne_bytes());
-    req.extend_from_slice(&0u32.to_ne_bytes());
-    req.extend_from_slice(&[0u8; 16]); // struct ifinfomsg: any family, any index
-    req.extend_from_slice(&8u16.to_ne_bytes());
-    req.extend_from_slice(&IFLA_EXT_MASK.to_ne_bytes());
-    req.extend_from_slice(&RTEXT_FILTER_SKIP_STATS.to_ne_bytes());
-    sock.send(&req, 0)?;
+    /// struct nlmsghdr, then struct ifinfomsg (ifi_index at its offset 4).
+    const IFINFO: usize = 16;
+    let mut t = Transport::open(netlink_sys::protocols::NETLINK_ROUTE)?;
+    let seq = t.start_dump(super::observe::link_dump_request())?;
     let mut out = std::collections::HashMap::new();
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        // SAFETY: recv into a buffer of the stated length.
-        let n = unsafe {
-            libc::recv(
-                sock.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-                0,
-            )
-        };
-        if n < 0 {
-            let e = KernelError::last();
-            if e.is(libc::EINTR) {
-                continue;
-            }
-            return Err(e);
+    t.read_dump(seq, |m| {
+        let p = m.payload();
+        if m.kind != RTM_NEWLINK || p.len() < IFINFO {
+            return;
         }
-        let n = n as usize;
-        let mut off = 0;
-        while off + 16 <= n {
-            let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
-            if len < 16 || off + len > n {
-                break;
-            }
-            let ty = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-            match ty {
-                3 => return Ok(out), // NLMSG_DONE
-                2 => {
-                    let code = i32::from_ne_bytes(buf[off + 16..off + 20].try_into().unwrap());
-                    return Err(KernelError::from_errno(-code));
-                }
-                RTM_NEWLINK if len >= 32 => {
-                    let index = u32::from_ne_bytes(buf[off + 20..off + 24].try_into().unwrap());
-                    let mut a = off + 32;
-                    while a + 4 <= off + len {
-                        let alen = u16::from_ne_bytes([buf[a], buf[a + 1]]) as usize;
-                        let aty = u16::from_ne_bytes([buf[a + 2], buf[a + 3]]) & 0x3fff;
-                        if alen < 4 || a + alen > off + len {
-                            break;
-                        }
-                        if aty == IFLA_IFNAME {
-                            let v = &buf[a + 4..a + alen];
-                            let v = v.split(|b| *b == 0).next().unwrap_or(v);
-                            out.insert(String::from_utf8_lossy(v).into_owned(), index);
-                            break;
-                        }
-                        a += (alen + 3) & !3;
-                    }
-                }
-                _ => {}
-            }
-            off += (len + 3) & !3;
+        let index = u32::from_ne_bytes([p[4], p[5], p[6], p[7]]);
+        if let Some((_, v)) = nft::attrs(&p[IFINFO..])
+            .into_iter()
+            .find(|(ty, _)| *ty == IFLA_IFNAME)
+        {
+            let v = v.split(|b| *b == 0).next().unwrap_or(v);
+            out.insert(String::from_utf8_lossy(v).into_owned(), index);
         }
-    }
+    })?;
+    Ok(out)
 }

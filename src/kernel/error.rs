@@ -60,39 +60,11 @@ impl fmt::Display for KernelError {
 
 impl std::error::Error for KernelError {}
 
-pub fn errno_name(e: i32) -> &'static str {
-    match e {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EIO => "EIO",
-        libc::ENXIO => "ENXIO",
-        libc::EBADF => "EBADF",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::ENODEV => "ENODEV",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::EINVAL => "EINVAL",
-        libc::ENFILE => "ENFILE",
-        libc::EMFILE => "EMFILE",
-        libc::ENOSPC => "ENOSPC",
-        libc::ERANGE => "ERANGE",
-        libc::ELOOP => "ELOOP",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
-        libc::ENETUNREACH => "ENETUNREACH",
-        libc::ENOBUFS => "ENOBUFS",
-        libc::ENOTCONN => "ENOTCONN",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        libc::EHOSTUNREACH => "EHOSTUNREACH",
-        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
-        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
-        libc::ESRCH => "ESRCH",
-        libc::EINTR => "EINTR",
-        libc::E2BIG => "E2BIG",
-        libc::EMSGSIZE => "EMSGSIZE",
-        _ => "errno",
+/// The errno's symbolic name ("EEXIST"), or "errno" for a number the C
+/// library does not know.
+pub fn errno_name(e: i32) -> String {
+    match nix::errno::Errno::from_raw(e) {
+        nix::errno::Errno::UnknownErrno => "errno".to_string(),
+        known => format!("{known:?}"),
     }
 }

@@ -1,5 +1,6 @@
 //! The kernel edge: netlink sockets, namespaces, sysctls, and the executor
-//! that applies plans. Everything that needs root lives here.
+//! that applies plans. Everything that needs root lives here. `unsafe`
+//! lives in `sys` alone: safe wrappers of the few calls no crate offers.
 
 pub mod apply;
 pub mod cond;
@@ -18,6 +19,8 @@ pub mod qdisc;
 pub mod ready;
 pub mod released;
 pub mod session;
+#[allow(unsafe_code)]
+pub mod sys;
 pub mod sysctl;
 pub mod tc;
 pub mod tracefs;

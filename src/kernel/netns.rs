@@ -3,18 +3,22 @@
 //! namespaces. Creation runs on several threads at once; each thread enters
 //! a new namespace and opens that namespace's netlink socket from inside.
 
-use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
+use nix::sys::stat::Mode;
+use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
+use nix::unistd::geteuid;
 
 use super::error::KernelError;
 use super::fault;
@@ -24,7 +28,6 @@ use crate::model::live::LiveLink;
 use crate::model::names;
 
 pub const RUN_DIR: &str = "/run/netns";
-const NSFS_MAGIC: i64 = 0x6e73_6673;
 
 /// The network namespace of the calling thread.
 pub fn current() -> Result<OwnedFd, KernelError> {
@@ -78,49 +81,34 @@ pub fn prepare_run_dir() -> Result<(), KernelError> {
 
 /// /run/netns opened as a directory that is not a symlink and belongs to
 /// this user (root).
-fn open_run_dir() -> Result<OwnedFd, KernelError> {
-    let c = CString::new(RUN_DIR).map_err(|_| KernelError::from_errno(libc::EINVAL))?;
-    // SAFETY: open with a NUL-terminated path; the fd is owned below.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        let e = KernelError::last();
-        if e.is(libc::ELOOP) || e.is(libc::ENOTDIR) {
-            return Err(e.with_detail(Some(format!(
+fn open_run_dir() -> Result<File, KernelError> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let dir = match open(RUN_DIR, flags, Mode::empty()) {
+        Ok(fd) => File::from(fd),
+        Err(e @ (Errno::ELOOP | Errno::ENOTDIR)) => {
+            return Err(KernelError::from(e).with_detail(Some(format!(
                 "{RUN_DIR} is not a directory (a symlink?); vnet does not follow it"
             ))));
         }
-        return Err(e);
-    }
-    // SAFETY: fd was just returned by open.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let meta = File::from(fd.try_clone()?).metadata()?;
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
-    if std::os::unix::fs::MetadataExt::uid(&meta) != me {
+        Err(e) => return Err(e.into()),
+    };
+    let owner = dir.metadata()?.uid();
+    if owner != geteuid().as_raw() {
         return Err(
             KernelError::from_errno(libc::EPERM).with_detail(Some(format!(
-                "{RUN_DIR} belongs to uid {}, not to this user; refusing to mount namespaces there",
-                std::os::unix::fs::MetadataExt::uid(&meta)
+                "{RUN_DIR} belongs to uid {owner}, not to this user; refusing to mount namespaces there"
             ))),
         );
     }
-    Ok(fd)
+    Ok(dir)
 }
 
-fn flock_exclusive(fd: &OwnedFd) -> Result<(), KernelError> {
+fn flock_exclusive(dir: &File) -> Result<(), KernelError> {
     loop {
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(());
-        }
-        let e = KernelError::last();
-        if !e.is(libc::EINTR) {
-            return Err(e);
+        match dir.lock() {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -149,36 +137,19 @@ fn path_of(name: &str) -> Result<PathBuf, KernelError> {
 /// Open a named namespace without following symlinks.
 pub fn open_named(name: &str) -> Result<Found, KernelError> {
     let path = path_of(name)?;
-    let c = CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| KernelError::from_errno(libc::EINVAL))?;
-    // SAFETY: open with a NUL-terminated path; the fd is owned below.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK,
-        )
-    };
-    if fd < 0 {
-        let e = KernelError::last();
+    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+    let fd = match open(&path, flags, Mode::empty()) {
+        Ok(fd) => fd,
         // Anything else planted under /run/netns (a symlink, a socket, a
         // device) is not a namespace either: reported as such, never
         // followed, and it must not stop vnet from seeing the others.
-        return match e.errno {
-            libc::ENOENT => Ok(Found::Absent),
-            libc::ELOOP | libc::ENXIO | libc::ENODEV | libc::EISDIR | libc::ENOTDIR => {
-                Ok(Found::Stale)
-            }
-            _ => Err(e),
-        };
-    }
-    // SAFETY: fd was just returned by open.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: fstatfs on a valid fd into a zeroed struct.
-    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) } != 0 {
-        return Err(KernelError::last());
-    }
-    if st.f_type as i64 == NSFS_MAGIC {
+        Err(Errno::ENOENT) => return Ok(Found::Absent),
+        Err(Errno::ELOOP | Errno::ENXIO | Errno::ENODEV | Errno::EISDIR | Errno::ENOTDIR) => {
+            return Ok(Found::Stale);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if fstatfs(&fd)?.filesystem_type() == NSFS_MAGIC {
         Ok(Found::Namespace(fd))
     } else {
         Ok(Found::Stale)
@@ -283,21 +254,10 @@ pub fn create(new: &NewNs) -> Result<(NsHandle, Vec<LiveLink>), KernelError> {
 /// Bind-mount the calling thread's namespace at `path` (created here, never
 /// reused: O_EXCL refuses a name that appeared since the plan was made).
 fn mount_at(path: &PathBuf) -> Result<(), KernelError> {
-    let c = CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| KernelError::from_errno(libc::EINVAL))?;
-    // SAFETY: open with a NUL-terminated path; closed right away.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(KernelError::last());
-    }
-    // SAFETY: fd was just returned by open.
-    unsafe { libc::close(fd) };
+    let flags =
+        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+    // Made here, closed right away: only the bind mount needs it.
+    drop(open(path, flags, Mode::empty())?);
     if let Err(e) = mount(
         Some("/proc/thread-self/ns/net"),
         path,

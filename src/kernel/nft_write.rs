@@ -3,15 +3,17 @@
 //! kernel applies all or nothing. The messages are nft's own, byte for
 //! byte (tested against a captured `nft -f`); `model::loss` has the shape.
 //!
-//! `exchange` is the one function that touches the socket: pre-serialized
-//! batch in, each message's acknowledgement out. It is meant to become a
-//! call into the shared netlink transport once that exists.
+//! The messages are built here, pre-serialized, and go out through the
+//! netlink transport (`netlink::nfnl`); `exchange` reads their answers.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::collections::HashSet;
+use std::os::fd::{AsFd, BorrowedFd};
 
-use netlink_sys::{Socket, protocols::NETLINK_NETFILTER};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::error::KernelError;
+use super::netlink::nfnl::Nfnl;
 use super::{netns, nft};
 use crate::model::conditions::Percent;
 use crate::model::loss::{self, CMP_LT, MODULUS, SINK_IFINDEX};
@@ -43,24 +45,21 @@ pub struct LossChange {
     pub to: Option<Percent>,
 }
 
-/// A batch ready to send. Only its last message asks for an
-/// acknowledgement (errors come unasked): the kernel delivers every answer
-/// at the end of the batch, and thousands would overflow the socket.
+/// A batch ready to send: begin, the changes, end, each a whole netlink
+/// message (sequence numbers are the transport's). Every change asks for
+/// an acknowledgement; the kernel delivers them all when the batch is
+/// done, a few hundred at most (`CHUNK`), well within the socket's buffer.
 #[derive(Clone, Debug, Default)]
 pub struct Batch {
-    pub bytes: Vec<u8>,
-    /// The sequence number of the message whose acknowledgement ends it.
-    pub last: u32,
-    /// The batch-begin message's: an error there means nothing was read.
-    pub begin: u32,
-    /// Where the last message awaiting an ack starts in `bytes`.
-    last_at: usize,
-    seq: u32,
+    pub messages: Vec<Vec<u8>>,
 }
 
-/// Interfaces per batch: the batch is one message to the kernel, which
-/// must fit the socket's send buffer.
+/// Interfaces per batch: a batch goes to the kernel as one datagram,
+/// which must fit the socket's send buffer.
 pub const CHUNK: usize = 250;
+
+/// How long the kernel may take to answer a batch.
+const ANSWER_WITHIN_MS: u16 = 60_000;
 
 fn attr(out: &mut Vec<u8>, ty: u16, value: &[u8]) {
     out.extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
@@ -139,27 +138,26 @@ pub fn rule_exprs(loss: Percent) -> Vec<u8> {
 }
 
 impl Batch {
-    fn message(&mut self, ty: u16, flags: u16, family: u8, res_id: u16, body: &[u8]) -> u32 {
-        self.seq += 1;
+    fn message(&mut self, ty: u16, flags: u16, family: u8, res_id: u16, body: &[u8]) {
         let len = 16 + 4 + body.len();
-        self.bytes.extend_from_slice(&(len as u32).to_ne_bytes());
-        self.bytes.extend_from_slice(&ty.to_ne_bytes());
-        self.bytes.extend_from_slice(&flags.to_ne_bytes());
-        self.bytes.extend_from_slice(&self.seq.to_ne_bytes());
-        self.bytes.extend_from_slice(&0u32.to_ne_bytes());
+        let mut m = Vec::with_capacity(len);
+        m.extend_from_slice(&(len as u32).to_ne_bytes());
+        m.extend_from_slice(&ty.to_ne_bytes());
+        m.extend_from_slice(&flags.to_ne_bytes());
+        m.extend_from_slice(&0u32.to_ne_bytes()); // sequence: the transport's
+        m.extend_from_slice(&0u32.to_ne_bytes());
         // struct nfgenmsg: family, NFNETLINK_V0, res_id (big-endian).
-        self.bytes.push(family);
-        self.bytes.push(0);
-        self.bytes.extend_from_slice(&res_id.to_be_bytes());
-        self.bytes.extend_from_slice(body);
-        self.seq
+        m.push(family);
+        m.push(0);
+        m.extend_from_slice(&res_id.to_be_bytes());
+        m.extend_from_slice(body);
+        self.messages.push(m);
     }
 
     fn nft(&mut self, msg: u16, flags: u16, body: &[u8]) {
-        self.last_at = self.bytes.len();
-        self.last = self.message(
+        self.message(
             (NFNL_SUBSYS_NFTABLES << 8) | msg,
-            NLM_F_REQUEST | flags,
+            NLM_F_REQUEST | NLM_F_ACK | flags,
             NETDEV,
             0,
             body,
@@ -168,7 +166,7 @@ impl Batch {
 
     fn begin() -> Batch {
         let mut b = Batch::default();
-        b.begin = b.message(
+        b.message(
             NFNL_MSG_BATCH_BEGIN,
             NLM_F_REQUEST,
             0,
@@ -179,10 +177,6 @@ impl Batch {
     }
 
     fn end(mut self) -> Batch {
-        // The last message asks for the acknowledgement.
-        let at = self.last_at + 6;
-        let flags = u16::from_ne_bytes([self.bytes[at], self.bytes[at + 1]]) | NLM_F_ACK;
-        self.bytes[at..at + 2].copy_from_slice(&flags.to_ne_bytes());
         self.message(
             NFNL_MSG_BATCH_END,
             NLM_F_REQUEST,
@@ -191,6 +185,12 @@ impl Batch {
             &[],
         );
         self
+    }
+
+    /// The whole batch as one buffer (what goes on the wire, sequence
+    /// numbers aside).
+    pub fn bytes(&self) -> Vec<u8> {
+        self.messages.concat()
     }
 
     fn table(&mut self, table: &str) {
@@ -293,56 +293,58 @@ pub fn delete_table_batch(table: &str) -> Batch {
     b.end()
 }
 
-/// Send a batch and read its answers until its last message's
-/// acknowledgement; the first error, if any (the kernel then applied
-/// none of it).
-pub fn exchange(sock: &Socket, batch: &Batch) -> Result<(), KernelError> {
-    let sent = sock.send(&batch.bytes, 0)?;
-    if sent != batch.bytes.len() {
-        return Err(KernelError::from_errno(libc::EMSGSIZE));
-    }
-    let mut first: Option<KernelError> = None;
-    let mut buf = vec![0u8; 64 << 10];
-    let mut done = false;
-    while !done {
-        // SAFETY: recv into a buffer of the stated length.
-        let n = unsafe {
-            libc::recv(
-                sock.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-                0,
-            )
-        };
-        if n < 0 {
-            let e = KernelError::last();
-            if e.is(libc::EINTR) {
-                continue;
+/// Send a batch and read every answer to it: an acknowledgement for
+/// each change, or the error that refused the batch as a whole (reported
+/// against its first message). The first error, if any; the kernel then
+/// applied none of it.
+pub fn exchange(nf: &mut Nfnl, batch: &Batch) -> Result<(), KernelError> {
+    let t = nf.transport();
+    let mut begin = 0;
+    let mut changes: HashSet<u32> = HashSet::new();
+    let last = batch.messages.len().saturating_sub(1);
+    for (i, m) in batch.messages.iter().enumerate() {
+        // The changes carry NLM_F_ACK already; they are awaited here, not
+        // by the transport (which awaits only what it acknowledges itself).
+        let seq = t.queue_serialized(m, false)?;
+        match i {
+            0 => begin = seq,
+            i if i == last => {}
+            _ => {
+                changes.insert(seq);
             }
-            return Err(e);
         }
-        let n = n as usize;
-        let mut off = 0;
-        while off + 16 <= n {
-            let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
-            if len < 16 || off + len > n {
-                break;
+    }
+    t.flush()?;
+    let mut first: Option<KernelError> = None;
+    let mut refused = false;
+    while !changes.is_empty() && !refused {
+        let mut fds = [PollFd::new(t.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ANSWER_WITHIN_MS)) {
+            Ok(0) => {
+                return Err(KernelError::from_errno(libc::ETIMEDOUT).with_detail(Some(
+                    "nftables did not answer the batch within a minute".into(),
+                )));
             }
-            let ty = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-            let flags = u16::from_ne_bytes([buf[off + 6], buf[off + 7]]);
-            let seq = u32::from_ne_bytes(buf[off + 8..off + 12].try_into().unwrap());
-            if ty == NLMSG_ERROR && (batch.begin..=batch.last).contains(&seq) {
-                let r = ack(&buf[off..off + len], flags);
-                // The kernel refused the batch as a whole, or answered its end.
-                if seq == batch.last || (seq == batch.begin && r.is_err()) {
-                    done = true;
-                }
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        t.drain(|m| {
+            if m.kind != NLMSG_ERROR {
+                return;
+            }
+            let r = ack(m.bytes, m.flags);
+            if m.seq == begin {
                 if let Err(e) = r {
+                    refused = true;
                     first.get_or_insert(e);
                 }
+            } else if changes.remove(&m.seq)
+                && let Err(e) = r
+            {
+                first.get_or_insert(e);
             }
-            off += (len + 3) & !3;
-        }
+        })?;
     }
     match first {
         Some(e) => Err(e),
@@ -380,105 +382,35 @@ fn ack(msg: &[u8], flags: u16) -> Result<(), KernelError> {
     Err(KernelError::from_errno(-code).with_detail(text))
 }
 
-/// A netfilter socket inside the namespace behind `ns`, with extended
-/// acks, room for a batch of a few hundred interfaces, and a bound on
-/// how long an answer may take.
-pub fn socket_in(ns: BorrowedFd) -> Result<Socket, KernelError> {
-    let sock = netns::within(ns, || Socket::new(NETLINK_NETFILTER))??;
-    let _ = sock.set_ext_ack(true);
-    let _ = sock.set_cap_ack(true);
-    let fd = sock.as_raw_fd();
-    let size: libc::c_int = 4 << 20;
-    let tv = libc::timeval {
-        tv_sec: 60,
-        tv_usec: 0,
-    };
-    // SAFETY: setsockopt with a valid fd and values of the stated sizes.
-    unsafe {
-        for opt in [libc::SO_SNDBUFFORCE, libc::SO_RCVBUFFORCE] {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                opt,
-                &size as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            &tv as *const libc::timeval as *const libc::c_void,
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        );
-    }
-    Ok(sock)
+/// An nfnetlink socket inside the namespace behind `ns`.
+pub fn socket_in(ns: BorrowedFd) -> Result<Nfnl, KernelError> {
+    Ok(netns::within(ns, Nfnl::open)??)
 }
 
 /// The names of the netdev-family tables of the namespace behind `sock`
 /// (one dump, decoded only as far as each table's name): most namespaces
 /// have none, and then nothing more needs reading.
-pub fn netdev_tables(sock: &Socket) -> Result<Vec<String>, KernelError> {
-    const NFT_MSG_GETTABLE: u16 = 1;
-    const NLM_F_DUMP: u16 = 0x300;
-    let mut req = Vec::with_capacity(20);
-    req.extend_from_slice(&20u32.to_ne_bytes());
-    req.extend_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE).to_ne_bytes());
-    req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    req.extend_from_slice(&1u32.to_ne_bytes());
-    req.extend_from_slice(&0u32.to_ne_bytes());
-    req.extend_from_slice(&[NETDEV, 0, 0, 0]);
-    sock.send(&req, 0)?;
+pub fn netdev_tables(nf: &mut Nfnl) -> Result<Vec<String>, KernelError> {
+    const NFT_MSG_GETTABLE: u8 = 1;
     let mut out = Vec::new();
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        // SAFETY: recv into a buffer of the stated length.
-        let n = unsafe {
-            libc::recv(
-                sock.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-                0,
-            )
-        };
-        if n < 0 {
-            let e = KernelError::last();
-            if e.is(libc::EINTR) {
-                continue;
+    let dumped = nf.dump(
+        NFNL_SUBSYS_NFTABLES as u8,
+        NFT_MSG_GETTABLE,
+        |family, attrs| {
+            if family != NETDEV {
+                return;
             }
-            return Err(e);
-        }
-        let n = n as usize;
-        let mut off = 0;
-        while off + 16 <= n {
-            let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
-            if len < 16 || off + len > n {
-                break;
+            if let Some((_, v)) = nft::attrs(attrs).into_iter().find(|(t, _)| *t == 1) {
+                let v = v.split(|b| *b == 0).next().unwrap_or(v);
+                out.push(String::from_utf8_lossy(v).into_owned());
             }
-            let ty = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-            match ty {
-                3 => return Ok(out), // NLMSG_DONE
-                NLMSG_ERROR => {
-                    let code = i32::from_ne_bytes(buf[off + 16..off + 20].try_into().unwrap());
-                    return match -code {
-                        0 => Ok(out),
-                        // nf_tables is not in this kernel: no tables at all.
-                        libc::EOPNOTSUPP | libc::EPROTONOSUPPORT => Ok(Vec::new()),
-                        e => Err(KernelError::from_errno(e)),
-                    };
-                }
-                _ => {
-                    if let Some(name) = nft::attrs(&buf[off + 20..off + len])
-                        .into_iter()
-                        .find(|(t, _)| *t == 1)
-                        .map(|(_, v)| v.split(|b| *b == 0).next().unwrap_or(v))
-                    {
-                        out.push(String::from_utf8_lossy(name).into_owned());
-                    }
-                }
-            }
-            off += (len + 3) & !3;
-        }
+        },
+    );
+    match dumped {
+        Ok(()) => Ok(out),
+        // nf_tables is not in this kernel: no tables at all.
+        Err(e) if e.is(libc::EOPNOTSUPP) || e.is(libc::EPROTONOSUPPORT) => Ok(Vec::new()),
+        Err(e) => Err(e),
     }
 }
 
@@ -489,14 +421,14 @@ pub fn apply_in(ns: BorrowedFd, table: &str, changes: &[LossChange]) -> Result<(
     if all.is_empty() {
         return Ok(());
     }
-    let sock = socket_in(ns)?;
+    let mut sock = socket_in(ns)?;
     for b in &all {
-        exchange(&sock, b)?;
+        exchange(&mut sock, b)?;
     }
     if changes.iter().any(|c| c.to.is_none() && c.from.is_some()) {
         let rs = nft::read_in(ns)?;
         if !loss::table_in_use(&rs, table) && rs.tables.iter().any(|t| t.name == table) {
-            exchange(&sock, &delete_table_batch(table))?;
+            exchange(&mut sock, &delete_table_batch(table))?;
         }
     }
     Ok(())
@@ -504,8 +436,8 @@ pub fn apply_in(ns: BorrowedFd, table: &str, changes: &[LossChange]) -> Result<(
 
 /// Delete a loss table in the namespace behind `ns`; false when there was none.
 pub fn delete_table_in(ns: BorrowedFd, table: &str) -> Result<bool, KernelError> {
-    let sock = socket_in(ns)?;
-    match exchange(&sock, &delete_table_batch(table)) {
+    let mut sock = socket_in(ns)?;
+    match exchange(&mut sock, &delete_table_batch(table)) {
         Ok(()) => Ok(true),
         Err(e) if e.is(libc::ENOENT) => Ok(false),
         // nf_tables is not in this kernel: there is no table either.
@@ -566,32 +498,28 @@ mod tests {
     fn the_batch_is_nfts() {
         let ours = first_loss(200_000);
         assert_eq!(
-            messages(&ours.bytes),
+            messages(&ours.bytes()),
             messages(&captured(
                 "numgen random mod 1000000 < 200000 counter fwd to \"lo\""
             ))
         );
         assert_eq!(
-            messages(&first_loss(1_000_000).bytes),
+            messages(&first_loss(1_000_000).bytes()),
             messages(&captured("a counter fwd to \"lo\""))
         );
-        // Only the last message (the rule) asks for an acknowledgement.
-        assert_eq!((ours.begin, ours.last), (1, 4));
-        let flags = |b: &[u8], i: usize| {
-            let mut off = 0;
-            for _ in 0..i {
-                off += (u32::from_ne_bytes(b[off..off + 4].try_into().unwrap()) as usize + 3) & !3;
-            }
-            u16::from_ne_bytes([b[off + 6], b[off + 7]])
-        };
-        assert_eq!(flags(&ours.bytes, 3) & NLM_F_ACK, NLM_F_ACK);
-        assert_eq!(flags(&ours.bytes, 2) & NLM_F_ACK, 0);
+        // The changes ask for an acknowledgement, the batch markers do not.
+        let acked: Vec<bool> = ours
+            .messages
+            .iter()
+            .map(|m| u16::from_ne_bytes([m[6], m[7]]) & NLM_F_ACK != 0)
+            .collect();
+        assert_eq!(acked, [false, true, true, true, false]);
     }
 
     #[test]
     fn a_change_replaces_the_rule_and_a_clear_removes_the_chain() {
         let types = |b: &Batch| -> Vec<u16> {
-            messages(&b.bytes)
+            messages(&b.bytes())
                 .into_iter()
                 .map(|(t, _)| t & 0xff)
                 .collect()

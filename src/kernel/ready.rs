@@ -10,29 +10,25 @@
 //! costs more than the build itself.
 
 use std::collections::BTreeSet;
-use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload, Nla};
+use netlink_packet_core::Nla;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, LinkProtoInfoBridge};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::error::KernelError;
+use super::netlink::LinkEvents;
 use super::netns;
 use super::observe;
 use super::session::Session;
 use crate::model::Netns;
 use crate::model::live::OperState;
 
-const SOL_NETLINK: libc::c_int = 270;
-const NETLINK_ADD_MEMBERSHIP: libc::c_int = 1;
-const RTNLGRP_LINK: libc::c_int = 1;
-const RTM_NEWLINK: u16 = 16;
-const RTM_DELLINK: u16 = 17;
 const IFLA_BRPORT_STATE: u16 = 1;
 const BR_STATE_FORWARDING: u8 = 3;
-const RCVBUF: libc::c_int = 64 << 20;
 
 /// What an interface must reach.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,80 +45,25 @@ pub type Want = BTreeSet<(Netns, String, Need)>;
 
 pub struct Watch {
     /// One subscribed socket per watched namespace.
-    socks: Vec<(Netns, OwnedFd)>,
-}
-
-fn setopt(fd: i32, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
-    // SAFETY: setsockopt with an int option on a socket we own.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            opt,
-            &v as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// A socket in the calling thread's namespace, subscribed to link events.
-pub(crate) fn subscribe() -> Result<OwnedFd, KernelError> {
-    // SAFETY: plain socket(2); the fd is owned below.
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            libc::NETLINK_ROUTE,
-        )
-    };
-    if raw < 0 {
-        return Err(KernelError::last());
-    }
-    // SAFETY: raw is a fresh socket fd.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    // Bound first, so the socket has a port id of its own: events the kernel
-    // sends by itself carry port id 0 and skip port-0 sockets. (Binding with
-    // no groups after subscribing would also clear the subscription.)
-    // SAFETY: zeroed sockaddr_nl with the family set asks for autobind.
-    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    // SAFETY: bind with a valid sockaddr_nl of the right size.
-    let r = unsafe {
-        libc::bind(
-            raw,
-            &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    if r != 0 {
-        return Err(KernelError::last());
-    }
-    setopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RCVBUF)?;
-    setopt(raw, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, RTNLGRP_LINK)?;
-    Ok(fd)
+    socks: Vec<(Netns, LinkEvents)>,
 }
 
 impl Watch {
     /// Subscribe to link events in each of `spaces`.
     pub fn start(session: &Session, spaces: &BTreeSet<Netns>) -> Result<Watch, KernelError> {
         let list: Vec<&Netns> = spaces.iter().collect();
-        let opened = netns::parallel(&list, |ns| -> Result<OwnedFd, KernelError> {
+        let opened = netns::parallel(&list, |ns| -> Result<LinkEvents, KernelError> {
             match ns {
-                Netns::Host => netns::within(session.host.fd.as_fd(), subscribe)?,
+                Netns::Host => netns::within(session.host.fd.as_fd(), LinkEvents::subscribe)?,
                 Netns::Named(n) => match session.named.get(n) {
-                    Some(h) => netns::within(h.fd.as_fd(), subscribe)?,
+                    Some(h) => netns::within(h.fd.as_fd(), LinkEvents::subscribe)?,
                     None => Err(KernelError::from_errno(libc::ENOENT)),
                 },
             }
         });
         let mut socks = Vec::with_capacity(list.len());
-        for (ns, fd) in list.into_iter().zip(opened) {
-            socks.push(((*ns).clone(), fd?));
+        for (ns, events) in list.into_iter().zip(opened) {
+            socks.push(((*ns).clone(), events?));
         }
         Ok(Watch { socks })
     }
@@ -136,15 +77,10 @@ impl Watch {
         timeout: Duration,
     ) -> Result<Vec<(Netns, String, Need)>, KernelError> {
         let deadline = Instant::now() + timeout;
-        let mut buf = vec![0u8; 256 << 10];
-        let mut pfds: Vec<libc::pollfd> = self
+        let mut pfds: Vec<PollFd> = self
             .socks
             .iter()
-            .map(|(_, fd)| libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
+            .map(|(_, events)| PollFd::new(events.as_fd(), PollFlags::POLLIN))
             .collect();
         // Events that happened during the build are queued already; the
         // first pass reads them without waiting.
@@ -159,27 +95,24 @@ impl Watch {
             } else {
                 left.as_millis().min(i32::MAX as u128) as i32
             };
-            // SAFETY: poll on our own pollfd array.
-            let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
-            if r < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e.into());
-            }
+            let r = match poll(
+                &mut pfds,
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+            ) {
+                Ok(r) => r,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
             if r == 0 && !first {
                 break;
             }
             first = false;
             let mut lost = Vec::new();
-            for (i, p) in pfds.iter_mut().enumerate() {
-                if p.revents == 0 {
+            for (p, (ns, events)) in pfds.iter().zip(&self.socks) {
+                if p.revents().is_none_or(|r| r.is_empty()) {
                     continue;
                 }
-                p.revents = 0;
-                let ns = &self.socks[i].0;
-                let r = drain(p.fd, &mut buf, |m| {
+                let r = events.drain(|m| {
                     if let RouteNetlinkMessage::NewLink(l) = m {
                         settle(&mut want, ns, l);
                     }
@@ -227,52 +160,6 @@ pub fn sync(session: &mut Session, ifaces: &[(Netns, String)], want: &mut Want) 
                 settle(want, &ns, &l);
             }
         });
-    }
-}
-
-/// Read every queued event of one socket without waiting, handing each link
-/// message (new or deleted) to `each`.
-pub(crate) fn drain(
-    fd: i32,
-    buf: &mut [u8],
-    mut each: impl FnMut(&RouteNetlinkMessage),
-) -> io::Result<()> {
-    loop {
-        // SAFETY: recv into our buffer without blocking.
-        let n = unsafe {
-            libc::recv(
-                fd,
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::WouldBlock => return Ok(()),
-                io::ErrorKind::Interrupted => continue,
-                _ => return Err(e),
-            }
-        }
-        let n = n as usize;
-        let mut off = 0;
-        while off + 16 <= n {
-            let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
-            if len < 16 || off + len > n {
-                break;
-            }
-            let ty = u16::from_ne_bytes(buf[off + 4..off + 6].try_into().unwrap());
-            if (ty == RTM_NEWLINK || ty == RTM_DELLINK)
-                && let Ok(NetlinkMessage {
-                    payload: NetlinkPayload::InnerMessage(m),
-                    ..
-                }) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..off + len])
-            {
-                each(&m);
-            }
-            off += (len + 3) & !3;
-        }
     }
 }
 

@@ -19,12 +19,14 @@ use std::time::{Duration, Instant};
 
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::LinkAttribute;
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CloneFlags, unshare};
 
 use super::error::KernelError;
 use super::msg::{self, NewIface};
-use super::netlink::NlSocket;
-use super::{netns, ready};
+use super::netlink::{LinkEvents, NlSocket};
+use super::netns;
 
 /// The listener's end of the marker pair (its namespace is ours alone).
 const FAR_END: &str = "vnsync0";
@@ -52,28 +54,22 @@ pub fn wait(timeout: Duration) -> Result<bool, KernelError> {
         return Ok(false);
     }
     let deadline = Instant::now() + timeout;
-    let mut buf = vec![0u8; 64 << 10];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Ok(false);
         }
-        let mut pfd = libc::pollfd {
-            fd: events.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
         let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: poll on one pollfd we own.
-        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e.into());
+        let mut pfd = [PollFd::new(events.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut pfd,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
         }
-        match deleted(events.as_fd(), &mut buf, FAR_END) {
+        match deleted(&events, FAR_END) {
             Ok(true) => return Ok(true),
             Ok(false) => {}
             // The queue overflowed: events were lost, ours among them maybe.
@@ -87,9 +83,9 @@ pub fn wait(timeout: Duration) -> Result<bool, KernelError> {
 
 /// A new namespace with a link-event socket in it: the socket and the
 /// namespace (whose only other reference is that socket).
-fn open_listener() -> Result<(OwnedFd, OwnedFd), KernelError> {
+fn open_listener() -> Result<(LinkEvents, OwnedFd), KernelError> {
     unshare(CloneFlags::CLONE_NEWNET)?;
-    let events = ready::subscribe()?;
+    let events = LinkEvents::subscribe()?;
     Ok((events, netns::current()?))
 }
 
@@ -116,10 +112,10 @@ fn release_marker(listener: i32) -> Result<(), KernelError> {
     )
 }
 
-/// Whether the queued events of `fd` include the deletion of `name`.
-fn deleted(fd: BorrowedFd, buf: &mut [u8], name: &str) -> io::Result<bool> {
+/// Whether the queued events include the deletion of `name`.
+fn deleted(events: &LinkEvents, name: &str) -> io::Result<bool> {
     let mut seen = false;
-    ready::drain(fd.as_raw_fd(), buf, |m| {
+    events.drain(|m| {
         if let RouteNetlinkMessage::DelLink(l) = m
             && l.attributes
                 .iter()

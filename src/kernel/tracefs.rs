@@ -9,15 +9,13 @@
 //! its own under /run and unmounted afterwards; /sys/kernel/tracing is not
 //! touched.
 
-use std::ffi::CString;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::statfs::{DEBUGFS_MAGIC, FsType, TRACEFS_MAGIC, statfs};
 
-const TRACEFS_MAGIC: i64 = 0x7472_6163;
-const DEBUGFS_MAGIC: i64 = 0x6462_6720;
 const PREFIX: &str = "vnet-";
 
 /// An event to record, with an optional filter in tracefs syntax.
@@ -34,15 +32,8 @@ pub struct Instance {
     mounted: Option<PathBuf>,
 }
 
-fn fs_magic(p: &Path) -> Option<i64> {
-    let c = CString::new(p.as_os_str().as_encoded_bytes()).ok()?;
-    // SAFETY: a zeroed statfs filled by statfs(2) on a NUL-terminated path.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    Some(st.f_type as i64)
+fn fs_magic(p: &Path) -> Option<FsType> {
+    statfs(p).ok().map(|st| st.filesystem_type())
 }
 
 /// Where tracefs is mounted already, if anywhere vnet looks.

@@ -282,107 +282,9 @@ impl Validator {
         }
         let n = &node.value;
         let kind = n.kind.as_ref().map(|k| k.value.as_str()).unwrap_or("netns");
-        match kind {
-            "netns" => {
-                if let Err(m) = names::check_netns_name(name) {
-                    self.problem(
-                        Problem::new(m, key.span)
-                            .hint("a netns node's name is its namespace's name under /run/netns"),
-                    );
-                }
-                for (opt, present) in [
-                    ("in", n.inside.as_ref().map(|x| x.span)),
-                    ("ip", n.ip.as_ref().map(|x| x.span)),
-                    ("stp", n.stp.as_ref().map(|x| x.span)),
-                    ("vlan_filtering", n.vlan_filtering.as_ref().map(|x| x.span)),
-                    ("mtu", n.mtu.as_ref().map(|x| x.span)),
-                    ("mac", n.mac.as_ref().map(|x| x.span)),
-                ] {
-                    if let Some(span) = present {
-                        self.problem(
-                            Problem::new(format!("`{opt}` is a bridge option; `{name}` is a netns node"), span)
-                                .hint("for a bridge write `kind: bridge`; addresses of a namespace go on its link endpoints (`ip:`)".to_string()),
-                        );
-                    }
-                }
-                let mut ns = NetnsNode {
-                    forward: n.forward.as_ref().is_some_and(|f| f.value),
-                    ..NetnsNode::default()
-                };
-                if let Some(routes) = &n.routes {
-                    for r in &routes.value {
-                        match r.value.parse::<Route>() {
-                            Ok(route) => ns.routes.push(route),
-                            Err(e) => {
-                                let span = word_span(r, e.word);
-                                self.problem(
-                                    Problem::new(format!("bad route: {}", e.message), span).hint(
-                                        "routes are written as for `ip route add`, e.g. \"default via 10.0.1.1\" or \"10.0.2.0/24 via 10.0.1.254\"",
-                                    ),
-                                );
-                            }
-                        }
-                    }
-                }
-                if let Some(sysctls) = &n.sysctls {
-                    for (k, v) in &sysctls.value.0 {
-                        if let Err(m) = check_sysctl(&k.value) {
-                            self.problem(Problem::new(m, k.span).hint(
-                                "only per-namespace keys under net. can be set, e.g. net.ipv4.conf.all.rp_filter",
-                            ));
-                        }
-                        if v.value.len() > 256 || v.value.chars().any(|c| c.is_control()) {
-                            self.problem(Problem::new(
-                                "a sysctl value must be short, plain text",
-                                v.span,
-                            ));
-                        }
-                        ns.sysctls.insert(k.value.clone(), v.value.clone());
-                    }
-                }
-                Some(Node {
-                    name: name.clone(),
-                    kind: NodeKind::Netns(ns),
-                })
-            }
-            "bridge" => {
-                if let Err(m) = names::check_ifname(name) {
-                    self.problem(
-                        Problem::new(m, key.span)
-                            .hint("a bridge node's name is its interface name"),
-                    );
-                }
-                for (opt, present) in [
-                    ("forward", n.forward.as_ref().map(|x| x.span)),
-                    ("routes", n.routes.as_ref().map(|x| x.span)),
-                    ("sysctls", n.sysctls.as_ref().map(|x| x.span)),
-                ] {
-                    if let Some(span) = present {
-                        self.problem(
-                            Problem::new(
-                                format!("`{opt}` is a netns option; `{name}` is a bridge"),
-                                span,
-                            )
-                            .hint("put routing options on the netns node the bridge lives in"),
-                        );
-                    }
-                }
-                let mut b = BridgeNode {
-                    inside: n.inside.as_ref().map(|i| i.value.clone()),
-                    stp: n.stp.as_ref().is_some_and(|x| x.value),
-                    vlan_filtering: n.vlan_filtering.as_ref().is_some_and(|x| x.value),
-                    mtu: n.mtu.as_ref().and_then(|m| self.mtu(m)),
-                    mac: n.mac.as_ref().and_then(|m| self.mac(m)),
-                    ips: Vec::new(),
-                };
-                if let Some(ip) = &n.ip {
-                    b.ips = self.ips(ip);
-                }
-                Some(Node {
-                    name: name.clone(),
-                    kind: NodeKind::Bridge(b),
-                })
-            }
+        let kind = match kind {
+            "netns" => NodeKind::Netns(self.netns_node(key, n)),
+            "bridge" => NodeKind::Bridge(self.bridge_node(key, n)),
             other => {
                 let span = n.kind.as_ref().map(|k| k.span).unwrap_or(key.span);
                 self.problem(
@@ -392,9 +294,122 @@ impl Validator {
                     )
                     .hint("a node is `kind: netns` (the default) or `kind: bridge`"),
                 );
+                return None;
+            }
+        };
+        Some(Node {
+            name: name.clone(),
+            kind,
+        })
+    }
+
+    fn netns_node(&mut self, key: &At<String>, n: &RawNode) -> NetnsNode {
+        let name = &key.value;
+        if let Err(m) = names::check_netns_name(name) {
+            self.problem(
+                Problem::new(m, key.span)
+                    .hint("a netns node's name is its namespace's name under /run/netns"),
+            );
+        }
+        for (opt, present) in [
+            ("in", n.inside.as_ref().map(|x| x.span)),
+            ("ip", n.ip.as_ref().map(|x| x.span)),
+            ("stp", n.stp.as_ref().map(|x| x.span)),
+            ("vlan_filtering", n.vlan_filtering.as_ref().map(|x| x.span)),
+            ("mtu", n.mtu.as_ref().map(|x| x.span)),
+            ("mac", n.mac.as_ref().map(|x| x.span)),
+        ] {
+            if let Some(span) = present {
+                self.problem(
+                    Problem::new(format!("`{opt}` is a bridge option; `{name}` is a netns node"), span)
+                        .hint("for a bridge write `kind: bridge`; addresses of a namespace go on its link endpoints (`ip:`)".to_string()),
+                );
+            }
+        }
+        let mut ns = NetnsNode {
+            forward: n.forward.as_ref().is_some_and(|f| f.value),
+            ..NetnsNode::default()
+        };
+        if let Some(routes) = &n.routes {
+            for r in &routes.value {
+                if let Some(route) = self.route(r) {
+                    ns.routes.push(route);
+                }
+            }
+        }
+        if let Some(sysctls) = &n.sysctls {
+            for (k, v) in &sysctls.value.0 {
+                self.sysctl(k, v);
+                ns.sysctls.insert(k.value.clone(), v.value.clone());
+            }
+        }
+        ns
+    }
+
+    fn route(&mut self, r: &At<String>) -> Option<Route> {
+        match r.value.parse::<Route>() {
+            Ok(route) => Some(route),
+            Err(e) => {
+                let span = word_span(r, e.word);
+                self.problem(
+                    Problem::new(format!("bad route: {}", e.message), span).hint(
+                        "routes are written as for `ip route add`, e.g. \"default via 10.0.1.1\" or \"10.0.2.0/24 via 10.0.1.254\"",
+                    ),
+                );
                 None
             }
         }
+    }
+
+    /// A per-namespace key, and a short plain value.
+    fn sysctl(&mut self, k: &At<String>, v: &At<String>) {
+        if let Err(m) = check_sysctl(&k.value) {
+            self.problem(Problem::new(m, k.span).hint(
+                "only per-namespace keys under net. can be set, e.g. net.ipv4.conf.all.rp_filter",
+            ));
+        }
+        if v.value.len() > 256 || v.value.chars().any(|c| c.is_control()) {
+            self.problem(Problem::new(
+                "a sysctl value must be short, plain text",
+                v.span,
+            ));
+        }
+    }
+
+    fn bridge_node(&mut self, key: &At<String>, n: &RawNode) -> BridgeNode {
+        let name = &key.value;
+        if let Err(m) = names::check_ifname(name) {
+            self.problem(
+                Problem::new(m, key.span).hint("a bridge node's name is its interface name"),
+            );
+        }
+        for (opt, present) in [
+            ("forward", n.forward.as_ref().map(|x| x.span)),
+            ("routes", n.routes.as_ref().map(|x| x.span)),
+            ("sysctls", n.sysctls.as_ref().map(|x| x.span)),
+        ] {
+            if let Some(span) = present {
+                self.problem(
+                    Problem::new(
+                        format!("`{opt}` is a netns option; `{name}` is a bridge"),
+                        span,
+                    )
+                    .hint("put routing options on the netns node the bridge lives in"),
+                );
+            }
+        }
+        let mut b = BridgeNode {
+            inside: n.inside.as_ref().map(|i| i.value.clone()),
+            stp: n.stp.as_ref().is_some_and(|x| x.value),
+            vlan_filtering: n.vlan_filtering.as_ref().is_some_and(|x| x.value),
+            mtu: n.mtu.as_ref().and_then(|m| self.mtu(m)),
+            mac: n.mac.as_ref().and_then(|m| self.mac(m)),
+            ips: Vec::new(),
+        };
+        if let Some(ip) = &n.ip {
+            b.ips = self.ips(ip);
+        }
+        b
     }
 
     /// `in:` must name a netns node of the lab.
@@ -545,55 +560,7 @@ impl Validator {
         text: &str,
     ) -> Option<Endpoint> {
         let raw = &ep.value;
-        let (node, iface) = if let Some(brief) = &raw.brief {
-            let inner = inner_span(ep.span, brief, text);
-            match brief.split_once(':') {
-                Some((n, i)) => (
-                    At::new(
-                        n.to_string(),
-                        Span {
-                            offset: inner.offset,
-                            len: n.len(),
-                        },
-                    ),
-                    At::new(
-                        i.to_string(),
-                        Span {
-                            offset: inner.offset + n.len() + 1,
-                            len: i.len(),
-                        },
-                    ),
-                ),
-                None => {
-                    self.problem(
-                        Problem::new(
-                            format!(
-                                "`{}` is not of the form node:interface",
-                                names::printable(brief)
-                            ),
-                            ep.span,
-                        )
-                        .hint("write \"ns1:veth0\", or a map { node: ns1, interface: veth0 }"),
-                    );
-                    return None;
-                }
-            }
-        } else {
-            let Some(node) = raw.node.clone() else {
-                self.problem(
-                    Problem::new("this endpoint has no `node`", ep.span).hint("add `node: NAME`"),
-                );
-                return None;
-            };
-            let Some(iface) = raw.interface.clone() else {
-                self.problem(
-                    Problem::new("this endpoint has no `interface`", ep.span)
-                        .hint("add `interface: NAME`, the name the veth end gets"),
-                );
-                return None;
-            };
-            (node, iface)
-        };
+        let (node, iface) = self.endpoint_names(ep, text)?;
         let known = node.value == HOST || lab.node(&node.value).is_some();
         if !known {
             self.problem(
@@ -610,23 +577,7 @@ impl Validator {
         if let Err(m) = names::check_ifname(&iface.value) {
             self.problem(Problem::new(m, iface.span).hint("rename the interface"));
         } else if known {
-            let ns = lab.namespace_of(&node.value).name().to_string();
-            let key = (ns.clone(), iface.value.clone());
-            if let Some(first) = taken.0.get(&key) {
-                let (line, _) = line_of(text, first.offset);
-                self.problem(
-                    Problem::new(
-                        format!(
-                            "interface `{}` is already used in namespace `{ns}` (line {line})",
-                            iface.value
-                        ),
-                        iface.span,
-                    )
-                    .hint("interface names are unique within a namespace; pick another name"),
-                );
-            } else {
-                taken.0.insert(key, iface.span);
-            }
+            self.take_name(lab, &node.value, &iface, taken, text);
         }
         let ips = raw.ip.as_ref().map(|ip| self.ips(ip)).unwrap_or_default();
         if let Some(ip) = &raw.ip {
@@ -652,6 +603,93 @@ impl Validator {
             conditions,
             places,
         })
+    }
+
+    /// The node and interface of an endpoint, from "node:interface" (each
+    /// with its own span) or from `{ node, interface }`.
+    fn endpoint_names(
+        &mut self,
+        ep: &At<RawEndpoint>,
+        text: &str,
+    ) -> Option<(At<String>, At<String>)> {
+        let raw = &ep.value;
+        if let Some(brief) = &raw.brief {
+            let inner = inner_span(ep.span, brief, text);
+            return match brief.split_once(':') {
+                Some((n, i)) => Some((
+                    At::new(
+                        n.to_string(),
+                        Span {
+                            offset: inner.offset,
+                            len: n.len(),
+                        },
+                    ),
+                    At::new(
+                        i.to_string(),
+                        Span {
+                            offset: inner.offset + n.len() + 1,
+                            len: i.len(),
+                        },
+                    ),
+                )),
+                None => {
+                    self.problem(
+                        Problem::new(
+                            format!(
+                                "`{}` is not of the form node:interface",
+                                names::printable(brief)
+                            ),
+                            ep.span,
+                        )
+                        .hint("write \"ns1:veth0\", or a map { node: ns1, interface: veth0 }"),
+                    );
+                    None
+                }
+            };
+        }
+        let Some(node) = raw.node.clone() else {
+            self.problem(
+                Problem::new("this endpoint has no `node`", ep.span).hint("add `node: NAME`"),
+            );
+            return None;
+        };
+        let Some(iface) = raw.interface.clone() else {
+            self.problem(
+                Problem::new("this endpoint has no `interface`", ep.span)
+                    .hint("add `interface: NAME`, the name the veth end gets"),
+            );
+            return None;
+        };
+        Some((node, iface))
+    }
+
+    /// Interface names are unique within a namespace: the first use takes
+    /// the name, a second is refused with the line of the first.
+    fn take_name(
+        &mut self,
+        lab: &Lab,
+        node: &str,
+        iface: &At<String>,
+        taken: &mut Taken,
+        text: &str,
+    ) {
+        let ns = lab.namespace_of(node).name().to_string();
+        let key = (ns.clone(), iface.value.clone());
+        if let Some(first) = taken.0.get(&key) {
+            let (line, _) = line_of(text, first.offset);
+            self.problem(
+                Problem::new(
+                    format!(
+                        "interface `{}` is already used in namespace `{ns}` (line {line})",
+                        iface.value
+                    ),
+                    iface.span,
+                )
+                .hint("interface names are unique within a namespace; pick another name"),
+            );
+        } else {
+            taken.0.insert(key, iface.span);
+        }
     }
 
     /// A Linux bridge takes at most 1023 ports ("Exchange full" at the next).

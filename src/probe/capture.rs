@@ -3,11 +3,13 @@
 //! the frames that interface sends (PACKET_OUTGOING) and receives, with the
 //! kernel's timestamps. Listening changes nothing: no promiscuous mode.
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{AddressFamily, SockType};
 
 use super::path::Dir;
 use super::sock;
-use crate::kernel::{KernelError, netns};
+use crate::kernel::{KernelError, netns, sys};
 
 const ETH_P_ALL: u16 = 0x0003;
 const PACKET_OUTGOING: u8 = 4;
@@ -16,24 +18,9 @@ const PACKET_OUTGOING: u8 = 4;
 /// namespace. It is made with protocol 0 (deaf) and starts listening at
 /// bind, so it never sees another interface's frames.
 pub fn open(ifindex: u32) -> Result<OwnedFd, KernelError> {
-    let fd = sock::socket(libc::AF_PACKET, libc::SOCK_RAW, 0)?;
-    sock::tune(fd.as_raw_fd(), 8 << 20, 1 << 16)?;
-    // SAFETY: a zeroed sockaddr_ll, filled in below.
-    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_protocol = ETH_P_ALL.to_be();
-    sll.sll_ifindex = ifindex as i32;
-    // SAFETY: bind with a sockaddr_ll of the stated size.
-    let r = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    };
-    if r != 0 {
-        return Err(KernelError::last());
-    }
+    let fd = sock::socket(AddressFamily::Packet, SockType::Raw, None)?;
+    sock::tune(fd.as_fd(), 8 << 20, 1 << 16)?;
+    sys::bind_packet(fd.as_fd(), ETH_P_ALL, ifindex)?;
     Ok(fd)
 }
 
@@ -80,13 +67,15 @@ pub fn drain(fd: RawFd, buf: &mut [u8], out: &mut Vec<Frame>) -> Result<(), Kern
             Err(e) if e.is(libc::ENETDOWN) || e.is(libc::ENXIO) => continue,
             Err(e) => return Err(e),
         };
-        // SAFETY: a packet socket reports sockaddr_ll senders.
-        let pkttype = unsafe {
-            (*(&d.from as *const libc::sockaddr_storage as *const libc::sockaddr_ll)).sll_pkttype
-        };
+        // A packet socket reports sockaddr_ll senders.
+        let pkttype = d
+            .from
+            .as_ref()
+            .and_then(|a| a.as_link_addr())
+            .map(|l| l.pkttype());
         out.push(Frame {
             ts_ns: d.ts_ns.unwrap_or_else(sock::now_ns),
-            dir: if pkttype == PACKET_OUTGOING {
+            dir: if pkttype == Some(PACKET_OUTGOING) {
                 Dir::Out
             } else {
                 Dir::In

@@ -4,19 +4,20 @@
 //! namespace after the thread leaves; the kernel lets it see only echo
 //! replies and the errors that quote a request.
 
-use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, SockProtocol, SockType, SockaddrIn, SockaddrIn6, sendto, setsockopt,
+    sockopt,
+};
 use serde::Serialize;
 
 use super::sock::{self, Poller};
 use super::wire::{self, IcmpError, Received};
-use crate::kernel::{KernelError, netns};
-
-const ICMP_FILTER: i32 = 1;
-const ICMP6_FILTER: i32 = 1;
-const SOL_RAW: i32 = 255;
+use crate::kernel::{KernelError, netns, sys};
 
 pub struct IcmpSocket {
     fd: OwnedFd,
@@ -27,11 +28,14 @@ impl IcmpSocket {
     /// A raw ICMP (or ICMPv6) socket in the calling thread's namespace.
     pub fn open(v6: bool) -> Result<IcmpSocket, KernelError> {
         let fd = if v6 {
-            sock::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_ICMPV6)?
+            sock::socket(
+                AddressFamily::Inet6,
+                SockType::Raw,
+                Some(SockProtocol::IcmpV6),
+            )?
         } else {
-            sock::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP)?
+            sock::socket(AddressFamily::Inet, SockType::Raw, Some(SockProtocol::Icmp))?
         };
-        let raw = fd.as_raw_fd();
         if v6 {
             // struct icmp6_filter: a set bit blocks that type.
             let mut filter = [u32::MAX; 8];
@@ -43,16 +47,16 @@ impl IcmpSocket {
             ] {
                 filter[usize::from(t >> 5)] &= !(1u32 << (t & 31));
             }
-            sock::setsockopt(raw, libc::IPPROTO_ICMPV6, ICMP6_FILTER, &filter)?;
-            sock::setsockopt(raw, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, &1i32)?;
+            sys::set_icmp6_filter(fd.as_fd(), &filter)?;
+            setsockopt(&fd, sockopt::Ipv6RecvHopLimit, &true)?;
         } else {
             // A set bit filters that type out.
             let pass = (1u32 << wire::ICMP_ECHO_REPLY)
                 | (1u32 << wire::ICMP_DEST_UNREACH)
                 | (1u32 << wire::ICMP_TIME_EXCEEDED);
-            sock::setsockopt(raw, SOL_RAW, ICMP_FILTER, &!pass)?;
+            sys::set_icmp_filter(fd.as_fd(), !pass)?;
         }
-        sock::tune(raw, 8 << 20, 4 << 20)?;
+        sock::tune(fd.as_fd(), 8 << 20, 4 << 20)?;
         Ok(IcmpSocket { fd, v6 })
     }
 
@@ -79,29 +83,25 @@ impl IcmpSocket {
     ) -> Result<u64, KernelError> {
         let stamp = sock::now_ns();
         let pkt = wire::echo_request(self.v6, id, seq, size, stamp);
-        let addr = match dst {
-            IpAddr::V4(a) => SocketAddr::V4(SocketAddrV4::new(a, 0)),
-            IpAddr::V6(a) => SocketAddr::V6(SocketAddrV6::new(a, 0, 0, 0)),
-        };
-        let (sa, len) = sockaddr(&addr);
         loop {
-            // SAFETY: sendto with a live buffer and a sockaddr of the given length.
-            let n = unsafe {
-                libc::sendto(
+            let sent = match dst {
+                IpAddr::V4(a) => sendto(
                     self.raw_fd(),
-                    pkt.as_ptr() as *const libc::c_void,
-                    pkt.len(),
-                    0,
-                    &sa as *const libc::sockaddr_storage as *const libc::sockaddr,
-                    len,
-                )
+                    &pkt,
+                    &SockaddrIn::from(SocketAddrV4::new(a, 0)),
+                    MsgFlags::empty(),
+                ),
+                IpAddr::V6(a) => sendto(
+                    self.raw_fd(),
+                    &pkt,
+                    &SockaddrIn6::from(SocketAddrV6::new(a, 0, 0, 0)),
+                    MsgFlags::empty(),
+                ),
             };
-            if n >= 0 {
-                return Ok(stamp);
-            }
-            let e = KernelError::last();
-            if !e.is(libc::EINTR) {
-                return Err(e);
+            match sent {
+                Ok(_) => return Ok(stamp),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -116,12 +116,12 @@ impl IcmpSocket {
             let data = &buf[..d.len.min(buf.len())];
             let ts = d.ts_ns.unwrap_or_else(sock::now_ns);
             let parsed = if self.v6 {
-                // SAFETY: an AF_INET6 socket reports sockaddr_in6 senders.
-                let from = unsafe {
-                    let sin6 =
-                        &*(&d.from as *const libc::sockaddr_storage as *const libc::sockaddr_in6);
-                    std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr)
-                };
+                // An AF_INET6 socket reports sockaddr_in6 senders.
+                let from = d
+                    .from
+                    .as_ref()
+                    .and_then(|a| a.as_sockaddr_in6())
+                    .map_or(Ipv6Addr::UNSPECIFIED, |a| a.ip());
                 wire::parse_icmp6(data, from, d.hop_limit)
             } else {
                 wire::parse_icmp4(data)
@@ -129,46 +129,6 @@ impl IcmpSocket {
             if let Some(r) = parsed {
                 return Ok(Some((r, ts)));
             }
-        }
-    }
-}
-
-fn sockaddr(a: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: zeroed storage, filled as the matching family's struct.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    match a {
-        SocketAddr::V4(v4) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: 0,
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_in fits in sockaddr_storage.
-            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in, sin) };
-            (
-                ss,
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        }
-        SocketAddr::V6(v6) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: 0,
-                sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.ip().octets(),
-                },
-                sin6_scope_id: v6.scope_id(),
-            };
-            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
-            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in6, sin6) };
-            (
-                ss,
-                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-            )
         }
     }
 }
@@ -231,7 +191,7 @@ pub fn ping(
     let id = run_id();
     let start = Instant::now();
     let mut poller = Poller::new()?;
-    poller.add(sock.raw_fd(), 0)?;
+    poller.add(sock.as_fd(), 0)?;
     let mut stats = PingStats::default();
     // seq → (sent at ns, deadline); removed when answered or lost.
     let mut pending: Vec<(u16, u64, Instant)> = Vec::new();

@@ -97,50 +97,8 @@ pub fn run(
         .collect();
 
     // One socket per node and family in use, opened inside the node.
-    let mut sock_of: HashMap<(usize, bool), usize> = HashMap::new();
-    let mut jobs: Vec<(usize, bool)> = Vec::new();
-    let mut probes = Vec::new();
-    for (s, _) in nodes.iter().enumerate() {
-        for (d, list) in addrs.iter().enumerate() {
-            if s == d {
-                continue;
-            }
-            for &a in list {
-                let key = (s, a.is_ipv6());
-                let sock = *sock_of.entry(key).or_insert_with(|| {
-                    jobs.push(key);
-                    jobs.len() - 1
-                });
-                probes.push(Probe {
-                    src: s,
-                    dst: d,
-                    addr: a,
-                    sock,
-                    batch: 0,
-                    state: State::Waiting,
-                });
-            }
-        }
-    }
-    let opened = {
-        let w: &World = world;
-        netns::parallel(&jobs, |(s, v6)| match w.fd(&nodes[*s]) {
-            Some(fd) => IcmpSocket::open_in(fd, *v6),
-            None => Err(KernelError::from_errno(libc::ENOENT)),
-        })
-    };
-    let mut sockets = Vec::with_capacity(opened.len());
-    for (r, (s, _)) in opened.into_iter().zip(&jobs) {
-        sockets.push(r.map_err(|e| {
-            ProbeError::kernel(format!("open a raw ICMP socket in {}", nodes[*s]), e)
-        })?);
-    }
-    let poller = Poller::new().map_err(|e| ProbeError::kernel("epoll", e))?;
-    for (i, s) in sockets.iter().enumerate() {
-        poller
-            .add(s.raw_fd(), i as u64)
-            .map_err(|e| ProbeError::kernel("epoll", e))?;
-    }
+    let (probes, jobs) = plan_probes(&addrs);
+    let (sockets, poller) = open_sockets(world, nodes, &jobs)?;
 
     // What each wave unit costs in neighbour entries, from the routes.
     let items = items(world, nodes, &probes, &addrs);
@@ -166,91 +124,72 @@ pub fn run(
         buf: vec![0u8; 65_536],
         baseline: Vec::new(),
     };
-    let before = run.dump_neighbours()?;
-    run.baseline = before
-        .iter()
-        .map(|es| es.iter().map(|e| (e.ifindex, e.ip)).collect())
-        .collect();
-    let present: HashSet<NeighKey> = before
-        .iter()
-        .enumerate()
-        .flat_map(|(i, es)| es.iter().map(move |e| (i, e.ip)))
-        .map(|(i, ip)| (run.nodes[i].clone(), ip))
-        .collect();
+    let present = run.note_baseline()?;
     let fulls_before = run.table_fulls();
-
-    let mut queue: VecDeque<usize> = (0..items.len()).collect();
-    let mut ours = 0usize;
-    while !queue.is_empty() {
-        let (t4, t6) = run.tables()?;
-        report.neigh_limit = t4.limit;
-        let room = Room {
-            v4: waves::room(t4, opts.max_neigh, ours),
-            v6: waves::room(t6, opts.max_neigh, ours),
-        };
-        let wave = waves::next_wave(&mut queue, &items, room, &present);
-        if wave.is_empty() {
-            if run.in_flight > 0 {
-                // Stragglers hold entries: wait for them, release, retry.
-                run.settle(&[], true)?;
-                ours = run.release(false, &mut report)?;
-                continue;
-            }
-            return Err(ProbeError::Failed(format!(
-                "the kernel's neighbour table has no room left for even one pair ({} of {} entries in use, {} kept free for the rest of the machine{}); probing now would make address resolution fail machine-wide",
-                t4.entries,
-                t4.limit,
-                waves::margin(t4.limit),
-                opts.max_neigh
-                    .map(|c| format!(", --max-neigh {c}"))
-                    .unwrap_or_default()
-            )));
-        }
-        report.waves += 1;
-        let pairs: Vec<(usize, usize)> = run.probes.iter().map(|p| (p.src, p.dst)).collect();
-        let wave_probes: Vec<usize> = wave
-            .iter()
-            .flat_map(|&i| items[i].probes.iter().copied())
-            .collect();
-        let (first, second) = waves::phases(&pairs, &wave_probes);
-        let b1 = run.send(&first);
-        run.settle(&[b1], false)?;
-        let b2 = run.send(&second);
-        run.settle(&[b1, b2], false)?;
-        if !queue.is_empty() {
-            ours = run.release(true, &mut report)?;
-        }
-    }
+    run.waves(&items, &present, opts, &mut report)?;
     run.settle(&[], true)?;
     run.release(false, &mut report)?;
     report.table_fulls = run.table_fulls().saturating_sub(fulls_before);
-
-    let timeout = run.timeout;
-    report.pairs = run
-        .probes
-        .iter()
-        .map(|p| {
-            let (reachable, rtt_ms, error) = match &p.state {
-                State::Done(Ok(rtt)) => (true, Some(*rtt), None),
-                State::Done(Err(e)) => (false, None, Some(e.clone())),
-                _ => (
-                    false,
-                    None,
-                    Some(format!("no reply within {}", secs(timeout))),
-                ),
-            };
-            PairResult {
-                from: run.nodes[p.src].clone(),
-                to: run.nodes[p.dst].clone(),
-                address: p.addr,
-                reachable,
-                rtt_ms,
-                error,
-            }
-        })
-        .collect();
+    report.pairs = run.results();
     report.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
     Ok(report)
+}
+
+/// One probe per (node, address of another node), and the sockets they go
+/// out on: one per node and family, as (node, IPv6).
+fn plan_probes(addrs: &[Vec<IpAddr>]) -> (Vec<Probe>, Vec<(usize, bool)>) {
+    let mut sock_of: HashMap<(usize, bool), usize> = HashMap::new();
+    let mut jobs: Vec<(usize, bool)> = Vec::new();
+    let mut probes = Vec::new();
+    for s in 0..addrs.len() {
+        for (d, list) in addrs.iter().enumerate() {
+            if s == d {
+                continue;
+            }
+            for &a in list {
+                let key = (s, a.is_ipv6());
+                let sock = *sock_of.entry(key).or_insert_with(|| {
+                    jobs.push(key);
+                    jobs.len() - 1
+                });
+                probes.push(Probe {
+                    src: s,
+                    dst: d,
+                    addr: a,
+                    sock,
+                    batch: 0,
+                    state: State::Waiting,
+                });
+            }
+        }
+    }
+    (probes, jobs)
+}
+
+/// The raw ICMP sockets, each opened inside its node, and one poller over
+/// them (key: the socket's index).
+fn open_sockets(
+    world: &World,
+    nodes: &[String],
+    jobs: &[(usize, bool)],
+) -> Result<(Vec<IcmpSocket>, Poller), ProbeError> {
+    let opened = netns::parallel(jobs, |(s, v6)| match world.fd(&nodes[*s]) {
+        Some(fd) => IcmpSocket::open_in(fd, *v6),
+        None => Err(KernelError::from_errno(libc::ENOENT)),
+    });
+    let mut sockets = Vec::with_capacity(opened.len());
+    for (r, (s, _)) in opened.into_iter().zip(jobs) {
+        sockets.push(r.map_err(|e| {
+            ProbeError::kernel(format!("open a raw ICMP socket in {}", nodes[*s]), e)
+        })?);
+    }
+    let poller = Poller::new().map_err(|e| ProbeError::kernel("epoll", e))?;
+    for (i, s) in sockets.iter().enumerate() {
+        poller
+            .add(s.as_fd(), i as u64)
+            .map_err(|e| ProbeError::kernel("epoll", e))?;
+    }
+    Ok((sockets, poller))
 }
 
 /// Group probes by unordered node pair; each group's neighbour entries come
@@ -287,6 +226,100 @@ fn items(world: &World, nodes: &[String], probes: &[Probe], addrs: &[Vec<IpAddr>
 }
 
 impl Run<'_> {
+    /// Remember the neighbour entries the nodes' namespaces hold before the
+    /// run (they are left alone); returns them as (node, address).
+    fn note_baseline(&mut self) -> Result<HashSet<NeighKey>, ProbeError> {
+        let before = self.dump_neighbours()?;
+        self.baseline = before
+            .iter()
+            .map(|es| es.iter().map(|e| (e.ifindex, e.ip)).collect())
+            .collect();
+        Ok(before
+            .iter()
+            .enumerate()
+            .flat_map(|(i, es)| es.iter().map(move |e| (i, e.ip)))
+            .map(|(i, ip)| (self.nodes[i].clone(), ip))
+            .collect())
+    }
+
+    /// Probe wave after wave, each sized to the room in the neighbour
+    /// table, releasing the entries a wave made before the next.
+    fn waves(
+        &mut self,
+        items: &[Item],
+        present: &HashSet<NeighKey>,
+        opts: &MatrixOptions,
+        report: &mut MatrixReport,
+    ) -> Result<(), ProbeError> {
+        let mut queue: VecDeque<usize> = (0..items.len()).collect();
+        let mut ours = 0usize;
+        while !queue.is_empty() {
+            let (t4, t6) = self.tables()?;
+            report.neigh_limit = t4.limit;
+            let room = Room {
+                v4: waves::room(t4, opts.max_neigh, ours),
+                v6: waves::room(t6, opts.max_neigh, ours),
+            };
+            let wave = waves::next_wave(&mut queue, items, room, present);
+            if wave.is_empty() {
+                if self.in_flight > 0 {
+                    // Stragglers hold entries: wait for them, release, retry.
+                    self.settle(&[], true)?;
+                    ours = self.release(false, report)?;
+                    continue;
+                }
+                return Err(no_room(t4, opts.max_neigh));
+            }
+            report.waves += 1;
+            self.wave(&wave, items)?;
+            if !queue.is_empty() {
+                ours = self.release(true, report)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Send one wave in two phases (see `waves::phases`), each settled.
+    fn wave(&mut self, wave: &[usize], items: &[Item]) -> Result<(), ProbeError> {
+        let pairs: Vec<(usize, usize)> = self.probes.iter().map(|p| (p.src, p.dst)).collect();
+        let wave_probes: Vec<usize> = wave
+            .iter()
+            .flat_map(|&i| items[i].probes.iter().copied())
+            .collect();
+        let (first, second) = waves::phases(&pairs, &wave_probes);
+        let b1 = self.send(&first);
+        self.settle(&[b1], false)?;
+        let b2 = self.send(&second);
+        self.settle(&[b1, b2], false)?;
+        Ok(())
+    }
+
+    /// Every probe as a pair result.
+    fn results(&self) -> Vec<PairResult> {
+        self.probes
+            .iter()
+            .map(|p| {
+                let (reachable, rtt_ms, error) = match &p.state {
+                    State::Done(Ok(rtt)) => (true, Some(*rtt), None),
+                    State::Done(Err(e)) => (false, None, Some(e.clone())),
+                    _ => (
+                        false,
+                        None,
+                        Some(format!("no reply within {}", secs(self.timeout))),
+                    ),
+                };
+                PairResult {
+                    from: self.nodes[p.src].clone(),
+                    to: self.nodes[p.dst].clone(),
+                    address: p.addr,
+                    reachable,
+                    rtt_ms,
+                    error,
+                }
+            })
+            .collect()
+    }
+
     /// Send the probes `which` as a new batch; returns the batch.
     fn send(&mut self, which: &[usize]) -> usize {
         let batch = self.batches.len();
@@ -522,6 +555,19 @@ impl Run<'_> {
             })
             .sum()
     }
+}
+
+/// Not even one pair fits in the neighbour table.
+fn no_room(t4: waves::Table, max_neigh: Option<usize>) -> ProbeError {
+    ProbeError::Failed(format!(
+        "the kernel's neighbour table has no room left for even one pair ({} of {} entries in use, {} kept free for the rest of the machine{}); probing now would make address resolution fail machine-wide",
+        t4.entries,
+        t4.limit,
+        waves::margin(t4.limit),
+        max_neigh
+            .map(|c| format!(", --max-neigh {c}"))
+            .unwrap_or_default()
+    ))
 }
 
 fn missing(n: &str) -> ProbeError {

@@ -16,7 +16,7 @@ use super::ProbeError;
 use super::capture;
 use super::icmp::{self, IcmpSocket, why_not_sent};
 use super::neigh;
-use super::path::{Dir, End, Path};
+use super::path::{Dir, End, Path, Topology};
 use super::pcapng;
 use super::sock::Poller;
 use super::target::{self, Dest, Family};
@@ -174,23 +174,125 @@ pub fn trace_world(
     opts: &TraceOptions,
 ) -> Result<TraceReport, ProbeError> {
     let nodes = world.nodes();
-    let Some(src_ns) = world.get(src) else {
+    if world.get(src).is_none() {
         return Err(ProbeError::Usage(target::unknown_node(src, &nodes)));
-    };
+    }
     // The way there and back, and where to listen.
     let (fwd, back) = ways(world, src, dst_ip);
-    let topo = world.topology();
-    let source = fwd.segments.first().and_then(|s| s.source).or_else(|| {
-        target::node_addrs(src_ns)
-            .into_iter()
-            .find(|a| a.is_ipv4() == dst_ip.is_ipv4())
-    });
-    let mut points = topo.capture_set(&[&fwd, &back]);
-    if points.is_empty()
-        && let Some(lo) = src_ns.lo()
-    {
-        points.push((src.to_string(), lo.index));
+    let watch = Watch::new(world, src, dst_ip, &fwd, &back);
+    let neighbour = known_neighbour(world, src, watch.first_hop);
+
+    // Listen, then probe.
+    let fds = open_taps(world, &watch.taps)?;
+    let (sock, mut poller) = open_probe(world, src, dst_ip, &fds)?;
+    let id = icmp::run_id();
+    let seq = 1;
+    let mut report = TraceReport {
+        src: src.to_string(),
+        dst: dst_ip,
+        dst_node,
+        answered: false,
+        rtt_ms: None,
+        timeout_ms: opts.timeout.as_secs_f64() * 1e3,
+        error: None,
+        refused: None,
+        path: fwd,
+        back,
+        neighbour,
+        frames: Vec::new(),
+        loss: None,
+        taps: watch.taps,
+        seen: Vec::new(),
+    };
+    let sent = match sock.send_echo(dst_ip, id, seq, opts.size) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            report.error = Some(format!("{src} cannot send: {}", why_not_sent(&e)));
+            report.refused = Some(e.errno);
+            None
+        }
+    };
+    let mut listening = Listening {
+        sock: &sock,
+        poller: &mut poller,
+        fds: &fds,
+        buf: vec![0u8; 65_536],
+        frames: (0..fds.len()).map(|_| Vec::new()).collect(),
+        id,
+        seq,
+        sent,
+    };
+    listening.wait(&mut report, opts)?;
+    listening.drain_all()?;
+    let frames = listening.frames;
+    drop(poller);
+    capture::close_all(fds);
+    report.seen = seen_of(frames);
+    let probe = walk::Probe {
+        id,
+        seq,
+        addrs: watch.addrs,
+        sent_ns: sent.unwrap_or_else(super::sock::now_ns),
+    };
+    report.frames = walk::steps(&report.taps, &report.seen, &probe);
+    // A probe the kernel refused to send is explained by the refusal.
+    if !report.answered && sent.is_some() {
+        let topo = world.topology();
+        report.loss = Some(walk::explain(
+            &report.frames,
+            &report.path,
+            &report.back,
+            &topo,
+            dst_ip,
+        ));
     }
+    Ok(report)
+}
+
+/// Where to listen for the probe, and which addresses belong to it.
+struct Watch {
+    taps: Vec<Tap>,
+    /// The destination, every next hop and source on the ways, SRC's own.
+    addrs: Vec<IpAddr>,
+    first_hop: Option<IpAddr>,
+}
+
+impl Watch {
+    fn new(world: &World, src: &str, dst_ip: IpAddr, fwd: &Path, back: &Path) -> Watch {
+        let topo = world.topology();
+        let src_ns = world.get(src);
+        let source = fwd.segments.first().and_then(|s| s.source).or_else(|| {
+            src_ns.and_then(|n| {
+                target::node_addrs(n)
+                    .into_iter()
+                    .find(|a| a.is_ipv4() == dst_ip.is_ipv4())
+            })
+        });
+        let mut points = topo.capture_set(&[fwd, back]);
+        if points.is_empty()
+            && let Some(lo) = src_ns.and_then(|n| n.lo())
+        {
+            points.push((src.to_string(), lo.index));
+        }
+        let mut addrs: Vec<IpAddr> = vec![dst_ip];
+        for s in fwd.segments.iter().chain(&back.segments) {
+            addrs.push(s.next_hop);
+            addrs.extend(s.source);
+        }
+        addrs.extend(source);
+        addrs.sort();
+        addrs.dedup();
+        Watch {
+            taps: taps_at(&topo, &points),
+            addrs,
+            first_hop: fwd.segments.first().map(|s| s.next_hop),
+        }
+    }
+}
+
+/// A tap on each capture point, with the tap on its veth peer when that is
+/// one too.
+fn taps_at(topo: &Topology, points: &[(String, u32)]) -> Vec<Tap> {
     let mut taps: Vec<Tap> = points
         .iter()
         .filter_map(|(ns, i)| {
@@ -215,19 +317,12 @@ pub fn trace_world(
             .peer(&t.ns, t.ifindex)
             .and_then(|(pns, pl)| index.get(&(pns.ns.clone(), pl.index)).copied());
     }
-    let mut addrs: Vec<IpAddr> = vec![dst_ip];
-    for s in fwd.segments.iter().chain(&back.segments) {
-        addrs.push(s.next_hop);
-        addrs.extend(s.source);
-    }
-    addrs.extend(source);
-    addrs.sort();
-    addrs.dedup();
-    let first_hop = fwd.segments.first().map(|s| s.next_hop);
-    drop(topo);
+    taps
+}
 
-    // What SRC already knew of its next hop (read only).
-    let neighbour = match (first_hop, world.sock(src)) {
+/// What SRC already knew of its next hop (read only).
+fn known_neighbour(world: &mut World, src: &str, first_hop: Option<IpAddr>) -> Option<String> {
+    match (first_hop, world.sock(src)) {
         (Some(nh), Some(sock)) => neigh::dump(sock)
             .ok()
             .and_then(|es| es.into_iter().find(|e| e.ip == nh))
@@ -240,115 +335,134 @@ pub fn trace_world(
                 )
             }),
         _ => None,
-    };
+    }
+}
 
-    // Listen, then probe.
-    let opened: Vec<Result<OwnedFd, KernelError>> = {
-        let w: &World = world;
-        netns::parallel(&taps, |t| match w.fd(&t.ns) {
+/// A capture socket on each tap, opened from inside its namespace.
+fn open_taps(world: &World, taps: &[Tap]) -> Result<Vec<OwnedFd>, ProbeError> {
+    let opened: Vec<Result<OwnedFd, KernelError>> =
+        netns::parallel(taps, |t| match world.fd(&t.ns) {
             Some(fd) => capture::open_in(fd, t.ifindex),
             None => Err(KernelError::from_errno(libc::ENOENT)),
-        })
-    };
+        });
     let mut fds = Vec::with_capacity(opened.len());
-    for (r, t) in opened.into_iter().zip(&taps) {
+    for (r, t) in opened.into_iter().zip(taps) {
         fds.push(
             r.map_err(|e| ProbeError::kernel(format!("listen on {} in {}", t.iface, t.ns), e))?,
         );
     }
+    Ok(fds)
+}
+
+/// The raw ICMP socket in SRC, and one poller over it (key u64::MAX) and
+/// the taps (key: their index).
+fn open_probe(
+    world: &World,
+    src: &str,
+    dst_ip: IpAddr,
+    fds: &[OwnedFd],
+) -> Result<(IcmpSocket, Poller), ProbeError> {
     let src_fd = world
         .fd(src)
         .ok_or_else(|| ProbeError::Failed(format!("namespace {src} went away")))?;
     let sock = IcmpSocket::open_in(src_fd, dst_ip.is_ipv6())
         .map_err(|e| ProbeError::kernel(format!("open a raw ICMP socket in {src}"), e))?;
-    let mut poller = Poller::new().map_err(|e| ProbeError::kernel("epoll", e))?;
+    let poller = Poller::new().map_err(|e| ProbeError::kernel("epoll", e))?;
     for (k, fd) in fds.iter().enumerate() {
         poller
-            .add(fd.as_raw_fd(), k as u64)
+            .add(fd, k as u64)
             .map_err(|e| ProbeError::kernel("epoll", e))?;
     }
     poller
-        .add(sock.raw_fd(), u64::MAX)
+        .add(sock.as_fd(), u64::MAX)
         .map_err(|e| ProbeError::kernel("epoll", e))?;
+    Ok((sock, poller))
+}
 
-    let id = icmp::run_id();
-    let seq = 1;
-    let mut report = TraceReport {
-        src: src.to_string(),
-        dst: dst_ip,
-        dst_node,
-        answered: false,
-        rtt_ms: None,
-        timeout_ms: opts.timeout.as_secs_f64() * 1e3,
-        error: None,
-        refused: None,
-        path: fwd,
-        back,
-        neighbour,
-        frames: Vec::new(),
-        loss: None,
-        taps,
-        seen: Vec::new(),
-    };
-    let sent = match sock.send_echo(dst_ip, id, seq, opts.size) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            report.error = Some(format!("{src} cannot send: {}", why_not_sent(&e)));
-            report.refused = Some(e.errno);
-            None
-        }
-    };
-    let mut buf = vec![0u8; 65_536];
-    let mut frames: Vec<Vec<capture::Frame>> = (0..fds.len()).map(|_| Vec::new()).collect();
-    let start = Instant::now();
-    let mut until = start
-        + if sent.is_some() {
-            opts.timeout
-        } else {
-            Duration::from_millis(50)
-        };
-    let mut ready = Vec::new();
-    while Instant::now() < until && !(opts.cancelled)() {
-        poller
-            .wait(until.saturating_duration_since(Instant::now()), &mut ready)
-            .map_err(|e| ProbeError::kernel("wait for frames", e))?;
-        for &t in &ready {
-            if t == u64::MAX {
-                while let Some((r, ts)) = sock
-                    .recv(&mut buf)
-                    .map_err(|e| ProbeError::kernel("receive the reply", e))?
-                {
-                    match r {
-                        Received::Reply { id: i, seq: s, .. } if i == id && s == seq => {
-                            report.answered = true;
-                            report.rtt_ms = sent.map(|at| ts.saturating_sub(at) as f64 / 1e6);
-                        }
-                        Received::Error {
-                            id: i,
-                            seq: s,
-                            error,
-                            ..
-                        } if i == id && s == seq => {
-                            report.error = Some(format!("{} from {}", error.what, error.from));
-                        }
-                        _ => continue,
-                    }
-                    // Done: let the last copies reach the taps' queues.
-                    until = until.min(Instant::now() + Duration::from_millis(20));
+/// The wait for the answer, collecting what each tap saw.
+struct Listening<'a> {
+    sock: &'a IcmpSocket,
+    poller: &'a mut Poller,
+    fds: &'a [OwnedFd],
+    buf: Vec<u8>,
+    /// Per tap, in the order of `fds`.
+    frames: Vec<Vec<capture::Frame>>,
+    id: u16,
+    seq: u16,
+    /// When the probe left (None: the kernel refused it).
+    sent: Option<u64>,
+}
+
+impl Listening<'_> {
+    /// Until the answer (and a little after, for the last copies), the
+    /// timeout, or Ctrl-C.
+    fn wait(&mut self, report: &mut TraceReport, opts: &TraceOptions) -> Result<(), ProbeError> {
+        let start = Instant::now();
+        let mut until = start
+            + if self.sent.is_some() {
+                opts.timeout
+            } else {
+                Duration::from_millis(50)
+            };
+        let mut ready = Vec::new();
+        while Instant::now() < until && !(opts.cancelled)() {
+            self.poller
+                .wait(until.saturating_duration_since(Instant::now()), &mut ready)
+                .map_err(|e| ProbeError::kernel("wait for frames", e))?;
+            for &t in &ready {
+                if t == u64::MAX {
+                    self.answers(report, &mut until)?;
+                } else if let Some(fd) = self.fds.get(t as usize) {
+                    capture::drain(fd.as_raw_fd(), &mut self.buf, &mut self.frames[t as usize])
+                        .map_err(|e| ProbeError::kernel("read captured frames", e))?;
                 }
-            } else if let Some(fd) = fds.get(t as usize) {
-                capture::drain(fd.as_raw_fd(), &mut buf, &mut frames[t as usize])
-                    .map_err(|e| ProbeError::kernel("read captured frames", e))?;
             }
         }
+        Ok(())
     }
-    for (k, fd) in fds.iter().enumerate() {
-        capture::drain(fd.as_raw_fd(), &mut buf, &mut frames[k])
-            .map_err(|e| ProbeError::kernel("read captured frames", e))?;
+
+    /// Read the ICMP socket; on the reply, or an error about the probe,
+    /// the wait ends soon.
+    fn answers(&mut self, report: &mut TraceReport, until: &mut Instant) -> Result<(), ProbeError> {
+        while let Some((r, ts)) = self
+            .sock
+            .recv(&mut self.buf)
+            .map_err(|e| ProbeError::kernel("receive the reply", e))?
+        {
+            match r {
+                Received::Reply { id: i, seq: s, .. } if i == self.id && s == self.seq => {
+                    report.answered = true;
+                    report.rtt_ms = self.sent.map(|at| ts.saturating_sub(at) as f64 / 1e6);
+                }
+                Received::Error {
+                    id: i,
+                    seq: s,
+                    error,
+                    ..
+                } if i == self.id && s == self.seq => {
+                    report.error = Some(format!("{} from {}", error.what, error.from));
+                }
+                _ => continue,
+            }
+            // Done: let the last copies reach the taps' queues.
+            *until = (*until).min(Instant::now() + Duration::from_millis(20));
+        }
+        Ok(())
     }
-    drop(poller);
-    capture::close_all(fds);
-    report.seen = frames
+
+    /// What is still queued on every tap.
+    fn drain_all(&mut self) -> Result<(), ProbeError> {
+        for (k, fd) in self.fds.iter().enumerate() {
+            capture::drain(fd.as_raw_fd(), &mut self.buf, &mut self.frames[k])
+                .map_err(|e| ProbeError::kernel("read captured frames", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The frames of every tap, as one list of sightings.
+fn seen_of(frames: Vec<Vec<capture::Frame>>) -> Vec<Seen> {
+    frames
         .into_iter()
         .enumerate()
         .flat_map(|(tap, fs)| {
@@ -360,26 +474,7 @@ pub fn trace_world(
                 orig_len: f.orig_len,
             })
         })
-        .collect();
-    let probe = walk::Probe {
-        id,
-        seq,
-        addrs,
-        sent_ns: sent.unwrap_or_else(super::sock::now_ns),
-    };
-    report.frames = walk::steps(&report.taps, &report.seen, &probe);
-    // A probe the kernel refused to send is explained by the refusal.
-    if !report.answered && sent.is_some() {
-        let topo = world.topology();
-        report.loss = Some(walk::explain(
-            &report.frames,
-            &report.path,
-            &report.back,
-            &topo,
-            dst_ip,
-        ));
-    }
-    Ok(report)
+        .collect()
 }
 
 fn empty() -> Path {

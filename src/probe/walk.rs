@@ -241,79 +241,28 @@ fn place(p: &Point) -> String {
 /// left, its address resolution) along the expected path, then the reply
 /// along the way back.
 pub fn explain(steps: &[Step], forward: &Path, back: &Path, topo: &Topology, dst: IpAddr) -> Loss {
-    let is = |k: &'static str| move |s: &Step| s.kind == k;
-    let request_seen = steps.iter().any(is("echo-request"));
     let resolution = if dst.is_ipv4() {
         "arp-request"
     } else {
         "neighbor-solicit"
     };
-    let (what, path, kind): (String, &Path, &'static str) = if request_seen {
-        let reached = forward
-            .points
-            .last()
-            .is_some_and(|last| at(steps, last, &is("echo-request")));
-        if reached && forward.delivered() {
-            if steps.iter().any(is("echo-reply")) {
-                ("the echo reply".into(), back, "echo-reply")
-            } else {
-                let ns = forward.points.last().map_or("", |p| p.ns.as_str());
-                let text = format!(
-                    "the echo request reached {ns}, but no reply was seen leaving it (a firewall, or rp_filter dropping it there?)"
-                );
-                return Loss {
-                    what: "the echo reply".into(),
-                    last_seen: forward.points.last().cloned(),
-                    expected_next: back.points.first().cloned(),
-                    hint: None,
-                    text,
-                };
-            }
-        } else {
-            ("the echo request".into(), forward, "echo-request")
-        }
+    let lost = if steps.iter().any(is("echo-request")) {
+        request_lost(steps, forward, back)
     } else {
-        let target = forward.segments.first().map_or(dst, |s| s.next_hop);
-        let name = if dst.is_ipv4() { "ARP" } else { "NDP" };
-        let answered = steps
-            .iter()
-            .any(|s| matches!(s.kind, "arp-reply" | "neighbor-advert"));
-        if answered {
-            // Resolved, yet the request never showed: it never left the source.
-            return Loss {
-                what: "the echo request".into(),
-                last_seen: None,
-                expected_next: forward.points.first().cloned(),
-                hint: None,
-                text: format!(
-                    "{target} was resolved, but the echo request was never seen leaving {} (a firewall in the source?)",
-                    forward
-                        .points
-                        .first()
-                        .map_or("the source", |p| p.ns.as_str())
-                ),
-            };
-        }
-        (
-            format!("the {name} request for {target}"),
-            forward,
-            resolution,
-        )
+        resolution_lost(steps, forward, dst, resolution)
     };
-    let pred = is(kind);
+    let (what, path, kind) = match lost {
+        Lost::Follow { what, path, kind } => (what, path, kind),
+        Lost::Explained(loss) => return loss,
+    };
     // Address resolution only crosses the first hop: it ends where the
     // next hop takes the frame in (an interface that is not a bridge port).
     let points: &[Point] = if kind == resolution {
-        let end = path
-            .points
-            .iter()
-            .position(|p| p.dir == Dir::In && p.bridge.is_none())
-            .map_or(path.points.len(), |k| k + 1);
-        &path.points[..end]
+        first_hop(&path.points)
     } else {
         &path.points
     };
-    let i = furthest(steps, points, &pred);
+    let i = furthest(steps, points, &is(kind));
     let last_seen = i.map(|i| points[i].clone());
     let expected_next = match i {
         Some(i) => points.get(i + 1).cloned(),
@@ -344,8 +293,122 @@ pub fn explain(steps: &[Step], forward: &Path, back: &Path, topo: &Topology, dst
         .as_ref()
         .and_then(|p| topo.hint(&p.ns, p.ifindex))
         .or_else(|| last_seen.as_ref().and_then(|p| topo.hint(&p.ns, p.ifindex)));
+    let mut text = where_lost(&what, &last_seen, &expected_next, path, topo);
+    if let Some(h) = &hint {
+        let _ = write!(text, ": {h}");
+    }
+    Loss {
+        what,
+        last_seen,
+        expected_next,
+        hint,
+        text,
+    }
+}
+
+/// Steps of frames of kind `k`.
+fn is(k: &'static str) -> impl Fn(&Step) -> bool {
+    move |s: &Step| s.kind == k
+}
+
+/// Which frame to follow along which way, or a loss already explained.
+enum Lost<'p> {
+    Follow {
+        what: String,
+        path: &'p Path,
+        kind: &'static str,
+    },
+    Explained(Loss),
+}
+
+/// The echo request was seen: follow it, or, when it arrived, the reply.
+fn request_lost<'p>(steps: &[Step], forward: &'p Path, back: &'p Path) -> Lost<'p> {
+    let reached = forward
+        .points
+        .last()
+        .is_some_and(|last| at(steps, last, &is("echo-request")));
+    if !(reached && forward.delivered()) {
+        return Lost::Follow {
+            what: "the echo request".into(),
+            path: forward,
+            kind: "echo-request",
+        };
+    }
+    if steps.iter().any(is("echo-reply")) {
+        return Lost::Follow {
+            what: "the echo reply".into(),
+            path: back,
+            kind: "echo-reply",
+        };
+    }
+    let ns = forward.points.last().map_or("", |p| p.ns.as_str());
+    let text = format!(
+        "the echo request reached {ns}, but no reply was seen leaving it (a firewall, or rp_filter dropping it there?)"
+    );
+    Lost::Explained(Loss {
+        what: "the echo reply".into(),
+        last_seen: forward.points.last().cloned(),
+        expected_next: back.points.first().cloned(),
+        hint: None,
+        text,
+    })
+}
+
+/// The echo request was never seen: follow the address resolution of the
+/// first hop, unless it was answered (then the request never left).
+fn resolution_lost<'p>(
+    steps: &[Step],
+    forward: &'p Path,
+    dst: IpAddr,
+    resolution: &'static str,
+) -> Lost<'p> {
+    let target = forward.segments.first().map_or(dst, |s| s.next_hop);
+    let name = if dst.is_ipv4() { "ARP" } else { "NDP" };
+    let answered = steps
+        .iter()
+        .any(|s| matches!(s.kind, "arp-reply" | "neighbor-advert"));
+    if answered {
+        // Resolved, yet the request never showed: it never left the source.
+        return Lost::Explained(Loss {
+            what: "the echo request".into(),
+            last_seen: None,
+            expected_next: forward.points.first().cloned(),
+            hint: None,
+            text: format!(
+                "{target} was resolved, but the echo request was never seen leaving {} (a firewall in the source?)",
+                forward
+                    .points
+                    .first()
+                    .map_or("the source", |p| p.ns.as_str())
+            ),
+        });
+    }
+    Lost::Follow {
+        what: format!("the {name} request for {target}"),
+        path: forward,
+        kind: resolution,
+    }
+}
+
+/// The points up to where the next hop takes the frame in.
+fn first_hop(points: &[Point]) -> &[Point] {
+    let end = points
+        .iter()
+        .position(|p| p.dir == Dir::In && p.bridge.is_none())
+        .map_or(points.len(), |k| k + 1);
+    &points[..end]
+}
+
+/// Where `what` was last seen and where it was expected next, in words.
+fn where_lost(
+    what: &str,
+    last_seen: &Option<Point>,
+    expected_next: &Option<Point>,
+    path: &Path,
+    topo: &Topology,
+) -> String {
     let mut text = String::new();
-    match (&last_seen, &expected_next) {
+    match (last_seen, expected_next) {
         (Some(l), Some(n)) => {
             let into = topo
                 .bridge_of(&l.ns, l.ifindex)
@@ -378,16 +441,7 @@ pub fn explain(steps: &[Step], forward: &Path, back: &Path, topo: &Topology, dst
             let _ = write!(text, "{what} was never seen; {}", end_text(path));
         }
     }
-    if let Some(h) = &hint {
-        let _ = write!(text, ": {h}");
-    }
-    Loss {
-        what,
-        last_seen,
-        expected_next,
-        hint,
-        text,
-    }
+    text
 }
 
 fn end_text(p: &Path) -> String {

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use crate::doctor::finding::Finding;
 use crate::doctor::verdict::{Status, Verdict};
 use crate::probe::path::{Dir, End, Path};
 
@@ -59,20 +60,7 @@ pub fn render(v: &Verdict) -> String {
         (None, Some(n)) => n.clone(),
         (None, None) => c.dst_arg.clone(),
     };
-    let head = match v.status {
-        Status::Works => "the path works".to_string(),
-        _ => match (&v.probe.error, &v.not_from_dst, c.dst) {
-            (_, Some(why), _) => format!("no reply from it: {why}"),
-            (Some(e), _, _) => format!("no reply: {e}"),
-            (None, _, None) => format!(
-                "{} has no usable {} address to probe",
-                c.dst_node.as_deref().unwrap_or(&c.dst_arg),
-                if c.v6 { "IPv6" } else { "IPv4" }
-            ),
-            (None, _, Some(_)) => format!("no reply within {}", secs(v.probe.timeout_ms)),
-        },
-    };
-    let _ = writeln!(out, "doctor {} → {dst}: {head}", c.src);
+    let _ = writeln!(out, "doctor {} → {dst}: {}", c.src, headline(v));
     if v.status == Status::Works {
         if let Some(rtt) = v.probe.rtt_ms {
             let _ = writeln!(out, "reply after {rtt:.3} ms ({} bytes of payload)", c.size);
@@ -86,41 +74,7 @@ pub fn render(v: &Verdict) -> String {
     }
     let n = v.causes.len();
     for (i, f) in v.causes.iter().enumerate() {
-        let label = match (n, f.guess) {
-            (1, false) => "cause".to_string(),
-            (1, true) => "cause (a guess)".to_string(),
-            (_, false) => format!("cause {} of {n}", i + 1),
-            (_, true) => format!("cause {} of {n} (a guess)", i + 1),
-        };
-        let _ = writeln!(out, "\n{label}: {}   [{}]", f.cause, f.id);
-        let width = f
-            .fixes
-            .iter()
-            .flat_map(|x| x.commands.iter())
-            .map(|c| c.chars().count())
-            .max()
-            .unwrap_or(0);
-        for (k, fix) in f.fixes.iter().enumerate() {
-            for (j, cmd) in fix.commands.iter().enumerate() {
-                let lead = match (k, j) {
-                    (0, 0) => "  fix: ",
-                    (_, 0) => "  or:  ",
-                    _ => "       ",
-                };
-                if j == 0 {
-                    let pad = width - cmd.chars().count();
-                    let _ = writeln!(out, "{lead}{cmd}{}   # {}", " ".repeat(pad), fix.what);
-                } else {
-                    let _ = writeln!(out, "{lead}{cmd}");
-                }
-            }
-        }
-        if !f.evidence.is_empty() {
-            let _ = writeln!(out, "  evidence:");
-            for e in &f.evidence {
-                let _ = writeln!(out, "    {e}");
-            }
-        }
+        cause(&mut out, f, i, n);
     }
     if v.status == Status::Unknown {
         let _ = writeln!(
@@ -128,22 +82,7 @@ pub fn render(v: &Verdict) -> String {
             "\ncould not tell why: no rule found a cause on the way, and the kernel recorded no drop of the probe"
         );
     }
-    let mut more: Vec<String> = Vec::new();
-    if let Some(w) = &v.probe.walk {
-        more.push(format!("walk: {w}"));
-    }
-    for d in &v.drops {
-        more.push(format!("kernel: {d}"));
-    }
-    for c in &v.counters {
-        more.push(format!("counters: {c}"));
-    }
-    if !more.is_empty() {
-        let _ = writeln!(out, "\nseen:");
-        for m in more {
-            let _ = writeln!(out, "  {m}");
-        }
-    }
+    seen(&mut out, v);
     if c.dst.is_some() {
         let _ = writeln!(out, "\nway there: {}", way(&v.there.path));
         if !v.back.path.points.is_empty() || !matches!(v.back.path.end, End::Loop) {
@@ -167,4 +106,83 @@ pub fn render(v: &Verdict) -> String {
         ))
     );
     out
+}
+
+/// What became of the probe, in a few words.
+fn headline(v: &Verdict) -> String {
+    let c = &v.case;
+    match v.status {
+        Status::Works => "the path works".to_string(),
+        _ => match (&v.probe.error, &v.not_from_dst, c.dst) {
+            (_, Some(why), _) => format!("no reply from it: {why}"),
+            (Some(e), _, _) => format!("no reply: {e}"),
+            (None, _, None) => format!(
+                "{} has no usable {} address to probe",
+                c.dst_node.as_deref().unwrap_or(&c.dst_arg),
+                if c.v6 { "IPv6" } else { "IPv4" }
+            ),
+            (None, _, Some(_)) => format!("no reply within {}", secs(v.probe.timeout_ms)),
+        },
+    }
+}
+
+/// Cause `i` of `n`: the cause, its fixes (commands aligned, each with
+/// what it does) and its evidence.
+fn cause(out: &mut String, f: &Finding, i: usize, n: usize) {
+    let label = match (n, f.guess) {
+        (1, false) => "cause".to_string(),
+        (1, true) => "cause (a guess)".to_string(),
+        (_, false) => format!("cause {} of {n}", i + 1),
+        (_, true) => format!("cause {} of {n} (a guess)", i + 1),
+    };
+    let _ = writeln!(out, "\n{label}: {}   [{}]", f.cause, f.id);
+    let width = f
+        .fixes
+        .iter()
+        .flat_map(|x| x.commands.iter())
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (k, fix) in f.fixes.iter().enumerate() {
+        for (j, cmd) in fix.commands.iter().enumerate() {
+            let lead = match (k, j) {
+                (0, 0) => "  fix: ",
+                (_, 0) => "  or:  ",
+                _ => "       ",
+            };
+            if j == 0 {
+                let pad = width - cmd.chars().count();
+                let _ = writeln!(out, "{lead}{cmd}{}   # {}", " ".repeat(pad), fix.what);
+            } else {
+                let _ = writeln!(out, "{lead}{cmd}");
+            }
+        }
+    }
+    if !f.evidence.is_empty() {
+        let _ = writeln!(out, "  evidence:");
+        for e in &f.evidence {
+            let _ = writeln!(out, "    {e}");
+        }
+    }
+}
+
+/// What was seen of the probe: the walk, the kernel's drops not tied to a
+/// cause, the counters that moved.
+fn seen(out: &mut String, v: &Verdict) {
+    let mut more: Vec<String> = Vec::new();
+    if let Some(w) = &v.probe.walk {
+        more.push(format!("walk: {w}"));
+    }
+    for d in &v.drops {
+        more.push(format!("kernel: {d}"));
+    }
+    for c in &v.counters {
+        more.push(format!("counters: {c}"));
+    }
+    if !more.is_empty() {
+        let _ = writeln!(out, "\nseen:");
+        for m in more {
+            let _ = writeln!(out, "  {m}");
+        }
+    }
 }

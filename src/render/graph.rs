@@ -216,171 +216,54 @@ impl Graph {
             live: true,
             ..Graph::default()
         };
-        // Bridge ids: the name, or name@namespace when two namespaces share it.
-        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        let ids = BridgeIds::new(all);
         for ns in all {
-            for l in ns.links.iter().filter(|l| is_bridge(l)) {
-                *seen.entry(l.name.clone()).or_default() += 1;
-            }
+            let Some(node) = live_node(ns) else {
+                continue;
+            };
+            g.nodes.push(node);
+            g.add_live_bridges(ns, &ids);
         }
-        let ns_names: BTreeSet<&str> = all.iter().map(|n| n.ns.as_str()).collect();
-        let bridge_id = |ns: &str, name: &str| {
-            if seen.get(name).copied().unwrap_or(0) > 1 || ns_names.contains(name) || name == HOST {
-                format!("{name}@{ns}")
-            } else {
-                name.to_string()
-            }
+        let mut pairs = Pairs {
+            all,
+            peer,
+            ids: &ids,
+            bridge_ids: g
+                .nodes
+                .iter()
+                .filter(|n| matches!(n.kind, GKind::Bridge { .. }))
+                .map(|n| n.id.clone())
+                .collect(),
+            done: BTreeSet::new(),
+            stubs: 0,
         };
         for ns in all {
-            let kind = if ns.ns == HOST {
-                GKind::Host
-            } else {
-                GKind::Netns {
-                    router: ns
-                        .sysctls
-                        .get("net.ipv4.ip_forward")
-                        .is_some_and(|v| v == "1"),
-                }
-            };
-            if kind == GKind::Host && ns.links.iter().all(|l| l.name == "lo") {
-                continue;
-            }
-            let mut node = GNode::new(&ns.ns, kind);
-            for r in ns.routes.iter().filter(|r| r.is_user_route()) {
-                let mut text = if r.dst.prefix_len() == 0 {
-                    "default".to_string()
-                } else {
-                    r.dst.to_string()
-                };
-                if let Some(v) = r.via {
-                    text.push_str(&format!(" via {v}"));
-                }
-                if r.via.is_none()
-                    && let Some(d) = r.dev.and_then(|d| ns.name_of(d))
-                {
-                    text.push_str(&format!(" dev {d}"));
-                }
-                node.detail.push(format!("route {text}"));
-            }
-            g.nodes.push(node);
-            for l in ns.links.iter().filter(|l| is_bridge(l)) {
-                let id = bridge_id(&ns.ns, &l.name);
-                let mut b = GNode::new(
-                    &id,
-                    GKind::Bridge {
-                        home: ns.ns.clone(),
-                    },
-                );
-                b.label = l.name.clone();
-                b.detail = addrs(l);
-                if !l.admin_up {
-                    b.detail.push("(down)".into());
-                }
-                g.nodes.push(b);
-                g.edges.push(contains(&ns.ns, &id, link_state(l, Some(l))));
-            }
-        }
-        let bridge_ids: BTreeSet<String> = g
-            .nodes
-            .iter()
-            .filter(|n| matches!(n.kind, GKind::Bridge { .. }))
-            .map(|n| n.id.clone())
-            .collect();
-        let mut done: BTreeSet<(String, String)> = BTreeSet::new();
-        let mut stubs = 0;
-        for ns in all {
             for l in &ns.links {
-                if l.name == "lo" || is_bridge(l) {
-                    continue;
-                }
-                // The node this interface hangs on: its bridge, or its namespace.
-                let owner = l
-                    .master
-                    .and_then(|m| ns.link_by_index(m))
-                    .filter(|m| is_bridge(m))
-                    .map(|m| bridge_id(&ns.ns, &m.name))
-                    .unwrap_or_else(|| ns.ns.clone());
-                if l.kind.as_deref() != Some("veth") {
-                    if let Some(n) = g.nodes.iter_mut().find(|n| n.id == owner) {
-                        let mut name = l.name.clone();
-                        if let Some(k) = &l.kind {
-                            name.push_str(&format!(" ({k})"));
-                        }
-                        n.devices.push(Row {
-                            name,
-                            addrs: addrs(l),
-                        });
-                    }
-                    continue;
-                }
-                let me = (ns.ns.clone(), l.name.clone());
-                if done.contains(&me) {
-                    continue;
-                }
-                done.insert(me);
-                let a = End {
-                    node: owner,
-                    iface: l.name.clone(),
-                    addrs: addrs(l),
-                };
-                let found = peer(l, ns).and_then(|p| {
-                    let (pns, pname) = p.split_once(':')?;
-                    let other = all.iter().find(|x| x.ns == pns)?;
-                    let pl = other.link(pname)?;
-                    Some((other, pl))
-                });
-                match found {
-                    Some((other, pl)) => {
-                        done.insert((other.ns.clone(), pl.name.clone()));
-                        let pnode = pl
-                            .master
-                            .and_then(|m| other.link_by_index(m))
-                            .filter(|m| is_bridge(m))
-                            .map(|m| bridge_id(&other.ns, &m.name))
-                            .unwrap_or_else(|| other.ns.clone());
-                        let b = End {
-                            node: pnode,
-                            iface: pl.name.clone(),
-                            addrs: addrs(pl),
-                        };
-                        // The namespace end first, as a lab file writes it.
-                        let a_on_bridge = bridge_ids.contains(&a.node);
-                        let (a, b) = if a_on_bridge && !bridge_ids.contains(&b.node) {
-                            (b, a)
-                        } else {
-                            (a, b)
-                        };
-                        g.edges.push(Edge {
-                            a,
-                            b,
-                            kind: EdgeKind::Veth,
-                            state: link_state(l, Some(pl)),
-                            drift: Drift::None,
-                        });
-                    }
-                    None => {
-                        stubs += 1;
-                        let id = format!("?{stubs}");
-                        let mut stub = GNode::new(&id, GKind::Unknown);
-                        stub.label = "?".into();
-                        stub.detail = vec![peer(l, ns).unwrap_or_else(|| "no peer".into())];
-                        g.nodes.push(stub);
-                        g.edges.push(Edge {
-                            a,
-                            b: End {
-                                node: id,
-                                iface: String::new(),
-                                addrs: Vec::new(),
-                            },
-                            kind: EdgeKind::Veth,
-                            state: State::MissingPeer,
-                            drift: Drift::None,
-                        });
-                    }
-                }
+                pairs.add(&mut g, ns, l);
             }
         }
         g
+    }
+
+    /// The bridges in `ns`, each with its edge from `ns`.
+    fn add_live_bridges(&mut self, ns: &LiveNs, ids: &BridgeIds) {
+        for l in ns.links.iter().filter(|l| is_bridge(l)) {
+            let id = ids.id(&ns.ns, &l.name);
+            let mut b = GNode::new(
+                &id,
+                GKind::Bridge {
+                    home: ns.ns.clone(),
+                },
+            );
+            b.label = l.name.clone();
+            b.detail = addrs(l);
+            if !l.admin_up {
+                b.detail.push("(down)".into());
+            }
+            self.nodes.push(b);
+            self.edges
+                .push(contains(&ns.ns, &id, link_state(l, Some(l))));
+        }
     }
 
     /// Mark what differs from the lab file `file`: its nodes and pairs the
@@ -452,6 +335,184 @@ impl Graph {
             rows.extend(n.devices.iter().cloned());
         }
         rows
+    }
+}
+
+/// A live namespace as a node, with its routes; None for a host that has
+/// only its loopback.
+fn live_node(ns: &LiveNs) -> Option<GNode> {
+    let kind = if ns.ns == HOST {
+        GKind::Host
+    } else {
+        GKind::Netns {
+            router: ns
+                .sysctls
+                .get("net.ipv4.ip_forward")
+                .is_some_and(|v| v == "1"),
+        }
+    };
+    if kind == GKind::Host && ns.links.iter().all(|l| l.name == "lo") {
+        return None;
+    }
+    let mut node = GNode::new(&ns.ns, kind);
+    for r in ns.routes.iter().filter(|r| r.is_user_route()) {
+        let mut text = if r.dst.prefix_len() == 0 {
+            "default".to_string()
+        } else {
+            r.dst.to_string()
+        };
+        if let Some(v) = r.via {
+            text.push_str(&format!(" via {v}"));
+        }
+        if r.via.is_none()
+            && let Some(d) = r.dev.and_then(|d| ns.name_of(d))
+        {
+            text.push_str(&format!(" dev {d}"));
+        }
+        node.detail.push(format!("route {text}"));
+    }
+    Some(node)
+}
+
+/// Bridge ids: the name, or name@namespace when two namespaces share it
+/// (or it is a namespace's name, or the host's).
+struct BridgeIds<'a> {
+    /// How many namespaces have a bridge of each name.
+    seen: BTreeMap<String, usize>,
+    ns_names: BTreeSet<&'a str>,
+}
+
+impl<'a> BridgeIds<'a> {
+    fn new(all: &[&'a LiveNs]) -> BridgeIds<'a> {
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for ns in all {
+            for l in ns.links.iter().filter(|l| is_bridge(l)) {
+                *seen.entry(l.name.clone()).or_default() += 1;
+            }
+        }
+        BridgeIds {
+            seen,
+            ns_names: all.iter().map(|n| n.ns.as_str()).collect(),
+        }
+    }
+
+    fn id(&self, ns: &str, name: &str) -> String {
+        if self.seen.get(name).copied().unwrap_or(0) > 1
+            || self.ns_names.contains(name)
+            || name == HOST
+        {
+            format!("{name}@{ns}")
+        } else {
+            name.to_string()
+        }
+    }
+
+    /// The node interface `l` of `ns` hangs on: its bridge, or its namespace.
+    fn owner(&self, ns: &LiveNs, l: &LiveLink) -> String {
+        l.master
+            .and_then(|m| ns.link_by_index(m))
+            .filter(|m| is_bridge(m))
+            .map(|m| self.id(&ns.ns, &m.name))
+            .unwrap_or_else(|| ns.ns.clone())
+    }
+}
+
+/// Turning live interfaces into edges (veth pairs, each once) and device rows.
+struct Pairs<'a> {
+    all: &'a [&'a LiveNs],
+    peer: &'a dyn Fn(&LiveLink, &LiveNs) -> Option<String>,
+    ids: &'a BridgeIds<'a>,
+    bridge_ids: BTreeSet<String>,
+    /// (namespace, interface) already drawn as a pair end.
+    done: BTreeSet<(String, String)>,
+    /// Peers not found so far, each drawn as a stub node.
+    stubs: usize,
+}
+
+impl<'a> Pairs<'a> {
+    fn add(&mut self, g: &mut Graph, ns: &LiveNs, l: &LiveLink) {
+        if l.name == "lo" || is_bridge(l) {
+            return;
+        }
+        let owner = self.ids.owner(ns, l);
+        if l.kind.as_deref() != Some("veth") {
+            if let Some(n) = g.nodes.iter_mut().find(|n| n.id == owner) {
+                let mut name = l.name.clone();
+                if let Some(k) = &l.kind {
+                    name.push_str(&format!(" ({k})"));
+                }
+                n.devices.push(Row {
+                    name,
+                    addrs: addrs(l),
+                });
+            }
+            return;
+        }
+        let me = (ns.ns.clone(), l.name.clone());
+        if self.done.contains(&me) {
+            return;
+        }
+        self.done.insert(me);
+        let a = End {
+            node: owner,
+            iface: l.name.clone(),
+            addrs: addrs(l),
+        };
+        match self.find_peer(ns, l) {
+            Some((other, pl)) => {
+                self.done.insert((other.ns.clone(), pl.name.clone()));
+                let b = End {
+                    node: self.ids.owner(other, pl),
+                    iface: pl.name.clone(),
+                    addrs: addrs(pl),
+                };
+                // The namespace end first, as a lab file writes it.
+                let a_on_bridge = self.bridge_ids.contains(&a.node);
+                let (a, b) = if a_on_bridge && !self.bridge_ids.contains(&b.node) {
+                    (b, a)
+                } else {
+                    (a, b)
+                };
+                g.edges.push(Edge {
+                    a,
+                    b,
+                    kind: EdgeKind::Veth,
+                    state: link_state(l, Some(pl)),
+                    drift: Drift::None,
+                });
+            }
+            None => self.add_stub(g, a, ns, l),
+        }
+    }
+
+    /// The other end of veth `l` of `ns`, when it is among the namespaces.
+    fn find_peer(&self, ns: &LiveNs, l: &LiveLink) -> Option<(&'a LiveNs, &'a LiveLink)> {
+        let p = (self.peer)(l, ns)?;
+        let (pns, pname) = p.split_once(':')?;
+        let other: &'a LiveNs = self.all.iter().find(|x| x.ns == pns)?;
+        let pl = other.link(pname)?;
+        Some((other, pl))
+    }
+
+    /// A veth whose peer is not found: an edge to a "?" node saying why.
+    fn add_stub(&mut self, g: &mut Graph, a: End, ns: &LiveNs, l: &LiveLink) {
+        self.stubs += 1;
+        let id = format!("?{}", self.stubs);
+        let mut stub = GNode::new(&id, GKind::Unknown);
+        stub.label = "?".into();
+        stub.detail = vec![(self.peer)(l, ns).unwrap_or_else(|| "no peer".into())];
+        g.nodes.push(stub);
+        g.edges.push(Edge {
+            a,
+            b: End {
+                node: id,
+                iface: String::new(),
+                addrs: Vec::new(),
+            },
+            kind: EdgeKind::Veth,
+            state: State::MissingPeer,
+            drift: Drift::None,
+        });
     }
 }
 

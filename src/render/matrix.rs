@@ -1,7 +1,7 @@
 //! The reachability matrix as text: ✓/✗ per pair, the failures, the
 //! summary line, waves and expectations.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use crate::probe::outcome::{self, Cell, Checked, MatrixReport, secs};
@@ -10,45 +10,12 @@ use crate::render::table::table;
 /// Nodes up to this many get a full table with their names as columns.
 const WIDE: usize = 24;
 
+/// (from, to) → (addresses answered, addresses probed).
+type Counts<'a> = HashMap<(&'a str, &'a str), (usize, usize)>;
+
 pub fn render(m: &MatrixReport, checked: &[Checked], timeout: Duration) -> String {
     let counts = m.counts();
-    let mut out = String::new();
-    if m.nodes.len() <= WIDE {
-        let mut header: Vec<&str> = vec![""];
-        header.extend(m.nodes.iter().map(String::as_str));
-        let rows: Vec<Vec<String>> = m
-            .nodes
-            .iter()
-            .map(|from| {
-                let mut r = vec![from.clone()];
-                r.extend(
-                    m.nodes
-                        .iter()
-                        .map(|to| MatrixReport::cell(&counts, from, to).mark().to_string()),
-                );
-                r
-            })
-            .collect();
-        out.push_str(&table(&header, &rows));
-    } else {
-        // One character per destination, in the order of the rows.
-        let rows: Vec<Vec<String>> = m
-            .nodes
-            .iter()
-            .map(|from| {
-                let line: String = m
-                    .nodes
-                    .iter()
-                    .map(|to| MatrixReport::cell(&counts, from, to).mark())
-                    .collect();
-                vec![from.clone(), line]
-            })
-            .collect();
-        out.push_str(&table(
-            &["FROM", "TO (one mark per node, in row order)"],
-            &rows,
-        ));
-    }
+    let mut out = grid(m, &counts);
     let marks: BTreeSet<Cell> = m
         .nodes
         .iter()
@@ -62,6 +29,73 @@ pub fn render(m: &MatrixReport, checked: &[Checked], timeout: Duration) -> Strin
         legend.push("· no address");
     }
     out.push_str(&format!("{}\n", legend.join("  ")));
+    failures(&mut out, m);
+    if !m.no_address.is_empty() {
+        out.push_str(&format!(
+            "without an address (not pinged): {}\n",
+            m.no_address.join(", ")
+        ));
+    }
+    out.push_str(&summary(m, timeout));
+    out.push('\n');
+    if m.waves > 1 {
+        out.push_str(&format!(
+            "run in {} waves: the kernel's neighbour (ARP/NDP) table is shared by every namespace on this machine and holds at most {} entries; each wave used half of what was free and released its entries before the next (at most {} at once)\n",
+            m.waves, m.neigh_limit, m.neigh_peak
+        ));
+    }
+    if m.table_fulls > 0 {
+        out.push_str(&format!(
+            "warning: the kernel reported its neighbour table full {} time(s) during the run (something else on the machine is filling it)\n",
+            m.table_fulls
+        ));
+    }
+    if !checked.is_empty() {
+        expectations(&mut out, checked);
+    }
+    out
+}
+
+/// The marks: a table with the nodes as columns, or for many nodes one
+/// string of marks per row.
+fn grid(m: &MatrixReport, counts: &Counts) -> String {
+    if m.nodes.len() <= WIDE {
+        let mut header: Vec<&str> = vec![""];
+        header.extend(m.nodes.iter().map(String::as_str));
+        let rows: Vec<Vec<String>> = m
+            .nodes
+            .iter()
+            .map(|from| {
+                let mut r = vec![from.clone()];
+                r.extend(
+                    m.nodes
+                        .iter()
+                        .map(|to| MatrixReport::cell(counts, from, to).mark().to_string()),
+                );
+                r
+            })
+            .collect();
+        table(&header, &rows)
+    } else {
+        // One character per destination, in the order of the rows.
+        let rows: Vec<Vec<String>> = m
+            .nodes
+            .iter()
+            .map(|from| {
+                let line: String = m
+                    .nodes
+                    .iter()
+                    .map(|to| MatrixReport::cell(counts, from, to).mark())
+                    .collect();
+                vec![from.clone(), line]
+            })
+            .collect();
+        table(&["FROM", "TO (one mark per node, in row order)"], &rows)
+    }
+}
+
+/// The first 20 failed probes with why, and how many more.
+fn failures(out: &mut String, m: &MatrixReport) {
     let failed: Vec<&outcome::PairResult> = m.pairs.iter().filter(|p| !p.reachable).collect();
     for p in failed.iter().take(20) {
         out.push_str(&format!(
@@ -78,12 +112,10 @@ pub fn render(m: &MatrixReport, checked: &[Checked], timeout: Duration) -> Strin
             failed.len() - 20
         ));
     }
-    if !m.no_address.is_empty() {
-        out.push_str(&format!(
-            "without an address (not pinged): {}\n",
-            m.no_address.join(", ")
-        ));
-    }
+}
+
+/// "N/M pairs reachable (A/P addresses answered) in T s (timeout W)".
+fn summary(m: &MatrixReport, timeout: Duration) -> String {
     let (ok, n) = m.reachable_pairs();
     let probes = m.pairs.len();
     let answered = m.pairs.iter().filter(|p| p.reachable).count();
@@ -96,38 +128,26 @@ pub fn render(m: &MatrixReport, checked: &[Checked], timeout: Duration) -> Strin
         m.elapsed_ms / 1e3,
         secs(timeout)
     ));
-    out.push_str(&summary);
-    out.push('\n');
-    if m.waves > 1 {
+    summary
+}
+
+/// How many expectations held, and each that did not.
+fn expectations(out: &mut String, checked: &[Checked]) {
+    let held = checked.iter().filter(|c| c.held).count();
+    out.push_str(&format!("expectations: {held}/{} held\n", checked.len()));
+    for c in checked.iter().filter(|c| !c.held) {
+        let want = if c.reach { "reachable" } else { "unreachable" };
+        let got = match c.observed {
+            Cell::All | Cell::Same => "every address answered",
+            Cell::Some => "some addresses answered",
+            Cell::None => "no reply",
+            Cell::NoAddress => "it has no address",
+        };
         out.push_str(&format!(
-            "run in {} waves: the kernel's neighbour (ARP/NDP) table is shared by every namespace on this machine and holds at most {} entries; each wave used half of what was free and released its entries before the next (at most {} at once)\n",
-            m.waves, m.neigh_limit, m.neigh_peak
+            "✗ {} → {}: expected {want}, but {got}\n",
+            c.from, c.to
         ));
     }
-    if m.table_fulls > 0 {
-        out.push_str(&format!(
-            "warning: the kernel reported its neighbour table full {} time(s) during the run (something else on the machine is filling it)\n",
-            m.table_fulls
-        ));
-    }
-    if !checked.is_empty() {
-        let held = checked.iter().filter(|c| c.held).count();
-        out.push_str(&format!("expectations: {held}/{} held\n", checked.len()));
-        for c in checked.iter().filter(|c| !c.held) {
-            let want = if c.reach { "reachable" } else { "unreachable" };
-            let got = match c.observed {
-                Cell::All | Cell::Same => "every address answered",
-                Cell::Some => "some addresses answered",
-                Cell::None => "no reply",
-                Cell::NoAddress => "it has no address",
-            };
-            out.push_str(&format!(
-                "✗ {} → {}: expected {want}, but {got}\n",
-                c.from, c.to
-            ));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::graph::{Drift, EdgeKind, GKind, Graph, State};
+use super::graph::{Drift, Edge, EdgeKind, GKind, GNode, Graph, State};
 use super::style;
 
 pub fn render(g: &Graph) -> String {
@@ -18,16 +18,6 @@ pub fn render(g: &Graph) -> String {
     let id = |n: &str| ids.get(n).cloned().unwrap_or_else(|| "n_unknown".into());
     let mut classes: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for n in &g.nodes {
-        let mut label = format!("<b>{}</b><br/>{}", text(&n.label), text(&n.kind.word()));
-        for d in &n.detail {
-            label.push_str(&format!("<br/>{}", text(d)));
-        }
-        for r in &n.devices {
-            label.push_str(&format!("<br/>{}", text(&row(&r.name, &r.addrs))));
-        }
-        if n.drift != Drift::None {
-            label.push_str(&format!("<br/>({})", n.drift.word()));
-        }
         let (open, close, class) = match &n.kind {
             GKind::Host => ("[[", "]]", "host"),
             GKind::Netns { router: false } => ("[", "]", "netns"),
@@ -35,7 +25,7 @@ pub fn render(g: &Graph) -> String {
             GKind::Bridge { .. } => ("{{", "}}", "bridge"),
             GKind::Unknown => ("[/", "/]", "unknown"),
         };
-        let _ = writeln!(out, "  {}{open}\"{label}\"{close}", id(&n.id));
+        let _ = writeln!(out, "  {}{open}\"{}\"{close}", id(&n.id), node_label(n));
         classes.entry(class).or_default().push(id(&n.id));
     }
     if !g.notes.is_empty() {
@@ -53,32 +43,11 @@ pub fn render(g: &Graph) -> String {
         } else {
             "---"
         };
-        let label = match e.kind {
-            EdgeKind::Veth => {
-                let mut l = format!(
-                    "{} — {}",
-                    row(&e.a.iface, &e.a.addrs),
-                    row(&e.b.iface, &e.b.addrs)
-                );
-                let mut words = Vec::new();
-                if e.state != State::Declared && e.state != State::Up {
-                    words.push(e.state.word());
-                }
-                if e.drift != Drift::None {
-                    words.push(e.drift.word());
-                }
-                if !words.is_empty() {
-                    l.push_str(&format!(" ({})", words.join(", ")));
-                }
-                l
-            }
-            EdgeKind::Contains => "in".to_string(),
-        };
         let _ = writeln!(
             out,
             "  {} {line}|\"{}\"| {}",
             id(&e.a.node),
-            text(label.trim()),
+            text(edge_label(e).trim()),
             id(&e.b.node)
         );
         if g.live || e.drift != Drift::None {
@@ -87,29 +56,74 @@ pub fn render(g: &Graph) -> String {
         }
     }
     for (class, members) in &classes {
-        let (fill, stroke) = match *class {
-            "host" => style::node_colors(&GKind::Host),
-            "netns" => style::node_colors(&GKind::Netns { router: false }),
-            "router" => style::node_colors(&GKind::Netns { router: true }),
-            "bridge" => style::node_colors(&GKind::Bridge {
-                home: String::new(),
-            }),
-            "unknown" => style::node_colors(&GKind::Unknown),
-            _ => ("#ffffff", "#999999"),
-        };
-        let extra = match *class {
-            "host" => ",stroke-dasharray:4 3",
-            "router" => ",stroke-width:2px",
-            _ => "",
-        };
-        let _ = writeln!(out, "  classDef {class} fill:{fill},stroke:{stroke}{extra}");
-        let _ = writeln!(out, "  class {} {class}", members.join(","));
+        class_def(&mut out, class, members);
     }
     for l in link_styles {
         out.push_str(&l);
         out.push('\n');
     }
     out
+}
+
+/// A node's name in bold, its kind, details, devices and drift.
+fn node_label(n: &GNode) -> String {
+    let mut label = format!("<b>{}</b><br/>{}", text(&n.label), text(&n.kind.word()));
+    for d in &n.detail {
+        label.push_str(&format!("<br/>{}", text(d)));
+    }
+    for r in &n.devices {
+        label.push_str(&format!("<br/>{}", text(&row(&r.name, &r.addrs))));
+    }
+    if n.drift != Drift::None {
+        label.push_str(&format!("<br/>({})", n.drift.word()));
+    }
+    label
+}
+
+/// A veth pair's two ends with their addresses, and its state and drift.
+fn edge_label(e: &Edge) -> String {
+    match e.kind {
+        EdgeKind::Veth => {
+            let mut l = format!(
+                "{} — {}",
+                row(&e.a.iface, &e.a.addrs),
+                row(&e.b.iface, &e.b.addrs)
+            );
+            let mut words = Vec::new();
+            if e.state != State::Declared && e.state != State::Up {
+                words.push(e.state.word());
+            }
+            if e.drift != Drift::None {
+                words.push(e.drift.word());
+            }
+            if !words.is_empty() {
+                l.push_str(&format!(" ({})", words.join(", ")));
+            }
+            l
+        }
+        EdgeKind::Contains => "in".to_string(),
+    }
+}
+
+/// The colours of one class of nodes, and its members.
+fn class_def(out: &mut String, class: &str, members: &[String]) {
+    let (fill, stroke) = match class {
+        "host" => style::node_colors(&GKind::Host),
+        "netns" => style::node_colors(&GKind::Netns { router: false }),
+        "router" => style::node_colors(&GKind::Netns { router: true }),
+        "bridge" => style::node_colors(&GKind::Bridge {
+            home: String::new(),
+        }),
+        "unknown" => style::node_colors(&GKind::Unknown),
+        _ => ("#ffffff", "#999999"),
+    };
+    let extra = match class {
+        "host" => ",stroke-dasharray:4 3",
+        "router" => ",stroke-width:2px",
+        _ => "",
+    };
+    let _ = writeln!(out, "  classDef {class} fill:{fill},stroke:{stroke}{extra}");
+    let _ = writeln!(out, "  class {} {class}", members.join(","));
 }
 
 /// Mermaid ids: `n_` and the name with anything unusual replaced, made unique.

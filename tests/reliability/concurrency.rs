@@ -28,9 +28,8 @@ pub fn together(sb: &Sandbox, cmds: &[String]) -> Vec<(i32, String)> {
         .collect()
 }
 
-#[test]
-fn four_labs_in_parallel_rounds_are_each_whole_and_leave_nothing() {
-    let sb = sandbox!();
+pub fn four_labs_in_parallel_rounds_are_each_whole_and_leave_nothing() {
+    let sb = Sandbox::new();
     let labs: Vec<(String, String)> = ["a-", "b-", "c-", "d-"]
         .iter()
         .zip([10, 20, 30, 40])
@@ -73,9 +72,8 @@ fn four_labs_in_parallel_rounds_are_each_whole_and_leave_nothing() {
     );
 }
 
-#[test]
-fn the_same_lab_twice_at_once_waits_or_refuses_and_never_mixes() {
-    let sb = sandbox!();
+pub fn the_same_lab_twice_at_once_waits_or_refuses_and_never_mixes() {
+    let sb = Sandbox::new();
     let (path, name) = mixed_lab(&sb, 40, "", 0);
     sb.vnet(&format!("up -q {path}")).ok();
     let whole = state::read(&sb).shape();
@@ -113,9 +111,8 @@ fn the_same_lab_twice_at_once_waits_or_refuses_and_never_mixes() {
     );
 }
 
-#[test]
-fn down_during_up_leaves_the_whole_lab_or_nothing() {
-    let sb = sandbox!();
+pub fn down_during_up_leaves_the_whole_lab_or_nothing() {
+    let sb = Sandbox::new();
     let (path, name) = mixed_lab(&sb, 40, "", 0);
     let full = timed_up(&sb, &path);
     let whole = state::read(&sb).shape();
@@ -152,12 +149,11 @@ fn down_during_up_leaves_the_whole_lab_or_nothing() {
     );
 }
 
-#[test]
-fn first_runs_at_once_make_run_netns_a_mount_point_once() {
+pub fn first_runs_at_once_make_run_netns_a_mount_point_once() {
     // On a machine where /run/netns is not yet a mount point, each `up`
     // makes it one (as `ip netns add` does); several starting together must
     // not stack one bind mount per run.
-    let sb = sandbox!();
+    let sb = Sandbox::new();
     let labs: Vec<String> = ["a-", "b-", "c-", "d-"]
         .iter()
         .zip([10, 20, 30, 40])

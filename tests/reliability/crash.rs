@@ -28,9 +28,8 @@ pub fn knob(var: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-#[test]
-fn a_killed_up_leaves_nothing_after_down_and_a_whole_lab_after_up() {
-    let sb = sandbox!();
+pub fn a_killed_up_leaves_nothing_after_down_and_a_whole_lab_after_up() {
+    let sb = Sandbox::new();
     let kills = knob("VNET_KILLS", 8);
     let (path, name) = mixed_lab(&sb, knob("VNET_CRASH_NODES", 50), "", 0);
     // What a clean `up` builds, and the sandbox once it is down again (the
@@ -88,9 +87,8 @@ fn a_killed_up_leaves_nothing_after_down_and_a_whole_lab_after_up() {
     assert!(leaks.is_empty(), "{leaks:#?}");
 }
 
-#[test]
-fn a_killed_down_is_finished_by_the_next_down_or_undone_by_up() {
-    let sb = sandbox!();
+pub fn a_killed_down_is_finished_by_the_next_down_or_undone_by_up() {
+    let sb = Sandbox::new();
     let kills = knob("VNET_DOWN_KILLS", 4);
     let (path, name) = mixed_lab(&sb, knob("VNET_CRASH_NODES", 50), "", 0);
     sb.vnet(&format!("up -q {path}")).ok();

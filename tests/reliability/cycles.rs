@@ -8,6 +8,8 @@
 
 use std::sync::atomic::AtomicBool;
 
+use crate::sandbox::Sandbox;
+
 use vnet::engine::{Hooks, down, up};
 
 /// The process's figures at one moment.
@@ -40,9 +42,7 @@ fn sample() -> Sample {
 }
 
 /// The loop itself; run only inside the sandbox, by the test below.
-#[test]
-#[ignore = "run in a sandbox by in_process_cycles_keep_memory_fds_and_mounts_flat"]
-fn cycles_child() {
+pub fn cycles_child() {
     let cycles: usize = std::env::var("VNET_CYCLES")
         .ok()
         .and_then(|c| c.parse().ok())
@@ -100,9 +100,8 @@ fn cycles_child() {
     assert!(end.rss_kib <= warm.rss_kib + 1024, "{warm:?} → {end:?}");
 }
 
-#[test]
-fn in_process_cycles_keep_memory_fds_and_mounts_flat() {
-    let sb = sandbox!();
+pub fn in_process_cycles_keep_memory_fds_and_mounts_flat() {
+    let sb = Sandbox::new();
     let me = std::env::current_exe().unwrap();
     let out = sb
         .sh_env(

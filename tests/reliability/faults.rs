@@ -27,9 +27,8 @@ fn with_fault(sb: &Sandbox, args: &str, k: u64) -> crate::sandbox::Out {
     )
 }
 
-#[test]
-fn a_fault_at_every_operation_of_up_rolls_back_to_nothing() {
-    let sb = sandbox!();
+pub fn a_fault_at_every_operation_of_up_rolls_back_to_nothing() {
+    let sb = Sandbox::new();
     let (path, name) = mixed_lab(&sb, knob("VNET_FAULT_NODES", 6), "", 0);
     let total = operations(&sb, &format!("up -q {path}"));
     let whole = state::read(&sb).shape();
@@ -64,9 +63,8 @@ fn a_fault_at_every_operation_of_up_rolls_back_to_nothing() {
     );
 }
 
-#[test]
-fn a_fault_at_every_operation_of_down_is_named_and_the_next_down_finishes() {
-    let sb = sandbox!();
+pub fn a_fault_at_every_operation_of_down_is_named_and_the_next_down_finishes() {
+    let sb = Sandbox::new();
     let (path, name) = mixed_lab(&sb, 6, "", 0);
     sb.vnet(&format!("up -q {path}")).ok();
     let total = operations(&sb, &format!("down -q {name}"));
@@ -95,9 +93,8 @@ fn a_fault_at_every_operation_of_down_is_named_and_the_next_down_finishes() {
     );
 }
 
-#[test]
-fn a_reconcile_that_fails_anywhere_converges_on_the_next_up() {
-    let sb = sandbox!();
+pub fn a_reconcile_that_fails_anywhere_converges_on_the_next_up() {
+    let sb = Sandbox::new();
     let (small, name) = mixed_lab(&sb, 6, "", 0);
     // The same lab grown by two nodes, with an address moved: a reconcile
     // that creates, changes and removes.

@@ -99,9 +99,8 @@ fn refused(sb: &Sandbox, path: &str, setup: &str, undo: &str, says: &str) {
     sb.sh(undo).ok();
 }
 
-#[test]
-fn look_alikes_are_refused_or_worked_around_and_never_touched() {
-    let sb = sandbox!();
+pub fn look_alikes_are_refused_or_worked_around_and_never_touched() {
+    let sb = Sandbox::new();
     let (path, name) = mixed_lab(&sb, 10, "", 0);
     plant(&sb, vnet::model::owner::group(&name));
 

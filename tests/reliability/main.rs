@@ -68,3 +68,29 @@ pub fn timed_up(sb: &Sandbox, path: &str) -> f64 {
     sb.vnet(&format!("up -q {path}")).ok();
     t.elapsed().as_secs_f64()
 }
+
+fn main() -> std::process::ExitCode {
+    sandbox::harness::run(vec![
+        kernel!(concurrency::four_labs_in_parallel_rounds_are_each_whole_and_leave_nothing),
+        kernel!(concurrency::the_same_lab_twice_at_once_waits_or_refuses_and_never_mixes),
+        kernel!(concurrency::down_during_up_leaves_the_whole_lab_or_nothing),
+        kernel!(concurrency::first_runs_at_once_make_run_netns_a_mount_point_once),
+        kernel!(crash::a_killed_up_leaves_nothing_after_down_and_a_whole_lab_after_up),
+        kernel!(crash::a_killed_down_is_finished_by_the_next_down_or_undone_by_up),
+        child!(cycles::cycles_child),
+        kernel!(cycles::in_process_cycles_keep_memory_fds_and_mounts_flat),
+        kernel!(faults::a_fault_at_every_operation_of_up_rolls_back_to_nothing),
+        kernel!(faults::a_fault_at_every_operation_of_down_is_named_and_the_next_down_finishes),
+        kernel!(faults::a_reconcile_that_fails_anywhere_converges_on_the_next_up),
+        kernel!(files::state_files_are_private_and_root_owned_whatever_the_umask),
+        host_root!(
+            files::a_state_directory_owned_by_someone_else_is_refused,
+            "it gives /run/vnet to uid 65534, which is not mapped in a user namespace"
+        ),
+        kernel!(files::symlinks_planted_in_run_vnet_are_never_followed),
+        kernel!(files::a_symlink_at_run_netns_is_refused_and_junk_inside_is_left_alone),
+        kernel!(files::without_privilege_nothing_changes_and_nothing_is_created),
+        kernel!(files::a_node_name_that_is_a_path_never_reaches_the_file_system),
+        kernel!(foreign::look_alikes_are_refused_or_worked_around_and_never_touched),
+    ])
+}

@@ -4,15 +4,38 @@
 //! nsenter. The holder lives as long as its stdin: when the test ends, or
 //! dies, the pipe closes, the holder exits, and every namespace, interface
 //! and mount made inside goes with it. Tests never touch the host's network.
+//!
+//! As root the namespaces are plain ones. A normal user gets them inside a
+//! new user namespace of its own (`unshare --user --map-root-user`), where
+//! it is uid 0 with every capability over the network it made: enough to
+//! build, probe and read it, not for what only the host's root may do
+//! (tracefs, for one; see `harness::host_root`). Where neither works (no
+//! root and no unprivileged user namespaces, or no util-linux), the kernel
+//! tests are reported as ignored, with the reason.
 #![allow(dead_code)]
+
+#[macro_use]
+pub mod harness;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// How sandboxes are made on this machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Run by the host's root: plain network and mount namespaces.
+    Root,
+    /// Run by anyone else (a normal user, uid 0 of a container): inside a
+    /// user namespace of its own.
+    User,
+}
 
 pub struct Sandbox {
     holder: Child,
     _stdin: ChildStdin,
     pid: u32,
+    mode: Mode,
 }
 
 /// Result of one command in the sandbox.
@@ -60,51 +83,111 @@ echo ready
 exec cat >/dev/null
 "#;
 
-fn is_root() -> bool {
+/// unshare's options for the holder.
+fn unshare_args(mode: Mode) -> &'static [&'static str] {
+    match mode {
+        Mode::Root => &["--net", "--mount", "--propagation", "private"],
+        Mode::User => &[
+            "--user",
+            "--map-root-user",
+            "--net",
+            "--mount",
+            "--propagation",
+            "private",
+        ],
+    }
+}
+
+/// Root of the host: uid 0 in the initial user namespace (whose map is the
+/// identity over every uid), not uid 0 of a container's user namespace.
+fn is_host_root() -> bool {
     // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    let uid0 = unsafe { libc::geteuid() == 0 };
+    let initial = std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]);
+    uid0 && initial
+}
+
+/// Whether `prog` is found on PATH.
+fn installed(prog: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| {
+            std::fs::metadata(d.join(prog)).is_ok_and(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            })
+        })
+    })
+}
+
+/// How sandboxes are made here, or why they cannot be (asked once).
+pub fn mode() -> Result<Mode, String> {
+    static MODE: OnceLock<Result<Mode, String>> = OnceLock::new();
+    MODE.get_or_init(|| {
+        let missing: Vec<&str> = ["unshare", "nsenter", "ip", "setpriv"]
+            .into_iter()
+            .filter(|p| !installed(p))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "the sandbox needs {} (util-linux, iproute2: see .ci/packages.txt)",
+                missing.join(", ")
+            ));
+        }
+        if is_host_root() {
+            return Ok(Mode::Root);
+        }
+        let tried = Command::new("unshare")
+            .args(unshare_args(Mode::User))
+            .args(["--", "true"])
+            .stdin(Stdio::null())
+            .output();
+        match tried {
+            Ok(o) if o.status.success() => Ok(Mode::User),
+            Ok(o) => Err(format!(
+                "not the host's root, and no user namespace may be made here ({}); run as root",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => Err(format!(
+                "not the host's root, and unshare did not run ({e}); run as root"
+            )),
+        }
+    })
+    .clone()
 }
 
 impl Sandbox {
-    /// A fresh sandbox, or None (after saying why) when the test cannot run
-    /// here: not root, or no unshare.
-    pub fn new() -> Option<Sandbox> {
-        if !is_root() {
-            eprintln!("skipped: this test builds networks and needs root (run: sudo cargo test)");
-            return None;
-        }
+    /// A fresh sandbox. Panics when none can be made: the harness asked
+    /// [`mode`] before running a kernel test, so this is a failure.
+    pub fn new() -> Sandbox {
+        let mode = mode().unwrap_or_else(|why| panic!("no sandbox here: {why}"));
         let mut holder = Command::new("unshare")
-            .args([
-                "--net",
-                "--mount",
-                "--propagation",
-                "private",
-                "--",
-                "sh",
-                "-c",
-                SETUP,
-            ])
+            .args(unshare_args(mode))
+            .args(["--", "sh", "-c", SETUP])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .ok()?;
+            .unwrap_or_else(|e| panic!("the sandbox did not start: unshare: {e}"));
         let pid = holder.id();
-        let stdin = holder.stdin.take()?;
+        let stdin = holder.stdin.take().expect("piped stdin");
         let mut line = String::new();
-        BufReader::new(holder.stdout.take()?)
-            .read_line(&mut line)
-            .ok()?;
-        if line.trim() != "ready" {
+        let read = BufReader::new(holder.stdout.take().expect("piped stdout")).read_line(&mut line);
+        if read.is_err() || line.trim() != "ready" {
             let _ = holder.kill();
             let _ = holder.wait();
-            panic!("the sandbox did not start (unshare failed)");
+            panic!("the sandbox did not start (unshare {mode:?} failed; its stderr is above)");
         }
-        Some(Sandbox {
+        Sandbox {
             holder,
             _stdin: stdin,
             pid,
-        })
+            mode,
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// Run a shell script inside the sandbox, from the repository root.
@@ -113,26 +196,41 @@ impl Sandbox {
     }
 
     pub fn sh_env(&self, script: &str, env: &[(&str, &str)]) -> Out {
-        let mut c = Command::new("nsenter");
-        // Entering a mount namespace resets the working directory: go back.
-        let script = format!("cd \"$REPO\" && {{\n{script}\n}}");
-        c.args([
-            "-t",
-            &self.pid.to_string(),
-            "-n",
-            "-m",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ])
-        .env("REPO", env!("CARGO_MANIFEST_DIR"))
-        .env("VNET", env!("CARGO_BIN_EXE_vnet"))
-        .env("NO_COLOR", "1");
+        let mut c = self.command(script);
         for (k, v) in env {
             c.env(k, v);
         }
         Out::from(c.output().expect("nsenter runs"))
+    }
+
+    /// The command that runs `script` inside the sandbox, from the
+    /// repository root, for callers that wire its streams themselves.
+    pub fn command(&self, script: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        // Entering a mount namespace resets the working directory: go back.
+        let script = format!("cd \"$REPO\" && {{\n{script}\n}}");
+        c.args(["-t", &self.pid.to_string()]);
+        if self.mode == Mode::User {
+            // uid 0 of the sandbox's user namespace is the caller: keep the
+            // credentials (nsenter could not drop the supplementary groups).
+            c.args(["-U", "--preserve-credentials"]);
+        }
+        c.args(["-n", "-m", "--", "sh", "-c", &script])
+            .env("REPO", env!("CARGO_MANIFEST_DIR"))
+            .env("NOBODY", self.nobody())
+            .env("VNET", env!("CARGO_BIN_EXE_vnet"))
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    /// A command prefix (also `$NOBODY` in scripts) that runs what follows
+    /// without privilege: as nobody when run by root; as uid 0 without any
+    /// capability in a user namespace, where nobody has no uid.
+    pub fn nobody(&self) -> &'static str {
+        match self.mode {
+            Mode::Root => "setpriv --reuid=65534 --regid=65534 --clear-groups",
+            Mode::User => "setpriv --bounding-set=-all --inh-caps=-all",
+        }
     }
 
     /// `vnet ARGS…` inside the sandbox.
@@ -226,15 +324,4 @@ impl Drop for Sandbox {
         let _ = self.holder.kill();
         let _ = self.holder.wait();
     }
-}
-
-/// A sandbox, or return from the test (skipped, with the reason printed).
-#[macro_export]
-macro_rules! sandbox {
-    () => {
-        match $crate::sandbox::Sandbox::new() {
-            Some(s) => s,
-            None => return,
-        }
-    };
 }

@@ -10,7 +10,7 @@ use crate::doctor::case::Ctx;
 use crate::doctor::cmd;
 use crate::doctor::finding::Finding;
 use crate::doctor::snapshot::place;
-use crate::model::live::{LiveAddr, LiveLink};
+use crate::model::live::{LiveAddr, LiveLink, LiveNs};
 
 fn fam(cx: &Ctx, a: &IpAddr) -> bool {
     a.is_ipv6() == cx.case.v6
@@ -49,134 +49,144 @@ fn failed(cx: &Ctx) -> bool {
 pub fn missing(cx: &Ctx) -> Vec<Finding> {
     let mut out = Vec::new();
     let family = if cx.case.v6 { "IPv6" } else { "IPv4" };
-    let src = &cx.case.src;
     // The destination node has interfaces, but no address to reach it by.
     if let (Some(d), None) = (&cx.case.dst_node, cx.case.dst)
         && let Some(dn) = cx.snap.get(d)
     {
-        let pairs = shared(cx, src, d);
+        let pairs = shared(cx, &cx.case.src, d);
         for (s, t) in &pairs {
             if addrs(cx, t).next().is_some() {
                 continue;
             }
-            let net = addrs(cx, s).find(|a| !a.dadfailed).map(|a| a.net);
-            let example = net.and_then(|n| cx.snap.free_addr(n, None));
-            let mut f = Finding::new(
-                "addr.missing",
-                format!(
-                    "{} has no {family} address: {d} cannot be reached on the link it shares with {src}",
-                    place(d, &t.name)
-                ),
-            )
-            .at(d)
-            .evidence(format!("{}: no {family} address", place(d, &t.name)));
-            if let Some(n) = net {
-                f = f.evidence(format!("{}: {n}", place(src, &s.name)));
-            }
-            let what = match (&example, net) {
-                (Some(e), Some(n)) => {
-                    format!("give it an address in {} ({} is free)", n.trunc(), e.addr())
-                }
-                _ => "give it an address".to_string(),
-            };
-            let addr = example.map_or("ADDRESS/PREFIX".to_string(), |e| e.to_string());
-            f = f.fix(
-                what,
-                vec![cmd::ip(
-                    d,
-                    &format!("addr add {addr} dev {}", cmd::dev(&t.name)),
-                )],
-            );
-            out.push(f);
+            out.push(missing_on_link(cx, d, s, t, family));
         }
         if pairs.is_empty() && dn.links.iter().any(|l| l.name != "lo") {
-            let mut f = Finding::new(
-                "addr.missing",
-                format!("{d} has no usable {family} address to reach it by"),
-            )
-            .at(d);
-            for l in dn.links.iter().filter(|l| l.name != "lo") {
-                f = f.evidence(format!(
-                    "{}: {}",
-                    place(d, &l.name),
-                    describe_addrs(cx, l, family)
-                ));
-            }
-            // Tentative and failed addresses have rules of their own.
-            let dad = dn
-                .links
-                .iter()
-                .any(|l| addrs(cx, l).any(|a| a.tentative || a.dadfailed));
-            if !dad {
-                out.push(f);
-            }
+            out.extend(no_usable_addr(cx, d, dn, family));
         }
     }
-    // The source has no address of the family on any interface.
-    if let Some(sn) = cx.snap.get(src)
-        && cx.case.dst.is_some()
+    out.extend(src_without_addr(cx, family));
+    out.extend(held_by_nobody(cx, family));
+    out
+}
+
+/// `t`, the interface of `d` on the link SRC reaches by `s`, has no address.
+fn missing_on_link(cx: &Ctx, d: &str, s: &LiveLink, t: &LiveLink, family: &str) -> Finding {
+    let src = &cx.case.src;
+    let net = addrs(cx, s).find(|a| !a.dadfailed).map(|a| a.net);
+    let example = net.and_then(|n| cx.snap.free_addr(n, None));
+    let mut f = Finding::new(
+        "addr.missing",
+        format!(
+            "{} has no {family} address: {d} cannot be reached on the link it shares with {src}",
+            place(d, &t.name)
+        ),
+    )
+    .at(d)
+    .evidence(format!("{}: no {family} address", place(d, &t.name)));
+    if let Some(n) = net {
+        f = f.evidence(format!("{}: {n}", place(src, &s.name)));
+    }
+    let what = match (&example, net) {
+        (Some(e), Some(n)) => {
+            format!("give it an address in {} ({} is free)", n.trunc(), e.addr())
+        }
+        _ => "give it an address".to_string(),
+    };
+    let addr = example.map_or("ADDRESS/PREFIX".to_string(), |e| e.to_string());
+    f.fix(
+        what,
+        vec![cmd::ip(
+            d,
+            &format!("addr add {addr} dev {}", cmd::dev(&t.name)),
+        )],
+    )
+}
+
+/// `d` shares no link with SRC and has no address to reach it by (unless
+/// a tentative or failed one, which have rules of their own).
+fn no_usable_addr(cx: &Ctx, d: &str, dn: &LiveNs, family: &str) -> Option<Finding> {
+    let mut f = Finding::new(
+        "addr.missing",
+        format!("{d} has no usable {family} address to reach it by"),
+    )
+    .at(d);
+    for l in dn.links.iter().filter(|l| l.name != "lo") {
+        f = f.evidence(format!(
+            "{}: {}",
+            place(d, &l.name),
+            describe_addrs(cx, l, family)
+        ));
+    }
+    // Tentative and failed addresses have rules of their own.
+    let dad = dn
+        .links
+        .iter()
+        .any(|l| addrs(cx, l).any(|a| a.tentative || a.dadfailed));
+    (!dad).then_some(f)
+}
+
+/// The source has no address of the family on any interface.
+fn src_without_addr(cx: &Ctx, family: &str) -> Option<Finding> {
+    let src = &cx.case.src;
+    let sn = cx.snap.get(src)?;
+    let none = cx.case.dst.is_some()
         && sn
             .links
             .iter()
             .filter(|l| l.name != "lo")
             .all(|l| addrs(cx, l).next().is_none())
         && sn.links.iter().any(|l| l.name != "lo")
-        && !cx.probe.answered
-    {
-        out.push(
-            Finding::new(
-                "addr.missing",
-                format!(
-                    "{src} has no {family} address on any interface: it has nothing to send from"
-                ),
-            )
-            .at(src)
-            .evidence(format!("{src}: no {family} address besides lo")),
-        );
-    }
-    // An address nobody holds.
-    if let Some(dst) = cx.case.dst
-        && cx.case.dst_node.is_none()
-        && !dst.is_loopback()
-        && !cx.snap.held(dst)
-        && !cx.probe.answered
-    {
-        let mut f = Finding::new(
+        && !cx.probe.answered;
+    none.then(|| {
+        Finding::new(
             "addr.missing",
-            format!("no namespace vnet can see holds {dst}"),
+            format!("{src} has no {family} address on any interface: it has nothing to send from"),
         )
-        .at(src);
-        // Someone on the way's last link without an address may be meant.
-        if let Some(out_pt) = cx.fwd.legs.last().and_then(|l| l.out.as_ref()) {
-            for (ns, l) in cx
-                .snap
-                .endpoints(&cx.snap.l2_segment(&out_pt.ns, out_pt.ifindex))
-            {
-                if ns != out_pt.ns && addrs(cx, &l).next().is_none() {
-                    f = f
-                        .guess()
-                        .at(&ns)
-                        .evidence(format!(
-                            "{} on the same link has no {family} address: was {dst} meant for it?",
-                            place(&ns, &l.name)
-                        ))
-                        .fix(
-                            format!("give {} the address", l.name),
-                            vec![cmd::ip(
-                                &ns,
-                                &format!(
-                                    "addr add {dst}/{} dev {}",
-                                    prefix_near(cx, dst),
-                                    cmd::dev(&l.name)
-                                ),
-                            )],
-                        );
-                }
+        .at(src)
+        .evidence(format!("{src}: no {family} address besides lo"))
+    })
+}
+
+/// An address nobody holds; someone on the way's last link without an
+/// address may be meant.
+fn held_by_nobody(cx: &Ctx, family: &str) -> Option<Finding> {
+    let dst = cx.case.dst?;
+    if cx.case.dst_node.is_some() || dst.is_loopback() || cx.snap.held(dst) || cx.probe.answered {
+        return None;
+    }
+    let mut f = Finding::new(
+        "addr.missing",
+        format!("no namespace vnet can see holds {dst}"),
+    )
+    .at(&cx.case.src);
+    if let Some(out_pt) = cx.fwd.legs.last().and_then(|l| l.out.as_ref()) {
+        for (ns, l) in cx
+            .snap
+            .endpoints(&cx.snap.l2_segment(&out_pt.ns, out_pt.ifindex))
+        {
+            if ns != out_pt.ns && addrs(cx, &l).next().is_none() {
+                f = f
+                    .guess()
+                    .at(&ns)
+                    .evidence(format!(
+                        "{} on the same link has no {family} address: was {dst} meant for it?",
+                        place(&ns, &l.name)
+                    ))
+                    .fix(
+                        format!("give {} the address", l.name),
+                        vec![cmd::ip(
+                            &ns,
+                            &format!(
+                                "addr add {dst}/{} dev {}",
+                                prefix_near(cx, dst),
+                                cmd::dev(&l.name)
+                            ),
+                        )],
+                    );
             }
         }
-        out.push(f);
     }
-    out
+    Some(f)
 }
 
 /// The prefix length of the sender's address on the subnet of `dst`.
@@ -381,12 +391,25 @@ fn prefix_finding(ns: &str, l: &LiveLink, mine: IpNet, other_ns: &str, theirs: I
 /// The probed address held twice: by the source itself, or by two
 /// namespaces on one link.
 pub fn duplicate_ip(cx: &Ctx) -> Vec<Finding> {
-    let mut out = Vec::new();
     let Some(dst) = cx.case.dst else {
-        return out;
+        return Vec::new();
     };
-    let holders: Vec<(String, LiveLink, IpNet)> = cx
-        .snap
+    let holders = holders(cx, dst);
+    if holders.len() < 2 {
+        return Vec::new();
+    }
+    if let Some(f) = given_src_address(cx, dst, &holders) {
+        return vec![f];
+    }
+    held_twice_on_a_link(cx, dst, &holders)
+}
+
+/// (namespace, interface, address) of each interface holding `dst`
+/// (loopbacks and failed addresses aside).
+type Holder = (String, LiveLink, IpNet);
+
+fn holders(cx: &Ctx, dst: IpAddr) -> Vec<Holder> {
+    cx.snap
         .ns
         .iter()
         .flat_map(|(ns, n)| {
@@ -400,55 +423,57 @@ pub fn duplicate_ip(cx: &Ctx) -> Vec<Finding> {
                         .map(move |a| (ns.clone(), l.clone(), a.net))
                 })
         })
-        .collect();
-    if holders.len() < 2 {
-        return out;
-    }
+        .collect()
+}
+
+/// The destination node was given the source's own address.
+fn given_src_address(cx: &Ctx, dst: IpAddr, holders: &[Holder]) -> Option<Finding> {
     let src = &cx.case.src;
-    // The destination node was given the source's own address.
-    if let Some(d) = &cx.case.dst_node
-        && d != src
-        && holders.iter().any(|h| &h.0 == src)
-        && let Some((_, dl, dnet)) = holders.iter().find(|h| &h.0 == d)
-    {
-        let new = cx.snap.free_addr(*dnet, None);
-        let mut f = Finding::new(
-            "addr.duplicate-ip",
-            format!(
-                "{d} has {dst}, which is also {src}'s own address: {src}'s packets to it never leave {src}"
-            ),
-        )
-        .at(d)
-        .at(src)
-        .evidence(format!("{}: {dnet}", place(d, &dl.name)));
-        for (ns, l, net) in holders.iter().filter(|h| &h.0 == src) {
-            f = f.evidence(format!("{}: {net}", place(ns, &l.name)));
-        }
-        if cx.probe.answered {
-            f = f.evidence(format!(
-                "the reply came from {src} itself (delivered locally)"
-            ));
-        }
-        if let Some(n) = new {
-            f = f.fix(
-                format!("give {d} an address of its own"),
-                vec![
-                    cmd::ip(d, &format!("addr del {dnet} dev {}", cmd::dev(&dl.name))),
-                    cmd::ip(d, &format!("addr add {n} dev {}", cmd::dev(&dl.name))),
-                ],
-            );
-        }
-        out.push(f);
-        return out;
+    let d = cx.case.dst_node.as_ref().filter(|d| *d != src)?;
+    if !holders.iter().any(|h| &h.0 == src) {
+        return None;
     }
-    // Two holders on one link.
+    let (_, dl, dnet) = holders.iter().find(|h| &h.0 == d)?;
+    let new = cx.snap.free_addr(*dnet, None);
+    let mut f = Finding::new(
+        "addr.duplicate-ip",
+        format!(
+            "{d} has {dst}, which is also {src}'s own address: {src}'s packets to it never leave {src}"
+        ),
+    )
+    .at(d)
+    .at(src)
+    .evidence(format!("{}: {dnet}", place(d, &dl.name)));
+    for (ns, l, net) in holders.iter().filter(|h| &h.0 == src) {
+        f = f.evidence(format!("{}: {net}", place(ns, &l.name)));
+    }
+    if cx.probe.answered {
+        f = f.evidence(format!(
+            "the reply came from {src} itself (delivered locally)"
+        ));
+    }
+    if let Some(n) = new {
+        f = f.fix(
+            format!("give {d} an address of its own"),
+            vec![
+                cmd::ip(d, &format!("addr del {dnet} dev {}", cmd::dev(&dl.name))),
+                cmd::ip(d, &format!("addr add {n} dev {}", cmd::dev(&dl.name))),
+            ],
+        );
+    }
+    Some(f)
+}
+
+/// Two holders on one link; the fix renumbers the one that is not the
+/// destination asked for.
+fn held_twice_on_a_link(cx: &Ctx, dst: IpAddr, holders: &[Holder]) -> Vec<Finding> {
+    let mut out = Vec::new();
     for (i, (ans, al, _)) in holders.iter().enumerate() {
         let seg = cx.snap.l2_segment(ans, al.index);
         for (bns, bl, bnet) in &holders[i + 1..] {
             if !seg.contains(&(bns.clone(), bl.index)) {
                 continue;
             }
-            // Renumber the one that is not the destination asked for.
             let (fns, fl, fnet) = if cx.case.dst_node.as_deref() == Some(bns.as_str()) {
                 let a = holders
                     .iter()
@@ -563,6 +588,29 @@ pub fn dad(cx: &Ctx) -> Vec<Finding> {
     if !cx.case.v6 || !failed(cx) {
         return out;
     }
+    let mut seen: Vec<(String, u32)> = Vec::new();
+    for (ns, i) in dad_links(cx) {
+        if seen.contains(&(ns.clone(), i)) {
+            continue;
+        }
+        seen.push((ns.clone(), i));
+        let Some(l) = cx.snap.link(&ns, i) else {
+            continue;
+        };
+        for a in addrs(cx, l) {
+            if a.dadfailed {
+                out.push(dad_failed(cx, &ns, l, a));
+            } else if a.tentative {
+                out.push(tentative(&ns, l, a));
+            }
+        }
+    }
+    out
+}
+
+/// The interfaces on the ways, then those of the source and the
+/// destination, as (namespace, ifindex).
+fn dad_links(cx: &Ctx) -> Vec<(String, u32)> {
     let mut links: Vec<(String, u32)> = Vec::new();
     for (way, _) in cx.ways() {
         for p in &way.path.points {
@@ -583,79 +631,72 @@ pub fn dad(cx: &Ctx) -> Vec<Finding> {
         }
     }
     links.dedup();
-    let mut seen: Vec<(String, u32)> = Vec::new();
-    for (ns, i) in links {
-        if seen.contains(&(ns.clone(), i)) {
-            continue;
-        }
-        seen.push((ns.clone(), i));
-        let Some(l) = cx.snap.link(&ns, i) else {
-            continue;
-        };
-        for a in addrs(cx, l) {
-            let here = place(&ns, &l.name);
-            if a.dadfailed {
-                let others: Vec<String> = cx
-                    .snap
-                    .l2_segment(&ns, i)
-                    .iter()
-                    .filter(|(on, oi)| !(on == &ns && *oi == i))
-                    .filter_map(|(on, oi)| {
-                        let ol = cx.snap.link(on, *oi)?;
-                        ol.addrs
-                            .iter()
-                            .any(|x| x.net.addr() == a.net.addr() && !x.dadfailed)
-                            .then(|| place(on, &ol.name))
-                    })
-                    .collect();
-                let who = if others.is_empty() {
-                    "another host on the link answered for it".to_string()
-                } else {
-                    format!("{} already has it", others.join(", "))
-                };
-                let mut f = Finding::new(
-                    "addr.dadfailed",
-                    format!(
-                        "{here}'s address {} failed duplicate address detection ({who}): the kernel does not use it",
-                        a.net
-                    ),
-                )
-                .at(&ns)
-                .evidence(format!("{here}: {} dadfailed tentative", a.net));
-                let new = cx.snap.free_addr(a.net, None);
-                let mut cmds = vec![cmd::ip(
-                    &ns,
-                    &format!("addr del {} dev {}", a.net, cmd::dev(&l.name)),
-                )];
-                if let Some(n) = new {
-                    cmds.push(cmd::ip(
-                        &ns,
-                        &format!("addr add {n} dev {}", cmd::dev(&l.name)),
-                    ));
-                }
-                f = f.fix("replace it with a free address", cmds);
-                out.push(f);
-            } else if a.tentative {
-                out.push(
-                    Finding::new(
-                        "addr.tentative",
-                        format!(
-                            "{here}'s address {} is still tentative (duplicate address detection is running): it cannot be used yet",
-                            a.net
-                        ),
-                    )
-                    .at(&ns)
-                    .evidence(format!("{here}: {} tentative", a.net))
-                    .fix(
-                        "wait for duplicate detection to end, or add the address without it",
-                        vec![
-                            cmd::ip(&ns, &format!("addr del {} dev {}", a.net, cmd::dev(&l.name))),
-                            cmd::ip(&ns, &format!("addr add {} dev {} nodad", a.net, cmd::dev(&l.name))),
-                        ],
-                    ),
-                );
-            }
-        }
+    links
+}
+
+/// Address `a` of `l` in `ns` failed duplicate detection: who has it too,
+/// and a free one instead.
+fn dad_failed(cx: &Ctx, ns: &str, l: &LiveLink, a: &LiveAddr) -> Finding {
+    let here = place(ns, &l.name);
+    let i = l.index;
+    let others: Vec<String> = cx
+        .snap
+        .l2_segment(ns, i)
+        .iter()
+        .filter(|(on, oi)| !(on == ns && *oi == i))
+        .filter_map(|(on, oi)| {
+            let ol = cx.snap.link(on, *oi)?;
+            ol.addrs
+                .iter()
+                .any(|x| x.net.addr() == a.net.addr() && !x.dadfailed)
+                .then(|| place(on, &ol.name))
+        })
+        .collect();
+    let who = if others.is_empty() {
+        "another host on the link answered for it".to_string()
+    } else {
+        format!("{} already has it", others.join(", "))
+    };
+    let f = Finding::new(
+        "addr.dadfailed",
+        format!(
+            "{here}'s address {} failed duplicate address detection ({who}): the kernel does not use it",
+            a.net
+        ),
+    )
+    .at(ns)
+    .evidence(format!("{here}: {} dadfailed tentative", a.net));
+    let new = cx.snap.free_addr(a.net, None);
+    let mut cmds = vec![cmd::ip(
+        ns,
+        &format!("addr del {} dev {}", a.net, cmd::dev(&l.name)),
+    )];
+    if let Some(n) = new {
+        cmds.push(cmd::ip(
+            ns,
+            &format!("addr add {n} dev {}", cmd::dev(&l.name)),
+        ));
     }
-    out
+    f.fix("replace it with a free address", cmds)
+}
+
+/// Address `a` of `l` in `ns` is still in duplicate detection.
+fn tentative(ns: &str, l: &LiveLink, a: &LiveAddr) -> Finding {
+    let here = place(ns, &l.name);
+    Finding::new(
+        "addr.tentative",
+        format!(
+            "{here}'s address {} is still tentative (duplicate address detection is running): it cannot be used yet",
+            a.net
+        ),
+    )
+    .at(ns)
+    .evidence(format!("{here}: {} tentative", a.net))
+    .fix(
+        "wait for duplicate detection to end, or add the address without it",
+        vec![
+            cmd::ip(ns, &format!("addr del {} dev {}", a.net, cmd::dev(&l.name))),
+            cmd::ip(ns, &format!("addr add {} dev {} nodad", a.net, cmd::dev(&l.name))),
+        ],
+    )
 }

@@ -140,40 +140,7 @@ fn accept(pass: &Pass, c: &Chain) -> (String, String) {
 fn finding(pass: &Pass, blame: &Blame, certain: bool, unknown: &[String]) -> Finding {
     let c = &blame.chain;
     let ns = &pass.ns;
-    let what = pass.what.as_str();
-    let how = match &blame.rule {
-        None => "its policy is drop and no rule accepts it".to_string(),
-        Some(r) if r.chain == c.name => format!("rule {} drops it ({})", r.position, r.text),
-        Some(r) => format!(
-            "rule {} of chain {}, jumped to from it, drops it ({})",
-            r.position, r.chain, r.text
-        ),
-    };
-    let chain = chain_words(c);
-    let cause = match pass.id {
-        "filter.br-netfilter" => format!(
-            "br_netfilter sends frames bridged by {} in {ns} through the {} hooks, where {chain} drops {what}: {how}",
-            pass.bridge.as_deref().unwrap_or("the bridge"),
-            if pass.pkt.nfproto == nft::IPV6 {
-                "ip6tables"
-            } else {
-                "iptables"
-            },
-        ),
-        "filter.bridge" => format!(
-            "the nftables bridge family drops {what} bridged by {} in {ns}: in {chain}, {how}",
-            pass.bridge.as_deref().unwrap_or("the bridge"),
-        ),
-        "filter.forward" => format!("{ns}'s forward filter drops {what}: in {chain}, {how}"),
-        "filter.input" => format!("{ns}'s input filter drops {what}: in {chain}, {how}"),
-        "filter.output" => format!("{ns}'s output filter drops {what}: in {chain}, {how}"),
-        "filter.netdev" => format!(
-            "a netdev filter on {} drops {what}: in {chain}, {how}",
-            place(ns, pass.dev.as_deref().unwrap_or("?")),
-        ),
-        _ => format!("an ARP filter in {ns} drops {what}: in {chain}, {how}"),
-    };
-    let mut f = Finding::new(pass.id, cause).at(ns);
+    let mut f = Finding::new(pass.id, cause(pass, blame)).at(ns);
     if !certain {
         f = f.guess();
         for u in unknown {
@@ -198,6 +165,67 @@ fn finding(pass: &Pass, blame: &Blame, certain: bool, unknown: &[String]) -> Fin
                 vec![cmd::sysctl(ns, key, "0")],
             );
     }
+    f = f.evidence(chain_evidence(pass, blame));
+    if let Some(p) = c.packets.filter(|p| *p > 0 && blame.rule.is_none()) {
+        f = f.evidence(format!(
+            "{ns}: its policy has dropped {p} packet{} so far (chain counter)",
+            if p == 1 { "" } else { "s" }
+        ));
+    }
+    if !blame.via.is_empty() {
+        f = f.evidence(format!(
+            "reached through: {} → {}",
+            c.name,
+            blame.via.join(" → ")
+        ));
+    }
+    let (what, command) = let_through(pass, blame);
+    f.fix(what, vec![command])
+}
+
+/// Which hook of which namespace drops what, and how.
+fn cause(pass: &Pass, blame: &Blame) -> String {
+    let c = &blame.chain;
+    let ns = &pass.ns;
+    let what = pass.what.as_str();
+    let how = match &blame.rule {
+        None => "its policy is drop and no rule accepts it".to_string(),
+        Some(r) if r.chain == c.name => format!("rule {} drops it ({})", r.position, r.text),
+        Some(r) => format!(
+            "rule {} of chain {}, jumped to from it, drops it ({})",
+            r.position, r.chain, r.text
+        ),
+    };
+    let chain = chain_words(c);
+    match pass.id {
+        "filter.br-netfilter" => format!(
+            "br_netfilter sends frames bridged by {} in {ns} through the {} hooks, where {chain} drops {what}: {how}",
+            pass.bridge.as_deref().unwrap_or("the bridge"),
+            if pass.pkt.nfproto == nft::IPV6 {
+                "ip6tables"
+            } else {
+                "iptables"
+            },
+        ),
+        "filter.bridge" => format!(
+            "the nftables bridge family drops {what} bridged by {} in {ns}: in {chain}, {how}",
+            pass.bridge.as_deref().unwrap_or("the bridge"),
+        ),
+        "filter.forward" => format!("{ns}'s forward filter drops {what}: in {chain}, {how}"),
+        "filter.input" => format!("{ns}'s input filter drops {what}: in {chain}, {how}"),
+        "filter.output" => format!("{ns}'s output filter drops {what}: in {chain}, {how}"),
+        "filter.netdev" => format!(
+            "a netdev filter on {} drops {what}: in {chain}, {how}",
+            place(ns, pass.dev.as_deref().unwrap_or("?")),
+        ),
+        _ => format!("an ARP filter in {ns} drops {what}: in {chain}, {how}"),
+    }
+}
+
+/// The chain, its policy, and the rule that matched the packet.
+fn chain_evidence(pass: &Pass, blame: &Blame) -> String {
+    let c = &blame.chain;
+    let what = pass.what.as_str();
     let policy = match c.policy {
         Some(nft::NF_DROP) => "drop",
         _ => "accept",
@@ -213,28 +241,20 @@ fn finding(pass: &Pass, blame: &Blame, certain: bool, unknown: &[String]) -> Fin
             r.text
         ),
     };
-    f = f.evidence(format!(
-        "{ns}: {}: policy {policy}; {verdict}",
+    format!(
+        "{}: {}: policy {policy}; {verdict}",
+        pass.ns,
         chain_hook_words(c)
-    ));
-    if let Some(p) = c.packets.filter(|p| *p > 0 && blame.rule.is_none()) {
-        f = f.evidence(format!(
-            "{ns}: its policy has dropped {p} packet{} so far (chain counter)",
-            if p == 1 { "" } else { "s" }
-        ));
-    }
-    if !blame.via.is_empty() {
-        f = f.evidence(format!(
-            "reached through: {} → {}",
-            c.name,
-            blame.via.join(" → ")
-        ));
-    }
+    )
+}
+
+/// The fix: an accept rule before a dropping policy, else deleting the
+/// rule that drops (with the tool that made it).
+fn let_through(pass: &Pass, blame: &Blame) -> (String, String) {
+    let c = &blame.chain;
+    let ns = &pass.ns;
     match &blame.rule {
-        None => {
-            let (what, command) = accept(pass, c);
-            f = f.fix(what, vec![command]);
-        }
+        None => accept(pass, c),
         Some(r) => {
             let del = if c.looks_like_iptables() {
                 cmd::exec(
@@ -253,10 +273,9 @@ fn finding(pass: &Pass, blame: &Blame, certain: bool, unknown: &[String]) -> Fin
                     ),
                 )
             };
-            f = f.fix("delete the rule", vec![del]);
+            ("delete the rule".to_string(), del)
         }
     }
-    f
 }
 
 /// (namespace, family, table, chain, rule handle; None: the policy).

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::doctor::case::{Ctx, Direction};
 use crate::doctor::netfilter::Packet;
-use crate::doctor::way::{Leg, Way};
+use crate::doctor::way::{Crossing, Leg, Way};
 use crate::model::nft;
 use crate::probe::path::Point;
 
@@ -97,6 +97,22 @@ impl Passes<'_> {
     /// A bridge's own hooks, and netdev on its ports, for one crossing.
     fn bridge(&mut self, cx: &Ctx, leg: &Leg, k: usize, pkt: &Packet) {
         let c = &leg.crossings[k];
+        self.bridge_family(c, pkt);
+        // br_netfilter: bridged IP through the ip hooks, with the bridge as
+        // both devices; ARP through the arp family's forward hook.
+        let key = match pkt.nfproto {
+            nft::IPV4 => "net.bridge.bridge-nf-call-iptables",
+            nft::IPV6 => "net.bridge.bridge-nf-call-ip6tables",
+            _ => "net.bridge.bridge-nf-call-arptables",
+        };
+        if cx.snap.sysctl(&c.ns, key) == Some(1) {
+            self.br_netfilter(cx, c, pkt);
+        }
+    }
+
+    /// The nftables bridge family's hooks on one crossing, between netdev
+    /// ingress on the port in and egress on the port out.
+    fn bridge_family(&mut self, c: &Crossing, pkt: &Packet) {
         let pin = Some(ifc(&c.in_port));
         let pout = c.out_port.as_ref().map(ifc);
         let br = Some(c.bridge.as_str());
@@ -137,16 +153,14 @@ impl Passes<'_> {
             );
             self.egress(po, pkt);
         }
-        // br_netfilter: bridged IP through the ip hooks, with the bridge as
-        // both devices; ARP through the arp family's forward hook.
-        let key = match pkt.nfproto {
-            nft::IPV4 => "net.bridge.bridge-nf-call-iptables",
-            nft::IPV6 => "net.bridge.bridge-nf-call-ip6tables",
-            _ => "net.bridge.bridge-nf-call-arptables",
-        };
-        if cx.snap.sysctl(&c.ns, key) != Some(1) {
-            return;
-        }
+    }
+
+    /// The hooks br_netfilter passes a bridged packet through (when its
+    /// sysctl is on).
+    fn br_netfilter(&mut self, cx: &Ctx, c: &Crossing, pkt: &Packet) {
+        let pin = Some(ifc(&c.in_port));
+        let pout = c.out_port.as_ref().map(ifc);
+        let br = Some(c.bridge.as_str());
         if pkt.nfproto == nft::ARP {
             if pout.is_some() {
                 self.add(

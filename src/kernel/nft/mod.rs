@@ -4,140 +4,54 @@
 //! rules in nftables, so they are read the same way. Parsing is pure and
 //! unit-tested; only `read` touches the kernel.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+mod uapi;
 
-use netlink_sys::{Socket, protocols::NETLINK_NETFILTER};
+use std::os::fd::BorrowedFd;
 
+use netlink_packet_core::{NLA_HEADER_SIZE, NlasIterator};
+
+use self::uapi::*;
 use super::error::KernelError;
+use super::netlink::nfnl::{NFNL_SUBSYS_NFTABLES, Nfnl};
 use super::netns;
 use crate::model::nft::{Chain, Data, Expr, Hook, Rule, Ruleset, Table};
-
-const NFNL_SUBSYS_NFTABLES: u16 = 10;
-const NFT_MSG_GETTABLE: u16 = 1;
-const NFT_MSG_GETCHAIN: u16 = 4;
-const NFT_MSG_GETRULE: u16 = 7;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
-const RX: usize = 1 << 17;
 
 /// Read every table, chain and rule of the namespace behind `ns`. The
 /// socket is opened from inside it; the dumps are read from any thread.
 pub fn read_in(ns: BorrowedFd) -> Result<Ruleset, KernelError> {
-    let sock = netns::within(ns, || Socket::new(NETLINK_NETFILTER))??;
-    read(&sock)
+    let mut sock = netns::within(ns, Nfnl::open)??;
+    read(&mut sock)
 }
 
-fn read(sock: &Socket) -> Result<Ruleset, KernelError> {
+fn read(sock: &mut Nfnl) -> Result<Ruleset, KernelError> {
     let mut rs = Ruleset::default();
-    for (i, msg) in [NFT_MSG_GETTABLE, NFT_MSG_GETCHAIN, NFT_MSG_GETRULE]
-        .into_iter()
-        .enumerate()
-    {
-        let seq = i as u32 + 1;
-        let objects = match dump(sock, msg, seq) {
-            Ok(o) => o,
+    for msg in [NFT_MSG_GETTABLE, NFT_MSG_GETCHAIN, NFT_MSG_GETRULE] {
+        let dumped = sock.dump(NFNL_SUBSYS_NFTABLES, msg, |family, attrs| match msg {
+            NFT_MSG_GETTABLE => rs.tables.extend(parse_table(family, attrs)),
+            NFT_MSG_GETCHAIN => rs.chains.extend(parse_chain(family, attrs)),
+            _ => rs.rules.extend(parse_rule(family, attrs)),
+        });
+        match dumped {
+            Ok(()) => {}
             // nf_tables not loaded in this kernel: no ruleset at all.
             Err(e) if e.is(libc::EOPNOTSUPP) || e.is(libc::EPROTONOSUPPORT) => return Ok(rs),
             Err(e) => return Err(e),
-        };
-        for (family, attrs) in objects {
-            match msg {
-                NFT_MSG_GETTABLE => rs.tables.extend(parse_table(family, &attrs)),
-                NFT_MSG_GETCHAIN => rs.chains.extend(parse_chain(family, &attrs)),
-                _ => rs.rules.extend(parse_rule(family, &attrs)),
-            }
         }
     }
     Ok(rs)
 }
 
-/// One dump: each object's family and attribute bytes.
-fn dump(sock: &Socket, msg: u16, seq: u32) -> Result<Vec<(u8, Vec<u8>)>, KernelError> {
-    let mut req = Vec::with_capacity(20);
-    req.extend_from_slice(&20u32.to_ne_bytes());
-    req.extend_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | msg).to_ne_bytes());
-    req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    req.extend_from_slice(&seq.to_ne_bytes());
-    req.extend_from_slice(&0u32.to_ne_bytes());
-    // struct nfgenmsg: NFPROTO_UNSPEC (every family), NFNETLINK_V0, res_id 0.
-    req.extend_from_slice(&[0, 0, 0, 0]);
-    sock.send(&req, 0)?;
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; RX];
-    loop {
-        // SAFETY: recv into a buffer of the stated length.
-        let n = unsafe {
-            libc::recv(
-                sock.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-                0,
-            )
-        };
-        if n < 0 {
-            let e = KernelError::last();
-            if e.is(libc::EINTR) {
-                continue;
-            }
-            return Err(e);
-        }
-        let n = n as usize;
-        let mut off = 0;
-        while off + 16 <= n {
-            let len = u32_ne(&buf[off..]) as usize;
-            if len < 16 || off + len > n {
-                break;
-            }
-            let ty = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-            let mseq = u32_ne(&buf[off + 8..]);
-            let body = &buf[off + 16..off + len];
-            off += align(len);
-            if mseq != seq {
-                continue;
-            }
-            match ty {
-                NLMSG_DONE => return Ok(out),
-                NLMSG_ERROR => {
-                    let code = if body.len() >= 4 {
-                        i32::from_ne_bytes([body[0], body[1], body[2], body[3]])
-                    } else {
-                        -libc::EIO
-                    };
-                    if code == 0 {
-                        return Ok(out);
-                    }
-                    return Err(KernelError::from_errno(-code));
-                }
-                _ if body.len() >= 4 => out.push((body[0], body[4..].to_vec())),
-                _ => {}
-            }
-        }
-    }
-}
-
-fn align(len: usize) -> usize {
-    (len + 3) & !3
-}
-
-fn u32_ne(b: &[u8]) -> u32 {
-    u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
-}
-
 /// Netlink attributes: (type without the nested/byte-order flags, value).
-pub fn attrs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
-    let mut out = Vec::new();
-    while b.len() >= 4 {
-        let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
-        let ty = u16::from_ne_bytes([b[2], b[3]]) & 0x3fff;
-        if len < 4 || len > b.len() {
-            break;
-        }
-        out.push((ty, &b[4..len]));
-        b = &b[align(len).min(b.len())..];
-    }
-    out
+/// Parsing stops at the first malformed one.
+pub fn attrs(b: &[u8]) -> Vec<(u16, &[u8])> {
+    NlasIterator::new(b)
+        .map_while(Result::ok)
+        .map(|a| {
+            let (kind, len) = (a.kind(), usize::from(a.length()));
+            // The value, borrowed from `b` (NlaBuffer::value borrows the buffer).
+            (kind, &a.into_inner()[NLA_HEADER_SIZE..len])
+        })
+        .collect()
 }
 
 fn be32(v: &[u8]) -> Option<u32> {
@@ -161,48 +75,51 @@ pub fn parse_table(family: u8, b: &[u8]) -> Option<Table> {
     let a = attrs(b);
     Some(Table {
         family,
-        name: string(find(&a, 1)?),
+        name: string(find(&a, NFTA_TABLE_NAME)?),
     })
 }
 
 pub fn parse_chain(family: u8, b: &[u8]) -> Option<Chain> {
     let a = attrs(b);
-    let hook = find(&a, 4).map(|h| {
+    let hook = find(&a, NFTA_CHAIN_HOOK).map(|h| {
         let h = attrs(h);
         Hook {
-            num: find(&h, 1).and_then(be32).unwrap_or(u32::MAX),
-            priority: find(&h, 2).and_then(be32).unwrap_or(0) as i32,
-            dev: find(&h, 3).map(string),
+            num: find(&h, NFTA_HOOK_HOOKNUM)
+                .and_then(be32)
+                .unwrap_or(u32::MAX),
+            priority: find(&h, NFTA_HOOK_PRIORITY).and_then(be32).unwrap_or(0) as i32,
+            dev: find(&h, NFTA_HOOK_DEV).map(string),
         }
     });
-    let packets = find(&a, 8).and_then(|c| find(&attrs(c), 2).and_then(be64));
+    let packets = find(&a, NFTA_CHAIN_COUNTERS)
+        .and_then(|c| find(&attrs(c), NFTA_COUNTER_PACKETS).and_then(be64));
     Some(Chain {
         family,
-        table: string(find(&a, 1)?),
-        name: string(find(&a, 3)?),
+        table: string(find(&a, NFTA_CHAIN_TABLE)?),
+        name: string(find(&a, NFTA_CHAIN_NAME)?),
         hook,
-        policy: find(&a, 5).and_then(be32).map(|p| p as i32),
-        kind: find(&a, 7).map(string),
+        policy: find(&a, NFTA_CHAIN_POLICY).and_then(be32).map(|p| p as i32),
+        kind: find(&a, NFTA_CHAIN_TYPE).map(string),
         packets,
     })
 }
 
 pub fn parse_rule(family: u8, b: &[u8]) -> Option<Rule> {
     let a = attrs(b);
-    let exprs = find(&a, 4)
+    let exprs = find(&a, NFTA_RULE_EXPRESSIONS)
         .map(|list| {
             attrs(list)
                 .into_iter()
-                .filter(|(t, _)| *t == 1)
+                .filter(|(t, _)| *t == NFTA_LIST_ELEM)
                 .filter_map(|(_, e)| parse_expr(e))
                 .collect()
         })
         .unwrap_or_default();
     Some(Rule {
         family,
-        table: string(find(&a, 1)?),
-        chain: string(find(&a, 2)?),
-        handle: find(&a, 3).and_then(be64).unwrap_or(0),
+        table: string(find(&a, NFTA_RULE_TABLE)?),
+        chain: string(find(&a, NFTA_RULE_CHAIN)?),
+        handle: find(&a, NFTA_RULE_HANDLE).and_then(be64).unwrap_or(0),
         exprs,
     })
 }
@@ -210,13 +127,13 @@ pub fn parse_rule(family: u8, b: &[u8]) -> Option<Rule> {
 /// NFTA_DATA_VALUE bytes or an NFTA_DATA_VERDICT.
 fn parse_data(b: &[u8]) -> Option<Data> {
     let a = attrs(b);
-    if let Some(v) = find(&a, 1) {
+    if let Some(v) = find(&a, NFTA_DATA_VALUE) {
         return Some(Data::Value(v.to_vec()));
     }
-    let v = attrs(find(&a, 2)?);
+    let v = attrs(find(&a, NFTA_DATA_VERDICT)?);
     Some(Data::Verdict {
-        code: be32(find(&v, 1)?)? as i32,
-        chain: find(&v, 2).map(string),
+        code: be32(find(&v, NFTA_VERDICT_CODE)?)? as i32,
+        chain: find(&v, NFTA_VERDICT_CHAIN).map(string),
     })
 }
 
@@ -229,55 +146,57 @@ fn value(b: Option<&[u8]>) -> Vec<u8> {
 
 pub fn parse_expr(b: &[u8]) -> Option<Expr> {
     let a = attrs(b);
-    let name = string(find(&a, 1)?);
-    let d = find(&a, 2).map(attrs).unwrap_or_default();
+    let name = string(find(&a, NFTA_EXPR_NAME)?);
+    let d = find(&a, NFTA_EXPR_DATA).map(attrs).unwrap_or_default();
     let u = |ty: u16| find(&d, ty).and_then(be32);
     Some(match name.as_str() {
         "immediate" => Expr::Immediate {
-            dreg: u(1)?,
-            data: parse_data(find(&d, 2)?)?,
+            dreg: u(NFTA_IMMEDIATE_DREG)?,
+            data: parse_data(find(&d, NFTA_IMMEDIATE_DATA)?)?,
         },
         "cmp" => Expr::Cmp {
-            sreg: u(1)?,
-            op: u(2)?,
-            data: value(find(&d, 3)),
+            sreg: u(NFTA_CMP_SREG)?,
+            op: u(NFTA_CMP_OP)?,
+            data: value(find(&d, NFTA_CMP_DATA)),
         },
         "meta" => Expr::Meta {
-            dreg: u(1),
-            key: u(2)?,
+            dreg: u(NFTA_META_DREG),
+            key: u(NFTA_META_KEY)?,
         },
         "payload" => Expr::Payload {
-            dreg: u(1),
-            base: u(2)?,
-            offset: u(3)?,
-            len: u(4)?,
+            dreg: u(NFTA_PAYLOAD_DREG),
+            base: u(NFTA_PAYLOAD_BASE)?,
+            offset: u(NFTA_PAYLOAD_OFFSET)?,
+            len: u(NFTA_PAYLOAD_LEN)?,
         },
         "ct" => Expr::Ct {
-            dreg: u(1),
-            key: u(2)?,
+            dreg: u(NFTA_CT_DREG),
+            key: u(NFTA_CT_KEY)?,
         },
         "bitwise" => Expr::Bitwise {
-            sreg: u(1)?,
-            dreg: u(2)?,
-            len: u(3)?,
-            op: u(6).unwrap_or(0),
-            mask: value(find(&d, 4)),
-            xor: value(find(&d, 5)),
+            sreg: u(NFTA_BITWISE_SREG)?,
+            dreg: u(NFTA_BITWISE_DREG)?,
+            len: u(NFTA_BITWISE_LEN)?,
+            op: u(NFTA_BITWISE_OP).unwrap_or(0),
+            mask: value(find(&d, NFTA_BITWISE_MASK)),
+            xor: value(find(&d, NFTA_BITWISE_XOR)),
         },
         "lookup" => Expr::Lookup {
-            sreg: u(2)?,
-            set: find(&d, 1).map(string).unwrap_or_default(),
-            inverted: u(5).unwrap_or(0) & 1 == 1,
+            sreg: u(NFTA_LOOKUP_SREG)?,
+            set: find(&d, NFTA_LOOKUP_SET).map(string).unwrap_or_default(),
+            inverted: u(NFTA_LOOKUP_FLAGS).unwrap_or(0) & NFT_LOOKUP_F_INV != 0,
         },
         "counter" => Expr::Counter {
-            bytes: find(&d, 1).and_then(be64).unwrap_or(0),
-            packets: find(&d, 2).and_then(be64).unwrap_or(0),
+            bytes: find(&d, NFTA_COUNTER_BYTES).and_then(be64).unwrap_or(0),
+            packets: find(&d, NFTA_COUNTER_PACKETS).and_then(be64).unwrap_or(0),
         },
         "reject" => Expr::Reject,
         "match" => Expr::Match {
-            name: find(&d, 1).map(string).unwrap_or_default(),
-            rev: u(2).unwrap_or(0),
-            info: find(&d, 3).map(<[u8]>::to_vec).unwrap_or_default(),
+            name: find(&d, NFTA_MATCH_NAME).map(string).unwrap_or_default(),
+            rev: u(NFTA_MATCH_REV).unwrap_or(0),
+            info: find(&d, NFTA_MATCH_INFO)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default(),
         },
         _ => Expr::Other { name },
     })

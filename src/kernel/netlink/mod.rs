@@ -1,0 +1,13 @@
+//! Netlink, written once. `transport` is a socket of any netlink protocol
+//! (pipelined requests, acknowledgements with errno and extended-ack text,
+//! streamed dumps, multicast subscriptions); `rtnl` (routing: links,
+//! addresses, routes, neighbours, qdiscs) and `nfnl` (netfilter) are thin
+//! typed front-ends over it. A socket is opened from a thread inside the
+//! namespace it serves and stays bound to that namespace.
+
+pub mod nfnl;
+pub mod rtnl;
+pub mod transport;
+
+pub use rtnl::{Answer, LinkEvents, NlSocket};
+pub use transport::{WINDOW, window};

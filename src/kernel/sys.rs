@@ -1,0 +1,110 @@
+//! The few system calls that no safe API of std, nix or netlink-sys covers,
+//! each behind a safe wrapper with its safety argument written once, here.
+//! This is the only module allowed to hold `unsafe` (the crate root denies
+//! it everywhere else); everything else reaches the kernel through those
+//! crates' safe functions or through these.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+/// SOL_RAW: the level of raw IPv4 sockets' own options.
+const SOL_RAW: libc::c_int = 255;
+/// ICMP_FILTER (linux/icmp.h) at SOL_RAW; ICMP6_FILTER
+/// (linux/icmpv6.h) at IPPROTO_ICMPV6. Neither is in nix or libc.
+const ICMP_FILTER: libc::c_int = 1;
+const ICMP6_FILTER: libc::c_int = 1;
+
+fn result(r: libc::c_int) -> io::Result<()> {
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Set an option whose value is plain bytes the kernel copies in.
+fn set_option_bytes(
+    fd: BorrowedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &[u8],
+) -> io::Result<()> {
+    // SAFETY: `value` is a live, initialised buffer of exactly the length
+    // passed; setsockopt only reads it (copy_from_user) and keeps no
+    // pointer. `fd` is borrowed, so it stays open for the call. The two
+    // callers pass options whose value holds no pointers (ICMP filters).
+    result(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            value.as_ptr().cast(),
+            value.len() as libc::socklen_t,
+        )
+    })
+}
+
+/// ICMP_FILTER of a raw IPv4 ICMP socket: a set bit `1 << type` drops
+/// that ICMP type before it is queued.
+pub fn set_icmp_filter(fd: BorrowedFd, blocked: u32) -> io::Result<()> {
+    set_option_bytes(fd, SOL_RAW, ICMP_FILTER, &blocked.to_ne_bytes())
+}
+
+/// ICMP6_FILTER of a raw ICMPv6 socket (struct icmp6_filter: 256 bits, a
+/// set bit blocks that type).
+pub fn set_icmp6_filter(fd: BorrowedFd, blocked: &[u32; 8]) -> io::Result<()> {
+    let mut bytes = [0u8; 32];
+    for (chunk, word) in bytes.chunks_exact_mut(4).zip(blocked) {
+        chunk.copy_from_slice(&word.to_ne_bytes());
+    }
+    set_option_bytes(fd, libc::IPPROTO_ICMPV6, ICMP6_FILTER, &bytes)
+}
+
+/// Bind an AF_PACKET socket to one interface, receiving `protocol` (an
+/// ETH_P_* number in host order). nix can read a `sockaddr_ll` but offers
+/// no safe way to build one.
+pub fn bind_packet(fd: BorrowedFd, protocol: u16, ifindex: u32) -> io::Result<()> {
+    let sll = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as libc::c_ushort,
+        sll_protocol: protocol.to_be(),
+        sll_ifindex: ifindex as libc::c_int,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
+    };
+    // SAFETY: `sll` is a fully initialised sockaddr_ll and the length passed
+    // is its size; bind only reads it. `fd` is borrowed, so open.
+    result(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&raw const sll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })
+}
+
+/// Raised by SIGINT, SIGTERM or SIGHUP once [`raise_on_termination`] ran.
+pub static TERMINATION: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_termination(_: libc::c_int) {
+    TERMINATION.store(true, Ordering::SeqCst);
+}
+
+/// Make SIGINT, SIGTERM and SIGHUP only raise [`TERMINATION`], so that an
+/// operation can stop at its next step and roll back instead of dying.
+pub fn raise_on_termination() {
+    let action = SigAction::new(
+        SigHandler::Handler(on_termination),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe, and touches nothing else of the program.
+        let _ = unsafe { sigaction(s, &action) };
+    }
+}
