@@ -415,5 +415,53 @@ fn main() -> std::process::ExitCode {
         ),
         kernel!(down_leaves_no_qdisc_and_no_table_behind),
         kernel!(dry_runs_print_the_tc_and_nft_commands_that_build_the_same),
+        kernel!(the_doctor_names_a_condition_that_explains_a_failure),
     ])
+}
+
+fn the_doctor_names_a_condition_that_explains_a_failure() {
+    let sb = sandbox::Sandbox::new();
+    sb.vnet("up examples/seed-bridge.yaml").ok();
+    sb.vnet("impair ns1:veth0 --loss 100%").ok();
+    let out = sb.vnet("doctor --json -W 0.5 ns1 ns2").expect(1);
+    let v = json(&out.stdout);
+    let cause = v["causes"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == "cond.loss"))
+        .unwrap_or_else(|| panic!("no cond.loss in {v}"));
+    assert_eq!(
+        cause["cause"], "loss 100% set on ns1:veth0's egress",
+        "{cause}"
+    );
+    assert_eq!(cause["guess"], false, "{cause}");
+    let fixes: Vec<&str> = cause["fixes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|f| f["commands"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        fixes.contains(&"vnet impair ns1:veth0 --clear"),
+        "{fixes:?}"
+    );
+    // vnet's own loss rule is not blamed as someone's firewall.
+    assert!(
+        !v["causes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"].as_str().unwrap_or("").starts_with("filter.")),
+        "{v}"
+    );
+    // The path works again once cleared; conditions on it are noted.
+    sb.vnet("impair ns1:veth0 --clear").ok();
+    sb.vnet("impair host:br0-veth1 --rate 10mbit").ok();
+    let out = sb.vnet("doctor ns1 ns2").ok();
+    assert!(out.stdout.contains("the path works"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("host:br0-veth1's egress: rate 10mbit"),
+        "{}",
+        out.stdout
+    );
 }

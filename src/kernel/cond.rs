@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use super::error::KernelError;
+use super::netlink::nfnl::NFNL_SUBSYS_NFTABLES;
 use super::{netns, nft, nft_write, qdisc};
 use crate::model::Netns;
 use crate::model::conditions::{Conditions, Percent, Via, is_loss_table};
@@ -41,19 +42,23 @@ pub fn read_losses(
         Some(want) => t == want,
         None => is_loss_table(t),
     };
-    if !tables.iter().any(|t| wanted(t)) {
+    let ours: Vec<&String> = tables.iter().filter(|t| wanted(t)).collect();
+    if ours.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let rs = nft::read_in(ns)?;
+    // Then their chains and rules, on the same socket.
+    const NFT_MSG_GETCHAIN: u8 = 4;
+    const NFT_MSG_GETRULE: u8 = 7;
+    let mut rs = crate::model::nft::Ruleset::default();
+    nf.dump(NFNL_SUBSYS_NFTABLES, NFT_MSG_GETCHAIN, |family, attrs| {
+        rs.chains.extend(nft::parse_chain(family, attrs));
+    })?;
+    nf.dump(NFNL_SUBSYS_NFTABLES, NFT_MSG_GETRULE, |family, attrs| {
+        rs.rules.extend(nft::parse_rule(family, attrs));
+    })?;
     let mut out = BTreeMap::new();
-    for t in &rs.tables {
-        let ours = match table {
-            Some(want) => t.name == want,
-            None => is_loss_table(&t.name),
-        };
-        if ours {
-            out.extend(loss::losses(&rs, &t.name));
-        }
+    for t in ours {
+        out.extend(loss::losses(&rs, t));
     }
     Ok(out)
 }
