@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Every command of vnet, as `vnet --help` lists them (clap's `help` aside).
-const COMMANDS: [&str; 13] = [
+const COMMANDS: [&str; 14] = [
     "up",
     "down",
     "status",
@@ -19,6 +19,7 @@ const COMMANDS: [&str; 13] = [
     "ping",
     "trace",
     "doctor",
+    "impair",
     "completions",
     "man",
 ];
@@ -171,7 +172,7 @@ fn man_writes_one_page_per_command() {
         .collect();
     expected.sort();
     assert_eq!(pages, expected);
-    assert!(stdout(&o).contains("wrote 14 manual pages"), "{o:?}");
+    assert!(stdout(&o).contains("wrote 15 manual pages"), "{o:?}");
 
     for page in &pages {
         let text = std::fs::read_to_string(out.join(page)).unwrap();
