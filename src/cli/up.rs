@@ -182,6 +182,15 @@ fn dry_run(a: &Args, loaded: &load::Loaded) -> i32 {
                 crate::outln!(
                     "# (not root: planned as for a machine where the lab does not exist yet)"
                 );
+                let conditions = plan
+                    .actions
+                    .iter()
+                    .any(|a| matches!(a, crate::plan::Action::SetConditions { .. }));
+                if conditions && !crate::kernel::features::support().probed {
+                    crate::outln!(
+                        "# (not root: the kernel's support for link conditions could not be probed; they are written for netem)"
+                    );
+                }
             }
         }
         Format::Batch => match script::render_batch(&plan) {

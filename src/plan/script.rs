@@ -275,6 +275,7 @@ fn loss_commands(
                     "add chain {spec} {{ type filter hook egress device \"{dev}\" priority 0; policy accept; }}"
                 ),
             ),
+            nft(ns, &format!("flush chain {spec}")),
             rule(p),
         ],
         (Some(_), Some(p)) => vec![nft(ns, &format!("flush chain {spec}")), rule(p)],
