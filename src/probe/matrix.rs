@@ -20,6 +20,7 @@ use super::neigh::{self, Entry};
 use super::outcome::secs;
 use super::outcome::{MatrixReport, PairResult};
 use super::sock::Poller;
+use super::stats::{self, RttSummary};
 use super::target::node_addrs;
 use super::waves::{self, Item, NeighKey, Room};
 use super::wire::Received;
@@ -32,12 +33,18 @@ pub struct MatrixOptions {
     pub timeout: Duration,
     /// Use at most this many neighbour entries at once (below the kernel's room).
     pub max_neigh: Option<usize>,
+    /// Echo requests per pair and address (`--count`): more than one gives
+    /// each pair's loss. The rounds of a wave go out one after the other,
+    /// each once the previous has been answered.
+    pub count: u32,
 }
 
 struct Probe {
     src: usize,
     dst: usize,
     addr: IpAddr,
+    /// Which of the `count` requests to this address it is.
+    round: u32,
     /// Index of the socket it goes out on.
     sock: usize,
     /// The send batch it went out in.
@@ -47,8 +54,12 @@ struct Probe {
 
 enum State {
     Waiting,
-    Sent { at_ns: u64 },
+    Sent {
+        at_ns: u64,
+    },
     Done(Result<f64, String>),
+    /// The kernel refused to send it (no route, …): why.
+    Refused(String),
 }
 
 struct Run<'w> {
@@ -83,6 +94,7 @@ pub fn run(
     let start = Instant::now();
     let mut report = MatrixReport {
         nodes: nodes.to_vec(),
+        count: opts.count.max(1),
         ..Default::default()
     };
     let addrs: Vec<Vec<IpAddr>> = nodes
@@ -111,14 +123,17 @@ pub fn run(
                     jobs.push(key);
                     jobs.len() - 1
                 });
-                probes.push(Probe {
-                    src: s,
-                    dst: d,
-                    addr: a,
-                    sock,
-                    batch: 0,
-                    state: State::Waiting,
-                });
+                for round in 0..opts.count.max(1) {
+                    probes.push(Probe {
+                        src: s,
+                        dst: d,
+                        addr: a,
+                        round,
+                        sock,
+                        batch: 0,
+                        state: State::Waiting,
+                    });
+                }
             }
         }
     }
@@ -212,11 +227,22 @@ pub fn run(
             .iter()
             .flat_map(|&i| items[i].probes.iter().copied())
             .collect();
-        let (first, second) = waves::phases(&pairs, &wave_probes);
+        let (once, again): (Vec<usize>, Vec<usize>) =
+            wave_probes.iter().partition(|&&p| run.probes[p].round == 0);
+        let (first, second) = waves::phases(&pairs, &once);
         let b1 = run.send(&first);
         run.settle(&[b1], false)?;
         let b2 = run.send(&second);
         run.settle(&[b1, b2], false)?;
+        for round in 1..opts.count {
+            let these: Vec<usize> = again
+                .iter()
+                .copied()
+                .filter(|&p| run.probes[p].round == round)
+                .collect();
+            let b = run.send(&these);
+            run.settle(&[b], false)?;
+        }
         if !queue.is_empty() {
             ours = run.release(true, &mut report)?;
         }
@@ -225,32 +251,64 @@ pub fn run(
     run.release(false, &mut report)?;
     report.table_fulls = run.table_fulls().saturating_sub(fulls_before);
 
-    let timeout = run.timeout;
-    report.pairs = run
-        .probes
-        .iter()
-        .map(|p| {
-            let (reachable, rtt_ms, error) = match &p.state {
-                State::Done(Ok(rtt)) => (true, Some(*rtt), None),
-                State::Done(Err(e)) => (false, None, Some(e.clone())),
-                _ => (
-                    false,
-                    None,
-                    Some(format!("no reply within {}", secs(timeout))),
-                ),
-            };
-            PairResult {
-                from: run.nodes[p.src].clone(),
-                to: run.nodes[p.dst].clone(),
-                address: p.addr,
-                reachable,
-                rtt_ms,
-                error,
-            }
-        })
-        .collect();
+    report.pairs = pair_results(&run.probes, &run.nodes, run.timeout);
     report.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
     Ok(report)
+}
+
+/// One result per pair and address: the rounds sent to it summed up.
+/// Reachable when any reply came; the error is said only when none did.
+fn pair_results(probes: &[Probe], nodes: &[String], timeout: Duration) -> Vec<PairResult> {
+    let mut out: Vec<PairResult> = Vec::new();
+    let mut rtts: Vec<Vec<f64>> = Vec::new();
+    let mut at: HashMap<(usize, usize, IpAddr), usize> = HashMap::new();
+    for p in probes {
+        let i = *at.entry((p.src, p.dst, p.addr)).or_insert_with(|| {
+            out.push(PairResult {
+                from: nodes[p.src].clone(),
+                to: nodes[p.dst].clone(),
+                address: p.addr,
+                reachable: false,
+                rtt_ms: None,
+                error: None,
+                sent: 0,
+                received: 0,
+                loss: 100.0,
+            });
+            rtts.push(Vec::new());
+            out.len() - 1
+        });
+        let r = &mut out[i];
+        match &p.state {
+            State::Done(Ok(rtt)) => {
+                r.sent += 1;
+                r.received += 1;
+                rtts[i].push(*rtt);
+            }
+            State::Done(Err(e)) => {
+                r.sent += 1;
+                r.error.get_or_insert_with(|| e.clone());
+            }
+            // Never sent: it counts as neither sent nor lost.
+            State::Refused(e) => {
+                r.error.get_or_insert_with(|| e.clone());
+            }
+            State::Sent { .. } | State::Waiting => {
+                r.sent += u32::from(matches!(p.state, State::Sent { .. }));
+                r.error
+                    .get_or_insert_with(|| format!("no reply within {}", secs(timeout)));
+            }
+        }
+    }
+    for (r, rtts) in out.iter_mut().zip(&rtts) {
+        r.reachable = r.received > 0;
+        r.loss = stats::loss_percent(u64::from(r.sent), u64::from(r.received));
+        r.rtt_ms = RttSummary::of(rtts).map(|s| s.avg);
+        if r.reachable {
+            r.error = None;
+        }
+    }
+    out
 }
 
 /// Group probes by unordered node pair; each group's neighbour entries come
@@ -266,6 +324,11 @@ fn items(world: &World, nodes: &[String], probes: &[Probe], addrs: &[Vec<IpAddr>
             items.push(Item::default());
             items.len() - 1
         });
+        if p.round > 0 {
+            // Later rounds cross the same path: their entries are counted.
+            items[at].probes.push(i);
+            continue;
+        }
         let path = topo.path(&nodes[p.src], p.addr);
         let mut keys = path.neigh_keys();
         if keys.is_empty() && !matches!(path.end, super::path::End::NoRoute { .. }) {
@@ -309,11 +372,11 @@ impl Run<'_> {
                     self.batches[batch] += 1;
                 }
                 Err(e) => {
-                    p.state = State::Done(Err(format!(
+                    p.state = State::Refused(format!(
                         "{} cannot send: {}",
                         self.nodes[p.src],
                         why_not_sent(&e)
-                    )))
+                    ))
                 }
             }
         }
