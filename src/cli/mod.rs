@@ -7,6 +7,7 @@ pub mod export;
 pub mod graph;
 pub mod import;
 pub mod load;
+pub mod perf;
 pub mod ping;
 pub mod progress;
 pub mod signals;
@@ -58,6 +59,8 @@ pub enum Command {
     Trace(trace::Args),
     /// Say why a ping fails and how to fix it: the cause, the fix commands, the kernel's evidence
     Doctor(doctor::Args),
+    /// Throughput between two nodes, TCP or UDP (built in, no iperf3): goodput, retransmits, loss, jitter
+    Perf(perf::Args),
 }
 
 pub fn run(cli: Cli) -> i32 {
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Ping(a) => ping::run(a),
         Command::Trace(a) => trace::run(a),
         Command::Doctor(a) => doctor::run(a),
+        Command::Perf(a) => perf::run(a),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod profile;
 pub mod ready;
 pub mod released;
 pub mod session;
+pub mod sockopt;
 pub mod sysctl;
 pub mod tc;
 pub mod tracefs;

@@ -20,6 +20,7 @@ pub mod neigh;
 pub mod outcome;
 pub mod path;
 pub mod pcapng;
+pub mod perf;
 
 pub mod sock;
 pub mod stats;
