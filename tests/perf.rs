@@ -311,6 +311,10 @@ fn perf_fails_cleanly_and_runs_side_by_side() {
     sb.vnet("perf ns1 ns2 --rate 5mbit").expect(2);
     sb.vnet("perf ns1 ns2 -u --rate 5mbps").expect(2);
     sb.vnet("perf ns1 ns2 -t 0").expect(2);
+    // No root, no run.
+    let out = sb.sh("setpriv --reuid=65534 --regid=65534 --clear-groups \"$VNET\" perf ns1 ns2");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("needs root"), "{}", out.stderr);
     // A port already taken in ns2 (by iperf3, when it is here).
     if have_iperf3(&sb) {
         let out = sb.sh(

@@ -98,10 +98,10 @@ pub fn run(a: Args) -> i32 {
         super::error(why);
         return USAGE;
     }
-    if let Some(cap) = world::missing_privilege() {
-        super::error(format!(
-            "`vnet perf` enters the nodes' namespaces and needs root ({cap} is missing); run it with sudo: sudo vnet perf …"
-        ));
+    if world::missing_privilege().is_some() {
+        super::error(
+            "`vnet perf` enters the nodes' namespaces (setns needs CAP_SYS_ADMIN) and needs root; run it with sudo: sudo vnet perf …",
+        );
         return FAILED;
     }
     match measure(&a) {

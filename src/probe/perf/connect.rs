@@ -163,10 +163,12 @@ pub fn udp(
         .local_addr()
         .map_err(|e| ProbeError::kernel("read the client's address", e.into()))?;
     server.connect(local).map_err(|e| {
-        ProbeError::kernel(
-            format!("aim the server in {} at {local}", ends.dst),
-            e.into(),
-        )
+        ProbeError::Failed(format!(
+            "{} cannot send back to {}: {}",
+            ends.dst,
+            local.ip(),
+            why_not_sent(&e.into())
+        ))
     })?;
     let receiver = if opts.reverse { &client } else { &server };
     for s in [&client, &server] {
