@@ -15,6 +15,7 @@ pub mod profile;
 pub mod ready;
 pub mod released;
 pub mod session;
+pub mod sockopt;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod sysctl;
