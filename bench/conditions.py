@@ -7,7 +7,8 @@
    throwaway sandbox per run, `up` until every bridge port forwards), runs
    alternated, medians compared;
 2. with --rates, TCP goodput through a rate-limited veth pair measured by
-   iperf3 (10 s per rate, no seconds omitted) for 500kbit … 1gbit.
+   iperf3 and by `vnet perf` (10 s each per rate, no seconds omitted) for
+   500kbit … 1gbit.
 
 usage: bench/conditions.py [--n 1000] [--runs 3] [--conditions "loss: 1%, rate: 100mbit"] [--rates]
 Needs root, `cargo build --release`, and ../shared/bench/sandbox.sh
@@ -40,7 +41,8 @@ for r in "$@"; do
   ip netns exec ns2 iperf3 -s -1 -D -p $port
   for i in $(seq 100); do ip netns exec ns2 ss -ltnH | grep -q ":$port " && break; sleep 0.05; done
   ip netns exec ns1 iperf3 -c 192.168.1.2 -p $port -t 10 -J > /tmp/iperf-$port.json
-  python3 -c "import json,sys; d=json.load(open('/tmp/iperf-$port.json')); print(json.dumps({'rate': '$r', 'bps': d['end']['sum_received']['bits_per_second']}))"
+  "$V" perf ns1 ns2 -t 10 --json > /tmp/perf-$port.json
+  python3 -c "import json,sys; d=json.load(open('/tmp/iperf-$port.json')); p=json.load(open('/tmp/perf-$port.json')); print(json.dumps({'rate': '$r', 'bps': d['end']['sum_received']['bits_per_second'], 'perf': p['bits_per_second']}))"
   port=$((port + 1))
 done
 """
@@ -105,13 +107,14 @@ def rates(args):
     if out.returncode != 0:
         raise SystemExit(f"rates failed:\n{out.stdout}\n{out.stderr}")
     print()
-    print("| rate | iperf3 TCP goodput (10 s) | of the rate |")
-    print("|---|---:|---:|")
+    print("| rate | iperf3 TCP goodput (10 s) | of the rate | `vnet perf` (10 s) |")
+    print("|---|---:|---:|---:|")
     for line in out.stdout.splitlines():
         if not line.startswith("{"):
             continue
         r = json.loads(line)
-        print(f"| {r['rate']} | {r['bps'] / 1e6:.3f} Mbit/s | {100 * r['bps'] / bits(r['rate']):.1f}% |")
+        print(f"| {r['rate']} | {r['bps'] / 1e6:.3f} Mbit/s | {100 * r['bps'] / bits(r['rate']):.1f}% "
+              f"| {r['perf'] / 1e6:.3f} Mbit/s |")
 
 
 def main():

@@ -11,6 +11,7 @@ pub mod import;
 pub mod load;
 pub mod man;
 pub mod out;
+pub mod perf;
 pub mod ping;
 pub mod progress;
 pub mod signals;
@@ -68,6 +69,8 @@ pub enum Command {
     Completions(completions::Args),
     /// Write the manual pages (vnet.1, vnet-up.1, …) into a directory
     Man(man::Args),
+    /// Throughput between two nodes, TCP or UDP (built in, no iperf3): goodput, retransmits, loss, jitter
+    Perf(perf::Args),
 }
 
 pub fn run(cli: Cli) -> i32 {
@@ -86,6 +89,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Impair(a) => impair::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
+        Command::Perf(a) => perf::run(a),
     }
 }
 

@@ -16,6 +16,7 @@ use crate::probe::ProbeError;
 use crate::probe::icmp::{self, IcmpSocket, PingEvent, PingOptions, PingStats};
 use crate::probe::matrix::{self, MatrixOptions};
 use crate::probe::outcome::{self, Checked, MatrixReport, secs};
+use crate::probe::stats::{self, RttSummary};
 use crate::probe::target::{self, Dest, Family};
 use crate::probe::trace::family_note;
 use crate::probe::world::{self, World};
@@ -34,8 +35,8 @@ pub struct Args {
     /// Every node pings every address of every other node: the nodes of LAB (a lab file or name), or with no LAB every named namespace
     #[arg(long, value_name = "LAB", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["src", "dst"])]
     pub all: Option<String>,
-    /// Echo requests to send [default: 3]
-    #[arg(short = 'c', long, conflicts_with = "all")]
+    /// Echo requests to send [default: 3]; with --all, per pair and address [default: 1], and each pair's loss is shown
+    #[arg(short = 'c', long)]
     pub count: Option<u32>,
     /// Seconds between requests [default: 1]
     #[arg(short = 'i', long, value_parser = parse_secs, conflicts_with = "all")]
@@ -106,6 +107,10 @@ pub fn run(a: Args) -> i32 {
         super::error("-W: the timeout must be above 0");
         return USAGE;
     }
+    if a.count == Some(0) {
+        super::error("-c: send at least one request");
+        return USAGE;
+    }
     if let Some(lab) = &a.all {
         return all(&a, lab);
     }
@@ -119,10 +124,6 @@ pub fn run(a: Args) -> i32 {
         timeout: a.timeout,
         size: a.size.unwrap_or(56),
     };
-    if opts.count == 0 {
-        super::error("-c: send at least one request");
-        return USAGE;
-    }
     if opts.interval < Duration::from_millis(1) {
         super::error("-i: the interval is at least 0.001 s");
         return USAGE;
@@ -151,6 +152,7 @@ struct PingJson<'a> {
     rtt_min_ms: Option<f64>,
     rtt_avg_ms: Option<f64>,
     rtt_max_ms: Option<f64>,
+    rtt_mdev_ms: Option<f64>,
 }
 
 fn single(
@@ -228,15 +230,8 @@ fn single(
         events.push(e.clone());
     })
     .map_err(|e| ProbeError::kernel("ping", e))?;
-    let loss = if stats.sent == 0 {
-        100.0
-    } else {
-        100.0 * f64::from(stats.sent - stats.received) / f64::from(stats.sent)
-    };
-    let min = stats.rtts_ms.iter().copied().reduce(f64::min);
-    let max = stats.rtts_ms.iter().copied().reduce(f64::max);
-    let avg = (!stats.rtts_ms.is_empty())
-        .then(|| stats.rtts_ms.iter().sum::<f64>() / stats.rtts_ms.len() as f64);
+    let loss = stats::loss_percent(u64::from(stats.sent), u64::from(stats.received));
+    let rtt = RttSummary::of(&stats.rtts_ms);
     if json {
         let j = PingJson {
             src,
@@ -245,9 +240,10 @@ fn single(
             events,
             stats: &stats,
             loss_percent: loss,
-            rtt_min_ms: min,
-            rtt_avg_ms: avg,
-            rtt_max_ms: max,
+            rtt_min_ms: rtt.map(|r| r.min),
+            rtt_avg_ms: rtt.map(|r| r.avg),
+            rtt_max_ms: rtt.map(|r| r.max),
+            rtt_mdev_ms: rtt.map(|r| r.mdev),
         };
         crate::outln!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
     } else {
@@ -262,13 +258,14 @@ fn single(
             String::new()
         };
         crate::outln!(
-            "{} packets transmitted, {} received{errors}, {loss:.0}% packet loss, time {:.0}ms",
+            "{} packets transmitted, {} received{errors}, {}% packet loss, time {:.0}ms",
             stats.sent,
             stats.received,
+            stats::g(loss),
             stats.elapsed_ms
         );
-        if let (Some(min), Some(avg), Some(max)) = (min, avg, max) {
-            crate::outln!("rtt min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms");
+        if let Some(r) = rtt {
+            crate::outln!("{}", r.line());
         }
     }
     Ok(if stats.received > 0 { OK } else { FAILED })
@@ -420,6 +417,7 @@ fn all(a: &Args, lab: &str) -> i32 {
     let opts = MatrixOptions {
         timeout: a.timeout,
         max_neigh: a.max_neigh,
+        count: a.count.unwrap_or(1),
     };
     let m = match matrix::run(&mut world, &nodes, &opts) {
         Ok(m) => m,

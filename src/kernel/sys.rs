@@ -47,6 +47,31 @@ fn set_option_bytes(
     })
 }
 
+/// Read an option whose value is plain bytes the kernel copies out (such
+/// as `struct tcp_info`); returns how many bytes it wrote into `buf`.
+pub fn get_option_bytes(
+    fd: BorrowedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: `buf` is a live, writable buffer of `len` bytes; getsockopt
+    // writes at most `len` bytes into it (copy_to_user, truncated to the
+    // length given) and stores the length it wrote back in `len`, a live
+    // local. `fd` is borrowed, so it stays open for the call.
+    result(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    })?;
+    Ok((len as usize).min(buf.len()))
+}
+
 /// ICMP_FILTER of a raw IPv4 ICMP socket: a set bit `1 << type` drops
 /// that ICMP type before it is queued.
 pub fn set_icmp_filter(fd: BorrowedFd, blocked: u32) -> io::Result<()> {

@@ -85,3 +85,54 @@ pub fn drain(fd: RawFd, buf: &mut [u8], out: &mut Vec<Frame>) -> Result<(), Kern
         });
     }
 }
+
+/// Kernel receive timestamps switched on machine-wide for as long as this
+/// lives, and known to be on.
+///
+/// The kernel stamps packets only while some socket asks for stamps, and
+/// turns stamping on from a deferred work item (net_enable_timestamp), so
+/// frames crossing an interface right after the first capture socket
+/// opened may carry no stamp; a packet socket then gets its read time
+/// instead (false_tstamp in __sock_recv_timestamp), and frames read
+/// together look simultaneous, grouped by interface. A socket that asks
+/// for stamps is opened first and a datagram to itself over loopback tells
+/// when stamping is on: stamped on the way in, it is older than the moment
+/// its read begins; stamped at read, it is not.
+pub struct Timestamps {
+    _sock: Option<std::net::UdpSocket>,
+}
+
+impl Timestamps {
+    pub fn on() -> Timestamps {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").ok();
+        if let Some(s) = &sock {
+            let _ = nix::sys::socket::setsockopt(
+                s,
+                nix::sys::socket::sockopt::ReceiveTimestampns,
+                &true,
+            );
+            wait_until_stamped(s);
+        }
+        Timestamps { _sock: sock }
+    }
+}
+
+/// Bounded: where loopback does not work (lo down) or the work item is
+/// slow, the trace goes on and frames keep the order they were read in.
+fn wait_until_stamped(s: &std::net::UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let Ok(me) = s.local_addr() else { return };
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    while start.elapsed() < std::time::Duration::from_secs(1) {
+        if s.send_to(b"t", me).is_err() {
+            return;
+        }
+        let before = sock::now_ns();
+        match sock::recv(s.as_raw_fd(), &mut buf) {
+            Ok(Some(d)) if d.ts_ns.is_some_and(|ts| ts < before) => return,
+            Ok(_) => std::thread::yield_now(),
+            Err(_) => return,
+        }
+    }
+}

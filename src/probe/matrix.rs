@@ -20,6 +20,7 @@ use super::neigh::{self, Entry};
 use super::outcome::secs;
 use super::outcome::{MatrixReport, PairResult};
 use super::sock::Poller;
+use super::stats::{self, RttSummary};
 use super::target::node_addrs;
 use super::waves::{self, Item, NeighKey, Room};
 use super::wire::Received;
@@ -32,12 +33,18 @@ pub struct MatrixOptions {
     pub timeout: Duration,
     /// Use at most this many neighbour entries at once (below the kernel's room).
     pub max_neigh: Option<usize>,
+    /// Echo requests per pair and address (`--count`): more than one gives
+    /// each pair's loss. The rounds of a wave go out one after the other,
+    /// each once the previous has been answered.
+    pub count: u32,
 }
 
 struct Probe {
     src: usize,
     dst: usize,
     addr: IpAddr,
+    /// Which of the `count` requests to this address it is.
+    round: u32,
     /// Index of the socket it goes out on.
     sock: usize,
     /// The send batch it went out in.
@@ -47,8 +54,12 @@ struct Probe {
 
 enum State {
     Waiting,
-    Sent { at_ns: u64 },
+    Sent {
+        at_ns: u64,
+    },
     Done(Result<f64, String>),
+    /// The kernel refused to send it (no route, …): why.
+    Refused(String),
 }
 
 struct Run<'w> {
@@ -83,6 +94,7 @@ pub fn run(
     let start = Instant::now();
     let mut report = MatrixReport {
         nodes: nodes.to_vec(),
+        count: opts.count.max(1),
         ..Default::default()
     };
     let addrs: Vec<Vec<IpAddr>> = nodes
@@ -97,7 +109,7 @@ pub fn run(
         .collect();
 
     // One socket per node and family in use, opened inside the node.
-    let (probes, jobs) = plan_probes(&addrs);
+    let (probes, jobs) = plan_probes(&addrs, opts.count.max(1));
     let (sockets, poller) = open_sockets(world, nodes, &jobs)?;
 
     // What each wave unit costs in neighbour entries, from the routes.
@@ -135,9 +147,64 @@ pub fn run(
     Ok(report)
 }
 
-/// One probe per (node, address of another node), and the sockets they go
+/// One result per pair and address: the rounds sent to it summed up.
+/// Reachable when any reply came; the error is said only when none did.
+fn pair_results(probes: &[Probe], nodes: &[String], timeout: Duration) -> Vec<PairResult> {
+    let mut out: Vec<PairResult> = Vec::new();
+    let mut rtts: Vec<Vec<f64>> = Vec::new();
+    let mut at: HashMap<(usize, usize, IpAddr), usize> = HashMap::new();
+    for p in probes {
+        let i = *at.entry((p.src, p.dst, p.addr)).or_insert_with(|| {
+            out.push(PairResult {
+                from: nodes[p.src].clone(),
+                to: nodes[p.dst].clone(),
+                address: p.addr,
+                reachable: false,
+                rtt_ms: None,
+                error: None,
+                sent: 0,
+                received: 0,
+                loss: 100.0,
+            });
+            rtts.push(Vec::new());
+            out.len() - 1
+        });
+        let r = &mut out[i];
+        match &p.state {
+            State::Done(Ok(rtt)) => {
+                r.sent += 1;
+                r.received += 1;
+                rtts[i].push(*rtt);
+            }
+            State::Done(Err(e)) => {
+                r.sent += 1;
+                r.error.get_or_insert_with(|| e.clone());
+            }
+            // Never sent: it counts as neither sent nor lost.
+            State::Refused(e) => {
+                r.error.get_or_insert_with(|| e.clone());
+            }
+            State::Sent { .. } | State::Waiting => {
+                r.sent += u32::from(matches!(p.state, State::Sent { .. }));
+                r.error
+                    .get_or_insert_with(|| format!("no reply within {}", secs(timeout)));
+            }
+        }
+    }
+    for (r, rtts) in out.iter_mut().zip(&rtts) {
+        r.reachable = r.received > 0;
+        r.loss = stats::loss_percent(u64::from(r.sent), u64::from(r.received));
+        r.rtt_ms = RttSummary::of(rtts).map(|s| s.avg);
+        if r.reachable {
+            r.error = None;
+        }
+    }
+    out
+}
+
+/// `count` probes per (node, address of another node), and the sockets they go
 /// out on: one per node and family, as (node, IPv6).
-fn plan_probes(addrs: &[Vec<IpAddr>]) -> (Vec<Probe>, Vec<(usize, bool)>) {
+fn plan_probes(addrs: &[Vec<IpAddr>], count: u32) -> (Vec<Probe>, Vec<(usize, bool)>) {
     let mut sock_of: HashMap<(usize, bool), usize> = HashMap::new();
     let mut jobs: Vec<(usize, bool)> = Vec::new();
     let mut probes = Vec::new();
@@ -152,14 +219,17 @@ fn plan_probes(addrs: &[Vec<IpAddr>]) -> (Vec<Probe>, Vec<(usize, bool)>) {
                     jobs.push(key);
                     jobs.len() - 1
                 });
-                probes.push(Probe {
-                    src: s,
-                    dst: d,
-                    addr: a,
-                    sock,
-                    batch: 0,
-                    state: State::Waiting,
-                });
+                for round in 0..count {
+                    probes.push(Probe {
+                        src: s,
+                        dst: d,
+                        addr: a,
+                        round,
+                        sock,
+                        batch: 0,
+                        state: State::Waiting,
+                    });
+                }
             }
         }
     }
@@ -205,6 +275,11 @@ fn items(world: &World, nodes: &[String], probes: &[Probe], addrs: &[Vec<IpAddr>
             items.push(Item::default());
             items.len() - 1
         });
+        if p.round > 0 {
+            // Later rounds cross the same path: their entries are counted.
+            items[at].probes.push(i);
+            continue;
+        }
         let path = topo.path(&nodes[p.src], p.addr);
         let mut keys = path.neigh_keys();
         if keys.is_empty() && !matches!(path.end, super::path::End::NoRoute { .. }) {
@@ -271,7 +346,7 @@ impl Run<'_> {
                 return Err(no_room(t4, opts.max_neigh));
             }
             report.waves += 1;
-            self.wave(&wave, items)?;
+            self.wave(&wave, items, opts.count)?;
             if !queue.is_empty() {
                 ours = self.release(true, report)?;
             }
@@ -279,45 +354,37 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Send one wave in two phases (see `waves::phases`), each settled.
-    fn wave(&mut self, wave: &[usize], items: &[Item]) -> Result<(), ProbeError> {
+    /// Send one wave's first round in two phases (see `waves::phases`), each
+    /// settled; then each later round (`--count`) once the previous is answered.
+    fn wave(&mut self, wave: &[usize], items: &[Item], count: u32) -> Result<(), ProbeError> {
         let pairs: Vec<(usize, usize)> = self.probes.iter().map(|p| (p.src, p.dst)).collect();
         let wave_probes: Vec<usize> = wave
             .iter()
             .flat_map(|&i| items[i].probes.iter().copied())
             .collect();
-        let (first, second) = waves::phases(&pairs, &wave_probes);
+        let (once, again): (Vec<usize>, Vec<usize>) = wave_probes
+            .iter()
+            .partition(|&&p| self.probes[p].round == 0);
+        let (first, second) = waves::phases(&pairs, &once);
         let b1 = self.send(&first);
         self.settle(&[b1], false)?;
         let b2 = self.send(&second);
         self.settle(&[b1, b2], false)?;
+        for round in 1..count {
+            let these: Vec<usize> = again
+                .iter()
+                .copied()
+                .filter(|&p| self.probes[p].round == round)
+                .collect();
+            let b = self.send(&these);
+            self.settle(&[b], false)?;
+        }
         Ok(())
     }
 
-    /// Every probe as a pair result.
+    /// One result per pair and address: the rounds sent to it summed up.
     fn results(&self) -> Vec<PairResult> {
-        self.probes
-            .iter()
-            .map(|p| {
-                let (reachable, rtt_ms, error) = match &p.state {
-                    State::Done(Ok(rtt)) => (true, Some(*rtt), None),
-                    State::Done(Err(e)) => (false, None, Some(e.clone())),
-                    _ => (
-                        false,
-                        None,
-                        Some(format!("no reply within {}", secs(self.timeout))),
-                    ),
-                };
-                PairResult {
-                    from: self.nodes[p.src].clone(),
-                    to: self.nodes[p.dst].clone(),
-                    address: p.addr,
-                    reachable,
-                    rtt_ms,
-                    error,
-                }
-            })
-            .collect()
+        pair_results(&self.probes, &self.nodes, self.timeout)
     }
 
     /// Send the probes `which` as a new batch; returns the batch.
@@ -342,11 +409,11 @@ impl Run<'_> {
                     self.batches[batch] += 1;
                 }
                 Err(e) => {
-                    p.state = State::Done(Err(format!(
+                    p.state = State::Refused(format!(
                         "{} cannot send: {}",
                         self.nodes[p.src],
                         why_not_sent(&e)
-                    )))
+                    ))
                 }
             }
         }

@@ -6,10 +6,12 @@
 //! and decoded), `path` (which interfaces a packet can cross, from live
 //! state), `target` (nodes and their addresses), `waves` (sizing the matrix
 //! to the neighbour table), `walk` (captured frames → the packet walk),
-//! `pcapng` (the capture file), `outcome` (results and expectations).
+//! `pcapng` (the capture file), `outcome` (results and expectations),
+//! `stats` (loss and round-trip figures as ping reports them).
 //! Kernel rooms: `sock`, `icmp` (raw ICMP sockets), `capture` (packet
 //! sockets), `neigh` (neighbour tables over netlink), `world` (reading live
-//! state), `matrix` and `trace` (the runs).
+//! state), `matrix` and `trace` (the runs), `perf` (throughput between two
+//! nodes, both ends threads of vnet).
 
 pub mod capture;
 pub mod icmp;
@@ -18,7 +20,10 @@ pub mod neigh;
 pub mod outcome;
 pub mod path;
 pub mod pcapng;
+pub mod perf;
+
 pub mod sock;
+pub mod stats;
 pub mod target;
 pub mod trace;
 pub mod walk;

@@ -15,16 +15,26 @@ pub struct PairResult {
     pub from: String,
     pub to: String,
     pub address: IpAddr,
+    /// At least one reply came.
     pub reachable: bool,
+    /// The average round trip of the replies.
     pub rtt_ms: Option<f64>,
-    /// Why not, when not: "no reply within 1 s", "network unreachable from 10.0.0.1", …
+    /// Why not, when no reply came: "no reply within 1 s", "network unreachable from 10.0.0.1", …
     pub error: Option<String>,
+    /// Echo requests sent (`--count`; those the kernel refused are not
+    /// counted) and replies received.
+    pub sent: u32,
+    pub received: u32,
+    /// Packet loss in percent.
+    pub loss: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct MatrixReport {
     pub nodes: Vec<String>,
     pub pairs: Vec<PairResult>,
+    /// Echo requests per pair and address (`--count`).
+    pub count: u32,
     /// Waves the probes went out in (1: all at once).
     pub waves: usize,
     pub elapsed_ms: f64,
@@ -67,6 +77,17 @@ impl Cell {
 }
 
 impl MatrixReport {
+    /// (from, to) → (requests sent, replies received), over every address.
+    pub fn sent_received(&self) -> HashMap<(&str, &str), (u64, u64)> {
+        let mut m: HashMap<(&str, &str), (u64, u64)> = HashMap::new();
+        for p in &self.pairs {
+            let e = m.entry((p.from.as_str(), p.to.as_str())).or_default();
+            e.0 += u64::from(p.sent);
+            e.1 += u64::from(p.received);
+        }
+        m
+    }
+
     /// (from, to) → (answered, probed).
     pub fn counts(&self) -> HashMap<(&str, &str), (usize, usize)> {
         let mut m: HashMap<(&str, &str), (usize, usize)> = HashMap::new();
@@ -198,6 +219,9 @@ mod tests {
             reachable: ok,
             rtt_ms: ok.then_some(0.1),
             error: (!ok).then(|| "no reply".into()),
+            sent: 1,
+            received: u32::from(ok),
+            loss: if ok { 0.0 } else { 100.0 },
         }
     }
 

@@ -58,6 +58,24 @@ pub fn pick_addr(src: &LiveNs, dst: &LiveNs, family: Option<Family>) -> Option<I
     connected.or(candidates.first()).copied()
 }
 
+/// The nodes holding `ip` on one of their interfaces: where a server for
+/// that address has to run.
+pub fn owners<'a>(
+    nodes: impl IntoIterator<Item = (&'a str, &'a LiveNs)>,
+    ip: IpAddr,
+) -> Vec<String> {
+    nodes
+        .into_iter()
+        .filter(|(_, ns)| {
+            ns.links
+                .iter()
+                .flat_map(|l| l.addrs.iter())
+                .any(|a| a.net.addr() == ip)
+        })
+        .map(|(n, _)| n.to_string())
+        .collect()
+}
+
 /// Names in the order people count: `n2` before `n10`.
 pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     fn chunks(s: &str) -> Vec<(bool, &str)> {
@@ -173,6 +191,19 @@ mod tests {
             Some("2001:db8::2".parse().unwrap())
         );
         assert_eq!(pick_addr(&far, &ns("d", &[]), None), None);
+    }
+
+    #[test]
+    fn an_address_leads_to_the_nodes_holding_it() {
+        let a = ns("a", &[("eth0", "10.0.0.1/24")]);
+        let b = ns("b", &[("eth0", "10.0.0.2/24"), ("eth1", "2001:db8::2/64")]);
+        let c = ns("c", &[("eth0", "10.0.0.2/24")]);
+        let all = [("a", &a), ("b", &b), ("c", &c)];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(owners(all, ip("10.0.0.1")), ["a"]);
+        assert_eq!(owners(all, ip("2001:db8::2")), ["b"]);
+        assert_eq!(owners(all, ip("10.0.0.2")), ["b", "c"]);
+        assert!(owners(all, ip("10.0.0.9")).is_empty());
     }
 
     #[test]

@@ -182,7 +182,8 @@ pub fn trace_world(
     let watch = Watch::new(world, src, dst_ip, &fwd, &back);
     let neighbour = known_neighbour(world, src, watch.first_hop);
 
-    // Listen, then probe.
+    // Listen, then probe; every frame stamped by the kernel as it passes.
+    let _stamps = capture::Timestamps::on();
     let fds = open_taps(world, &watch.taps)?;
     let (sock, mut poller) = open_probe(world, src, dst_ip, &fds)?;
     let id = icmp::run_id();

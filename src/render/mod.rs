@@ -7,6 +7,7 @@ pub mod graph;
 pub mod layout;
 pub mod matrix;
 pub mod mermaid;
+pub mod perf;
 pub mod style;
 pub mod svg;
 pub mod table;

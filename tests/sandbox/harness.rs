@@ -7,6 +7,8 @@
 //! - [`plain!`]: needs nothing;
 //! - [`kernel!`]: builds networks in a [`Sandbox`](super::Sandbox), which
 //!   needs root or, for a normal user, unprivileged user namespaces;
+//! - [`kernel_with!`]: a kernel test that also runs programs such as
+//!   `iperf3`, ignored (naming them) where they are not installed;
 //! - [`host_root!`]: needs real root, not uid 0 of a user namespace (say
 //!   why: tracefs, for instance, cannot be mounted in a user namespace);
 //! - [`child!`]: ignored unless asked for by name (`--ignored --exact`):
@@ -53,6 +55,29 @@ pub fn kernel(name: &str, f: fn()) -> Trial {
     })
 }
 
+/// A kernel test that also runs programs the machine may lack (`iperf3`):
+/// ignored, naming what to install, when one is not on the PATH.
+pub fn kernel_with(name: &str, tools: &'static [&'static str], f: fn()) -> Trial {
+    Trial::ignorable_test(name.replace(' ', ""), move || {
+        let missing: Vec<&str> = tools.iter().copied().filter(|t| !on_path(t)).collect();
+        if !missing.is_empty() {
+            return skip(format!(
+                "needs {} (apt-get install; listed in .ci/packages.txt)",
+                missing.join(", ")
+            ));
+        }
+        match mode() {
+            Ok(_) => done(f),
+            Err(why) => skip(why),
+        }
+    })
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+}
+
 pub fn host_root(name: &str, why: &'static str, f: fn()) -> Trial {
     Trial::ignorable_test(name.replace(' ', ""), move || match mode() {
         Ok(Mode::Root) => done(f),
@@ -82,6 +107,13 @@ macro_rules! plain {
 macro_rules! kernel {
     ($f:path) => {
         $crate::sandbox::harness::kernel(stringify!($f), $f)
+    };
+}
+
+#[macro_export]
+macro_rules! kernel_with {
+    ($f:path, $($tool:literal),+) => {
+        $crate::sandbox::harness::kernel_with(stringify!($f), &[$($tool),+], $f)
     };
 }
 
