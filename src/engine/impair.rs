@@ -15,7 +15,7 @@ use crate::kernel::netns::{self, Found};
 use crate::kernel::session::Session;
 use crate::kernel::{cond, features, observe, tc};
 use crate::model::conditions::{Conditions, Via, loss_table};
-use crate::model::live::LiveNs;
+use crate::model::live::{LiveLink, LiveNs};
 use crate::model::{Netns, names, owner};
 use crate::plan::{Action, Plan};
 
@@ -115,29 +115,9 @@ pub fn impair(req: &ImpairRequest, hooks: &Hooks) -> Result<ImpairReport, Engine
     let mut session = Session::new().map_err(|e| EngineError::kernel("open netlink", e))?;
     let ns = open(&mut session, &req.node)?;
     let first = read(&mut session, &ns, None)?;
-    let Some(link) = first.link(&req.iface) else {
-        let mut have: Vec<&str> = first
-            .links
-            .iter()
-            .map(|l| l.name.as_str())
-            .filter(|n| *n != "lo")
-            .collect();
-        have.sort();
-        return Err(refused(format!(
-            "no interface {} in {}{}",
-            names::printable(&req.iface),
-            if ns.is_host() {
-                "the host namespace".to_string()
-            } else {
-                format!("namespace {}", ns)
-            },
-            if have.is_empty() {
-                String::new()
-            } else {
-                format!("; it has: {}", have.join(", "))
-            }
-        )));
-    };
+    let link = first
+        .link(&req.iface)
+        .ok_or_else(|| no_such_interface(&ns, &first, &req.iface))?;
     let lab = owner_of(&ns, &first, &link.name);
     // A lab's interface changes under the lab's lock, like `up`.
     let _lock = match &lab {
@@ -151,81 +131,22 @@ pub fn impair(req: &ImpairRequest, hooks: &Hooks) -> Result<ImpairReport, Engine
         .cloned()
         .ok_or_else(|| refused(format!("interface {} went away", req.iface)))?;
     let before = link.conditions;
-    let base = if req.clear {
-        Conditions::default()
-    } else {
-        before
-    };
-    let after = req
-        .unset
-        .iter()
-        .fold(base.overlaid(&req.set), |c, p| c.without(*p));
-    if let Some((_, r)) = after.combination_problems().into_iter().next() {
-        return Err(refused(format!("{}\n  hint: {}", r.message, r.hint)));
-    }
-    let support = features::support();
-    let missing = support.missing(&after);
-    if !missing.is_empty() {
-        return Err(EngineError::Unsupported(
-            missing
-                .into_iter()
-                .map(|(param, missing)| super::cond::Unsupported {
-                    place: format!("{}:{}", req.node, req.iface),
-                    param,
-                    value: after.get(param).unwrap_or_default(),
-                    missing,
-                    span: None,
-                })
-                .collect(),
-        ));
-    }
-    let via = support.via();
-    let changes_qdisc =
-        !crate::model::mechanism::qdisc_steps(&before, &after, via, link.mtu).is_empty();
-    if let Some(kind) = &link.other_qdisc
-        && changes_qdisc
-    {
-        return Err(refused(format!(
-            "{}:{} has a {kind} qdisc at its root that vnet did not make; remove it first (tc{} qdisc del dev {} root), or leave out the parameters that need a qdisc",
-            req.node,
-            req.iface,
-            match &ns {
-                Netns::Host => String::new(),
-                Netns::Named(n) => format!(" -n {n}"),
-            },
-            req.iface
-        )));
-    }
+    let after = wanted(req, &before)?;
+    let via = features::support().via();
+    refuse_foreign_qdisc(req, &ns, &link, &before, &after, via)?;
     let changed = !after.matches(&before, via);
     if changed {
-        let plan = Plan {
-            lab: lab.clone().unwrap_or_default(),
-            group: 0,
-            actions: vec![Action::SetConditions {
-                ns: ns.clone(),
-                dev: req.iface.clone(),
-                from: before,
-                to: after,
-                via,
-                mtu: link.mtu.max(68),
-                table: table.clone(),
-            }],
-            conflicts: Vec::new(),
+        let change = Action::SetConditions {
+            ns: ns.clone(),
+            dev: req.iface.clone(),
+            from: before,
+            to: after,
+            via,
+            mtu: link.mtu.max(68),
+            table: table.clone(),
         };
         session.learn(&ns, &live.links);
-        let cancel = AtomicBool::new(false);
-        let mut exec = Executor::new(&mut session, &plan.lab, hooks.progress, &cancel);
-        exec.apply(&plan, &mut |_, _| Ok(())).map_err(|e| match e {
-            ApplyError::Step(s) => EngineError::kernel(
-                &format!(
-                    "{} (as: {})",
-                    s.action.object(),
-                    crate::plan::script::commands(&s.action).join("; ")
-                ),
-                s.error,
-            ),
-            ApplyError::Cancelled => refused("interrupted"),
-        })?;
+        apply(&mut session, lab.as_deref(), change, hooks)?;
     }
     // What the kernel holds now, read back (not what was asked).
     let now = read(&mut session, &ns, Some(&table))?;
@@ -241,5 +162,119 @@ pub fn impair(req: &ImpairRequest, hooks: &Hooks) -> Result<ImpairReport, Engine
         after: after_live,
         via,
         changed,
+    })
+}
+
+/// "no interface X in namespace N; it has: a, b".
+fn no_such_interface(ns: &Netns, live: &LiveNs, iface: &str) -> EngineError {
+    let mut have: Vec<&str> = live
+        .links
+        .iter()
+        .map(|l| l.name.as_str())
+        .filter(|n| *n != "lo")
+        .collect();
+    have.sort();
+    refused(format!(
+        "no interface {} in {}{}",
+        names::printable(iface),
+        if ns.is_host() {
+            "the host namespace".to_string()
+        } else {
+            format!("namespace {ns}")
+        },
+        if have.is_empty() {
+            String::new()
+        } else {
+            format!("; it has: {}", have.join(", "))
+        }
+    ))
+}
+
+/// The conditions asked for: what is set (nothing with --clear), the
+/// parameters given over it, those given as zero removed; refused when
+/// the combination makes no sense or this kernel cannot make it.
+fn wanted(req: &ImpairRequest, before: &Conditions) -> Result<Conditions, EngineError> {
+    let base = if req.clear {
+        Conditions::default()
+    } else {
+        *before
+    };
+    let after = req
+        .unset
+        .iter()
+        .fold(base.overlaid(&req.set), |c, p| c.without(*p));
+    if let Some((_, r)) = after.combination_problems().into_iter().next() {
+        return Err(refused(format!("{}\n  hint: {}", r.message, r.hint)));
+    }
+    let missing = features::support().missing(&after);
+    if !missing.is_empty() {
+        return Err(EngineError::Unsupported(
+            missing
+                .into_iter()
+                .map(|(param, missing)| super::cond::Unsupported {
+                    place: format!("{}:{}", req.node, req.iface),
+                    param,
+                    value: after.get(param).unwrap_or_default(),
+                    missing,
+                    span: None,
+                })
+                .collect(),
+        ));
+    }
+    Ok(after)
+}
+
+/// A root qdisc vnet did not make (htb by hand, say) is not replaced.
+fn refuse_foreign_qdisc(
+    req: &ImpairRequest,
+    ns: &Netns,
+    link: &LiveLink,
+    before: &Conditions,
+    after: &Conditions,
+    via: Via,
+) -> Result<(), EngineError> {
+    let Some(kind) = &link.other_qdisc else {
+        return Ok(());
+    };
+    if crate::model::mechanism::qdisc_steps(before, after, via, link.mtu).is_empty() {
+        return Ok(());
+    }
+    Err(refused(format!(
+        "{}:{} has a {kind} qdisc at its root that vnet did not make; remove it first (tc{} qdisc del dev {} root), or leave out the parameters that need a qdisc",
+        req.node,
+        req.iface,
+        match ns {
+            Netns::Host => String::new(),
+            Netns::Named(n) => format!(" -n {n}"),
+        },
+        req.iface
+    )))
+}
+
+/// Carry out the change with the executor `up` uses.
+fn apply(
+    session: &mut Session,
+    lab: Option<&str>,
+    change: Action,
+    hooks: &Hooks,
+) -> Result<(), EngineError> {
+    let plan = Plan {
+        lab: lab.unwrap_or_default().to_string(),
+        group: 0,
+        actions: vec![change],
+        conflicts: Vec::new(),
+    };
+    let cancel = AtomicBool::new(false);
+    let mut exec = Executor::new(session, &plan.lab, hooks.progress, &cancel);
+    exec.apply(&plan, &mut |_, _| Ok(())).map_err(|e| match e {
+        ApplyError::Step(s) => EngineError::kernel(
+            &format!(
+                "{} (as: {})",
+                s.action.object(),
+                crate::plan::script::commands(&s.action).join("; ")
+            ),
+            s.error,
+        ),
+        ApplyError::Cancelled => refused("interrupted"),
     })
 }

@@ -212,17 +212,8 @@ fn up_locked(
     });
     if let Err(e) = result {
         let mut left = exec.rollback();
-        let host_loss = plan.actions.iter().any(
-            |a| matches!(a, Action::SetConditions { ns: Netns::Host, to, .. } if to.loss.is_some()),
-        );
-        if previous.is_none() && host_loss {
-            // A fresh lab's loss table in the host holds only this run's rules.
-            let table = crate::model::conditions::loss_table(Some(&lab.name));
-            if let Err(e) = crate::kernel::cond::remove_table(&session.host.fd, &table) {
-                left.push(format!(
-                    "nftables table netdev {table} in the host namespace: {e}"
-                ));
-            }
+        if previous.is_none() {
+            left.extend(roll_back_host_loss_table(&session, &lab.name, &plan));
         }
         if previous.is_none() && left.is_empty() {
             let _ = record::remove(&lab.name);
@@ -263,6 +254,21 @@ fn up_locked(
         namespaces,
         interfaces,
     })
+}
+
+/// A fresh lab's loss table in the host holds only this run's rules: a
+/// rollback removes it. What could not be removed, if anything.
+fn roll_back_host_loss_table(session: &Session, lab: &str, plan: &Plan) -> Option<String> {
+    let host_loss = plan.actions.iter().any(
+        |a| matches!(a, Action::SetConditions { ns: Netns::Host, to, .. } if to.loss.is_some()),
+    );
+    if !host_loss {
+        return None;
+    }
+    let table = crate::model::conditions::loss_table(Some(lab));
+    crate::kernel::cond::remove_table(&session.host.fd, &table)
+        .err()
+        .map(|e| format!("nftables table netdev {table} in the host namespace: {e}"))
 }
 
 fn ensure_record(

@@ -282,52 +282,71 @@ impl<'a> Executor<'a> {
     /// like any other stage, then each namespace's loss rules in one
     /// nftables batch (namespaces in parallel).
     fn conditions(&mut self, actions: &[&Action]) -> Result<(), ApplyError> {
-        // The host ends of new veths got the kernel's indexes: many are
-        // learned from one light dump rather than asked for one by one.
-        let unknown_host = actions
+        self.learn_host_indexes(actions)?;
+        self.resolve(actions).map_err(|e| step(actions[0], e))?;
+        super::profile::mark("conditions: indexes resolved");
+        self.requests(actions)?;
+        super::profile::mark("conditions: qdiscs");
+        self.loss_rules(actions)?;
+        super::profile::mark("conditions: loss rules");
+        Ok(())
+    }
+
+    /// The host ends of new veths got the kernel's indexes: many are
+    /// learned from one light dump rather than asked for one by one.
+    fn learn_host_indexes(&mut self, actions: &[&Action]) -> Result<(), ApplyError> {
+        let unknown = actions
             .iter()
             .filter(|a| {
                 matches!(a, Action::SetConditions { ns: Netns::Host, dev, .. }
                     if self.index(&Netns::Host, dev).is_none())
             })
             .count();
-        if unknown_host > 16 {
+        if unknown > 16 {
             let found = cond::indexes_here().map_err(|e| step(actions[0], e))?;
             for (name, index) in found {
                 self.session.index.insert((Netns::Host, name), index);
             }
         }
-        self.resolve(actions).map_err(|e| step(actions[0], e))?;
-        super::profile::mark("conditions: indexes resolved");
-        self.requests(actions)?;
-        super::profile::mark("conditions: qdiscs");
-        let mut by_ns: BTreeMap<Netns, (String, Vec<cond::NsChange>, &Action)> = BTreeMap::new();
+        Ok(())
+    }
+
+    /// Each namespace's loss changes in one batch, the namespaces on
+    /// worker threads.
+    fn loss_rules(&mut self, actions: &[&Action]) -> Result<(), ApplyError> {
+        // Per namespace: its table, its changes, the first action (for
+        // errors) and how many actions change nothing but the loss (their
+        // progress is counted here; the others' with their qdiscs).
+        let mut by_ns: BTreeMap<Netns, (String, Vec<cond::NsChange>, &Action, u64)> =
+            BTreeMap::new();
         for a in actions {
-            if let Action::SetConditions {
+            let Action::SetConditions {
                 ns,
                 dev,
                 from,
                 to,
                 via,
+                mtu,
                 table,
-                ..
             } = a
-                && let Some(c) = cond::loss_change(dev, from, to, *via)
-            {
-                by_ns
-                    .entry(ns.clone())
-                    .or_insert_with(|| (table.clone(), Vec::new(), a))
-                    .1
-                    .push(c);
+            else {
+                continue;
+            };
+            let Some(c) = cond::loss_change(dev, from, to, *via) else {
+                continue;
+            };
+            let e = by_ns
+                .entry(ns.clone())
+                .or_insert_with(|| (table.clone(), Vec::new(), a, 0));
+            e.1.push(c);
+            if qdisc::changes(0, from, to, *via, *mtu).is_empty() {
+                e.3 += 1;
             }
-        }
-        if by_ns.is_empty() {
-            return Ok(());
         }
         let session = &*self.session;
         let mut jobs = Vec::new();
         let mut owners = Vec::new();
-        for (ns, (table, changes, a)) in by_ns {
+        for (ns, (table, changes, a, only_loss)) in by_ns {
             let fd = match &ns {
                 Netns::Host => session.host.fd.as_fd(),
                 Netns::Named(n) => match session.named.get(n) {
@@ -341,15 +360,14 @@ impl<'a> Executor<'a> {
                 table,
                 changes,
             });
-            owners.push(a);
+            owners.push((a, only_loss));
         }
-        if let Err(e) = fault::check() {
-            return Err(step(owners[0], e));
+        if let Some((a, _)) = owners.first() {
+            fault::check().map_err(|e| step(a, e))?;
         }
         let results = cond::apply_losses(&jobs);
-        super::profile::mark("conditions: loss rules");
-        for (r, a) in results.into_iter().zip(owners) {
-            (self.progress)(1);
+        for (r, (a, only_loss)) in results.into_iter().zip(owners) {
+            (self.progress)(only_loss);
             r.map_err(|e| step(a, e))?;
         }
         Ok(())
