@@ -194,6 +194,26 @@ fn a_rate_gives_that_tcp_goodput() {
             "rate {rate}: vnet perf {ours:.0} bit/s, iperf3 {got:.0} bit/s"
         );
     }
+    // The seed's bridge lab, 10 mbit/s on ns1's link: through the bridge.
+    sb.vnet("down cond").ok();
+    let bridge = std::fs::read_to_string(format!(
+        "{}/examples/seed-bridge.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replacen(
+        "      - { node: br0, interface: br0-veth0 }\n",
+        "      - { node: br0, interface: br0-veth0 }\n    conditions: { rate: 10mbit }\n",
+        1,
+    );
+    let f = lab_file(&sb, "bridge", &bridge);
+    sb.vnet(&format!("up {f}")).ok();
+    let got = goodput(&sb, 5, 5211);
+    eprintln!("seed-bridge, rate 10mbit on ns1's link: iperf3 goodput {got:.0} bit/s");
+    assert!(
+        (0.9..=1.1).contains(&(got / 10e6)),
+        "through br0 at 10mbit: {got:.0} bit/s"
+    );
 }
 
 fn loss_on_one_end_loses_that_share_that_way_only() {
