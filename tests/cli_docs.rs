@@ -19,6 +19,7 @@ const COMMANDS: &[&str] = &[
     "ping",
     "trace",
     "doctor",
+    "impair",
     "completions",
     "man",
     "perf",

@@ -165,6 +165,66 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "bridge port",
         ":4:",
     ),
+    (
+        "condition: bad unit",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:e0\", \"b:e0\"]\n    conditions: { delay: 20 minutes }\n",
+        "is not a unit of time",
+        ":5:26",
+    ),
+    (
+        "condition: time without a unit",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:e0\", \"b:e0\"]\n    conditions: { delay: 20 }\n",
+        "has no unit",
+        ":5:26",
+    ),
+    (
+        "condition: rate unit",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:e0\", \"b:e0\"]\n    conditions: { rate: 10 mb }\n",
+        "is not a unit of rate",
+        ":5:25",
+    ),
+    (
+        "condition: loss above 100%",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [{node: a, interface: e0, conditions: {loss: 120%}}, \"b:e0\"]\n",
+        "more than 100%",
+        ":4:",
+    ),
+    (
+        "condition: loss without a percent sign",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:e0\", \"b:e0\"]\n    conditions: { loss: 0.5 }\n",
+        "has no percent sign",
+        ":5:25",
+    ),
+    (
+        "condition: jitter without delay",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:e0\", \"b:e0\"]\n    conditions: { jitter: 5ms, loss: 1% }\n",
+        "jitter without a delay",
+        ":5:19",
+    ),
+    (
+        "condition: negative",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:e0\", \"b:e0\"]\n    conditions: { delay: -5ms }\n",
+        "cannot be negative",
+        ":5:26",
+    ),
+    (
+        "condition: zero rate",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:e0\", \"b:e0\"]\n    conditions: { rate: 0mbit }\n",
+        "a rate of zero",
+        ":5:25",
+    ),
+    (
+        "condition: limit 0",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:e0\", \"b:e0\"]\n    conditions: { limit: 0 }\n",
+        "a queue limit of 0",
+        ":5:26",
+    ),
+    (
+        "condition: unknown key",
+        "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:e0\", \"b:e0\"]\n    conditions: { latency: 5ms }\n",
+        "`latency` is not a condition",
+        ":5:19",
+    ),
 ];
 
 #[test]
@@ -292,6 +352,29 @@ fn toml_lab_files_mean_the_same_and_fail_the_same_way() {
     let e = parse_lab("bad.toml", "name = \"x\"\ncolour = 1\n").unwrap_err();
     assert!(
         e.plain_lines()[0].starts_with("bad.toml:2:1: unknown field `colour`"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn conditions_mean_the_same_in_toml_and_fail_the_same_way() {
+    let yaml = "name: x\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [\"a:e0\", {node: b, interface: e0, conditions: {loss: 20%, limit: 100}}]\n    conditions: { delay: 20ms, jitter: 5ms, rate: 10mbit }\n";
+    let toml = "name = \"x\"\n[nodes.a]\n[nodes.b]\n[[links]]\nendpoints = [\"a:e0\", { node = \"b\", interface = \"e0\", conditions = { loss = \"20%\", limit = 100 } }]\nconditions = { delay = \"20ms\", jitter = \"5ms\", rate = \"10mbit\" }\n";
+    let a = parse_lab("a.yaml", yaml).unwrap();
+    let b = parse_lab("a.toml", toml).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(
+        a.links[0].egress(1).to_string(),
+        "delay 20ms jitter 5ms loss 20% rate 10mbit limit 100"
+    );
+    assert_eq!(
+        a.links[0].egress(0).to_string(),
+        "delay 20ms jitter 5ms rate 10mbit"
+    );
+    let bad = "name = \"x\"\n[nodes.a]\n[nodes.b]\n[[links]]\nendpoints = [\"a:e0\", \"b:e0\"]\nconditions = { loss = \"120%\" }\n";
+    let e = parse_lab("bad.toml", bad).unwrap_err();
+    assert!(
+        e.plain_lines()[0].starts_with("bad.toml:6:23: loss `120%` is more than 100%"),
         "{e:?}"
     );
 }

@@ -169,7 +169,7 @@ const FILE_ONLY: &[(&str, &[&[&str]])] = &[
 /// Commands covered in the sandbox by the kernel tests below, and `exec`,
 /// whose output is the program it runs.
 const IN_SANDBOX: &[&str] = &[
-    "up", "down", "status", "export", "ping", "trace", "doctor", "exec", "perf",
+    "up", "down", "status", "export", "ping", "trace", "doctor", "exec", "perf", "impair",
 ];
 
 fn every_command_is_covered_here() {
@@ -252,6 +252,8 @@ fn kernel_commands_end_quietly_and_keep_their_exit_code() {
         "perf -t 0.5 ns1 ns2",
         "perf -t 0.5 --json ns1 ns2",
         "perf -t 0.5 --udp ns1 ns2",
+        "impair ns1:veth0 --rate 100mbit",
+        "impair --json ns1:veth0 --clear",
     ] {
         let script = format!("\"$VNET\" {args}");
         assert_eq!(same_end(&script, in_sb(&sb, &script)), 0, "{script}");

@@ -4,6 +4,7 @@
 //! conflicts; drift gives exactly the corrections.
 
 use proptest::prelude::*;
+use vnet::model::conditions::{Percent, Rate, Support, Via};
 use vnet::model::live::{LiveAddr, LiveLink, LiveNs, LivePeer, LiveRoute, OperState};
 use vnet::model::net::desired;
 use vnet::model::{Lab, Netns, owner, parse_lab};
@@ -188,6 +189,12 @@ impl Kernel {
                     .ns(ns)
                     .routes
                     .retain(|r| !(r.dst == route.dst && r.via == route.via)),
+                // The kernel keeps rates in bytes per second.
+                Action::SetConditions { ns, dev, to, .. } => {
+                    let mut c = *to;
+                    c.rate = c.rate.map(|r| Rate::from_bytes(r.bytes()));
+                    self.link(ns, dev).conditions = c;
+                }
             }
         }
         // Sysctls the kernel starts a namespace with.
@@ -352,6 +359,102 @@ fn what_the_file_drops_is_removed_and_foreign_objects_stay() {
     );
 }
 
+const SEED_WITH_LOSS: &str = "name: seed-bridge\nnodes:\n  ns1: {}\n  ns2: {}\n  br0: { kind: bridge }\nlinks:\n  - endpoints: [{node: ns1, interface: veth0, ip: 192.168.1.1/24, conditions: {loss: LOSS}}, \"br0:br0-veth0\"]\n    conditions: { rate: 10mbit }\n  - endpoints: [{node: ns2, interface: veth1, ip: 192.168.1.2/24}, \"br0:br0-veth1\"]\n";
+
+fn no_netem() -> Support {
+    Support {
+        netem: false,
+        tbf: true,
+        nft_egress: true,
+        probed: true,
+    }
+}
+
+#[test]
+fn a_changed_loss_is_one_change_in_place() {
+    let ten = lab(&SEED_WITH_LOSS.replace("LOSS", "10%"));
+    let mut k = Kernel::default();
+    k.observed.support = no_netem();
+    converge(&ten, &mut k);
+    let ns1 = Netns::Named("ns1".into());
+    assert_eq!(
+        k.link(&ns1, "veth0").conditions.loss,
+        Some(Percent(100_000))
+    );
+    // Both ends of the link have the rate; only ns1's end the loss.
+    assert!(k.link(&Netns::Host, "br0-veth0").conditions.loss.is_none());
+    assert!(k.link(&Netns::Host, "br0-veth0").conditions.rate.is_some());
+    let twenty = lab(&SEED_WITH_LOSS.replace("LOSS", "20%"));
+    let p = plan(&twenty.name, &desired(&twenty), &k.observed);
+    assert_eq!(p.actions.len(), 1, "{:#?}", p.actions);
+    let Action::SetConditions { from, to, via, .. } = &p.actions[0] else {
+        panic!("{:#?}", p.actions);
+    };
+    assert_eq!(
+        (from.loss, to.loss),
+        (Some(Percent(100_000)), Some(Percent(200_000)))
+    );
+    assert_eq!(*via, Via::Shaper);
+    let c = p.counts();
+    assert_eq!((c.created, c.changed, c.removed), (0, 1, 0));
+    // As commands: only the loss rule, in place (no qdisc, no interface).
+    let text = p.actions[0].to_string();
+    assert_eq!(
+        text,
+        "ip netns exec ns1 nft 'flush chain netdev vnet-seed-bridge veth0'\nip netns exec ns1 nft 'add rule netdev vnet-seed-bridge veth0 numgen random mod 1000000 < 200000 counter fwd to \"lo\"'"
+    );
+    k.apply(&twenty.name, &p.actions);
+    assert!(
+        plan(&twenty.name, &desired(&twenty), &k.observed)
+            .actions
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_live_change_is_drift_and_up_brings_the_file_back() {
+    let l = lab(&SEED_WITH_LOSS.replace("LOSS", "10%"));
+    let mut k = Kernel::default();
+    k.observed.support = no_netem();
+    converge(&l, &mut k);
+    // `vnet impair host:br0-veth1 --loss 50%` by hand:
+    k.link(&Netns::Host, "br0-veth1").conditions.loss = Some(Percent(500_000));
+    let p = plan(&l.name, &desired(&l), &k.observed);
+    let text: Vec<String> = p.actions.iter().map(|a| a.to_string()).collect();
+    assert_eq!(
+        text,
+        [
+            "nft 'flush chain netdev vnet-seed-bridge br0-veth1'\nnft 'delete chain netdev vnet-seed-bridge br0-veth1'"
+        ],
+        "{text:#?}"
+    );
+}
+
+#[test]
+fn netem_carries_every_parameter_in_one_qdisc() {
+    let l = lab(
+        "name: t\nnodes: { a: {}, b: {} }\nlinks:\n  - endpoints: [\"a:e0\", \"b:e0\"]\n    conditions: { delay: 20ms, jitter: 5ms, loss: 1%, rate: 10mbit }\n",
+    );
+    let obs = Observed {
+        support: Support {
+            netem: true,
+            tbf: true,
+            nft_egress: true,
+            probed: true,
+        },
+        ..Observed::default()
+    };
+    let p = plan(&l.name, &desired(&l), &obs);
+    let script = vnet::plan::script::render(&p);
+    assert!(
+        script.contains(
+            "tc -n a qdisc replace dev e0 root netem delay 20ms 5ms loss 1% rate 10mbit\n"
+        ),
+        "{script}"
+    );
+    assert!(!script.contains("nft"), "{script}");
+}
+
 fn arb_lab() -> impl Strategy<Value = String> {
     (
         1usize..6,
@@ -385,6 +488,16 @@ fn arb_lab() -> impl Strategy<Value = String> {
                 t.push_str(&format!(
                     "  - endpoints: [{{ node: {a}, interface: e{k}a{ip} }}, \"{b}:e{k}b\"]\n"
                 ));
+                // Some links carry conditions: a loss and a rate that the
+                // kernel rounds (1001 bit/s is kept as 125 bytes/s).
+                match (x + y) % 3 {
+                    0 => t.push_str(&format!(
+                        "    conditions: {{ loss: {}%, rate: 1001kbit }}\n",
+                        k + 1
+                    )),
+                    1 => t.push_str("    conditions: { limit: 30 }\n"),
+                    _ => {}
+                }
             }
             t
         })
@@ -401,6 +514,7 @@ proptest! {
             return Ok(());
         };
         let mut k = Kernel::default();
+        k.observed.support = no_netem();
         converge(&a, &mut k);
         prop_assert!(plan(&a.name, &desired(&a), &k.observed).actions.is_empty());
         converge(&b, &mut k);

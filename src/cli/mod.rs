@@ -6,6 +6,7 @@ pub mod down;
 pub mod exec;
 pub mod export;
 pub mod graph;
+pub mod impair;
 pub mod import;
 pub mod load;
 pub mod man;
@@ -62,6 +63,8 @@ pub enum Command {
     Trace(trace::Args),
     /// Say why a ping fails and how to fix it: the cause, the fix commands, the kernel's evidence
     Doctor(doctor::Args),
+    /// Change an interface's link conditions live (delay, loss, rate …), keeping those not given
+    Impair(impair::Args),
     /// Print the shell completion script for bash, zsh or fish
     Completions(completions::Args),
     /// Write the manual pages (vnet.1, vnet-up.1, …) into a directory
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Ping(a) => ping::run(a),
         Command::Trace(a) => trace::run(a),
         Command::Doctor(a) => doctor::run(a),
+        Command::Impair(a) => impair::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
         Command::Perf(a) => perf::run(a),

@@ -75,10 +75,15 @@ fn render(s: &LabStatus) -> String {
         out.push_str(&format!(" from {f}"));
     }
     out.push('\n');
+    // The conditions column only when some interface has conditions.
+    let with_cond = s
+        .nodes
+        .iter()
+        .any(|n| n.interfaces.iter().any(|i| !i.conditions.is_empty()));
     let mut rows = Vec::new();
     for n in &s.nodes {
         for i in &n.interfaces {
-            rows.push(vec![
+            let mut row = vec![
                 n.name.clone(),
                 i.name.clone(),
                 i.kind.clone(),
@@ -86,32 +91,35 @@ fn render(s: &LabStatus) -> String {
                 i.addresses.join(","),
                 i.master.clone().unwrap_or_default(),
                 i.peer.clone().unwrap_or_default(),
-            ]);
+            ];
+            if with_cond {
+                row.push(if i.conditions.is_empty() {
+                    String::new()
+                } else {
+                    i.conditions.to_string()
+                });
+            }
+            rows.push(row);
         }
         if n.interfaces.is_empty() {
-            rows.push(vec![
-                n.name.clone(),
-                "-".into(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-            ]);
+            let mut row = vec![n.name.clone(), "-".into()];
+            row.resize(if with_cond { 8 } else { 7 }, String::new());
+            rows.push(row);
         }
     }
-    out.push_str(&table(
-        &[
-            "NODE",
-            "INTERFACE",
-            "KIND",
-            "STATE",
-            "ADDRESSES",
-            "MASTER",
-            "PEER",
-        ],
-        &rows,
-    ));
+    let mut head = vec![
+        "NODE",
+        "INTERFACE",
+        "KIND",
+        "STATE",
+        "ADDRESSES",
+        "MASTER",
+        "PEER",
+    ];
+    if with_cond {
+        head.push("CONDITIONS");
+    }
+    out.push_str(&table(&head, &rows));
     if !s.drift_known {
         out.push_str(
             "drift: unknown (no lab file recorded; pass the file: vnet status LAB.yaml)\n",

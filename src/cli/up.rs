@@ -49,7 +49,7 @@ pub fn run(a: Args) -> i32 {
     };
     let lab = &loaded.lab;
     if a.dry_run {
-        return dry_run(&a, lab);
+        return dry_run(&a, &loaded);
     }
     if !(0.0..=3600.0).contains(&a.ready_timeout) {
         super::error("--ready-timeout is between 0 and 3600 seconds");
@@ -115,8 +115,40 @@ pub fn run(a: Args) -> i32 {
             }
             OK
         }
-        Err(e) => report(&e),
+        Err(e) => report_with_file(&e, &loaded),
     }
+}
+
+/// Like `report`, but conditions this kernel cannot make are shown at
+/// their place in the lab file (and exit 2: the file asks for them).
+pub fn report_with_file(e: &EngineError, loaded: &load::Loaded) -> i32 {
+    let EngineError::Unsupported(list) = e else {
+        return report(e);
+    };
+    let problems: Vec<crate::model::diag::Problem> = list
+        .iter()
+        .filter_map(|u| {
+            Some(
+                crate::model::diag::Problem::new(u.message(), u.span?)
+                    .label(format!("needs {}", u.missing.describe().0))
+                    .hint(u.hint()),
+            )
+        })
+        .collect();
+    if problems.len() == list.len() {
+        let err = crate::model::LabFileError {
+            path: loaded.path.clone(),
+            text: std::sync::Arc::from(loaded.text.as_str()),
+            problems,
+        };
+        eprintln!(
+            "vnet: refusing to change anything: this kernel cannot make these link conditions"
+        );
+        eprint!("{}", err.render(super::color()));
+    } else {
+        super::error(e);
+    }
+    USAGE
 }
 
 /// Print an engine error; exit 1 (runtime) — conflicts included, since the
@@ -129,14 +161,18 @@ pub fn report(e: &EngineError) -> i32 {
     FAILED
 }
 
-fn dry_run(a: &Args, lab: &crate::model::Lab) -> i32 {
+fn dry_run(a: &Args, loaded: &load::Loaded) -> i32 {
+    let lab = &loaded.lab;
     let live = engine::privilege::missing().is_none();
     let plan = if live {
         match engine::up::plan_live(lab) {
             Ok(p) => p,
-            Err(e) => return report(&e),
+            Err(e) => return report_with_file(&e, loaded),
         }
     } else {
+        if let Err(e) = engine::up::check_fresh(lab) {
+            return report_with_file(&e, loaded);
+        }
         engine::up::plan_fresh(lab)
     };
     match a.format {
@@ -146,6 +182,15 @@ fn dry_run(a: &Args, lab: &crate::model::Lab) -> i32 {
                 crate::outln!(
                     "# (not root: planned as for a machine where the lab does not exist yet)"
                 );
+                let conditions = plan
+                    .actions
+                    .iter()
+                    .any(|a| matches!(a, crate::plan::Action::SetConditions { .. }));
+                if conditions && !crate::kernel::features::support().probed {
+                    crate::outln!(
+                        "# (not root: the kernel's support for link conditions could not be probed; they are written for netem)"
+                    );
+                }
             }
         }
         Format::Batch => match script::render_batch(&plan) {

@@ -114,13 +114,27 @@ pub fn details(
             }
             Err(e) => notes.push(format!("{ns}: sysctls: {e}")),
         }
-        let fd = world.fd(ns);
-        match fd.map(nft::read_in) {
-            Some(Ok(rs)) => d.nft = Some(rs),
-            Some(Err(e)) => notes.push(format!("{ns}: nftables ruleset: {e}")),
-            None => {}
-        }
+        ruleset_and_conditions(world, ns, &mut d, notes);
         out.insert(ns.clone(), d);
     }
     out
+}
+
+/// The namespace's nftables ruleset into `d`, less vnet's loss rules:
+/// those are link conditions, put with the qdiscs' onto each link.
+fn ruleset_and_conditions(world: &mut World, ns: &str, d: &mut Detail, notes: &mut Vec<String>) {
+    let mut losses = BTreeMap::new();
+    match world.fd(ns).map(nft::read_in) {
+        Some(Ok(rs)) => {
+            let (rest, found) = crate::model::loss::split(rs);
+            d.nft = Some(rest);
+            losses = found;
+        }
+        Some(Err(e)) => notes.push(format!("{ns}: nftables ruleset: {e}")),
+        None => {}
+    }
+    if let Some(live) = world.ns.get_mut(ns) {
+        live.qdiscs = d.qdiscs.clone();
+        crate::kernel::cond::attach(live, &losses);
+    }
 }

@@ -143,6 +143,7 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
         drops: judged.loose,
         counters,
         unchecked,
+        conditions: judged.conditions,
         not_from_dst: judged.not_from_dst,
         there: fwd,
         back,
@@ -324,6 +325,8 @@ struct Judged {
     causes: Vec<Finding>,
     /// Drop records not tied to a cause.
     loose: Vec<String>,
+    /// Link conditions on the way, in words.
+    conditions: Vec<String>,
     not_from_dst: Option<String>,
 }
 
@@ -344,6 +347,7 @@ fn judge(cx: &Ctx) -> Judged {
         status,
         causes,
         loose,
+        conditions: rules::cond::on_the_way(cx),
         not_from_dst,
     }
 }

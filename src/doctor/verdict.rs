@@ -45,6 +45,8 @@ pub struct Verdict {
     pub counters: Vec<String>,
     /// What could not be checked, and why.
     pub unchecked: Vec<String>,
+    /// Link conditions on the way (delay, loss, rate …), in words.
+    pub conditions: Vec<String>,
     /// Why a reply does not count (it came from somewhere else).
     pub not_from_dst: Option<String>,
     pub there: Way,

@@ -101,6 +101,8 @@ pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineEr
         delete_host_links(&mut session, lab, &host_links, &doomed, &mut left, hooks);
     }
     profile::mark("down: deleted host links");
+    let table_removed = remove_host_loss_table(&session, lab, &mut left);
+    profile::mark("down: removed the host's loss table");
     // Return when the kernel is done, not merely told: its deferred teardown
     // of many namespaces would otherwise slow whatever comes next.
     if ours.len() >= SETTLE_FROM {
@@ -113,6 +115,9 @@ pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineEr
         .map_err(|e| EngineError::kernel("read host interfaces", e))?;
     for l in host_links_of(lab, &after, &journal) {
         left.push(format!("interface {} in the host namespace", l.name));
+    }
+    if table_removed {
+        left.extend(host_loss_table_left(&session, lab));
     }
     let present: BTreeSet<String> = netns::list_named().into_iter().collect();
     for n in ours.iter().chain(&stale) {
@@ -132,6 +137,32 @@ pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineEr
         interfaces: doomed.len(),
         elapsed: started.elapsed(),
     })
+}
+
+/// The lab's loss rules in the host (its namespaces took theirs along):
+/// false when the table could not be removed (said in `left`).
+fn remove_host_loss_table(session: &Session, lab: &str, left: &mut Vec<String>) -> bool {
+    let table = crate::model::conditions::loss_table(Some(lab));
+    match crate::kernel::cond::remove_table(&session.host.fd, &table) {
+        Ok(_) => true,
+        Err(e) => {
+            left.push(format!(
+                "nftables table netdev {table} in the host namespace: {e}"
+            ));
+            false
+        }
+    }
+}
+
+/// The lab's loss table, if the host still holds it (checked on the
+/// kernel's word).
+fn host_loss_table_left(session: &Session, lab: &str) -> Option<String> {
+    let table = crate::model::conditions::loss_table(Some(lab));
+    let rs = crate::kernel::nft::read_in(std::os::fd::AsFd::as_fd(&session.host.fd)).ok()?;
+    rs.tables
+        .iter()
+        .any(|t| t.name == table)
+        .then(|| format!("nftables table netdev {table} in the host namespace"))
 }
 
 /// One request for the whole device group when every member is the lab's

@@ -87,9 +87,10 @@ pub fn machine(only: &[String]) -> Result<View, String> {
             )
         })
         .collect();
-    let (host, named) = session
+    let (mut host, mut named) = session
         .observe(&sysctls)
         .map_err(|e| format!("read the kernel's state: {e}"))?;
+    super::read_conditions(&session, &mut host, &mut named, None).map_err(|e| e.to_string())?;
     let mut all = vec![host.clone()];
     all.extend(named.values().cloned());
     let named = named

@@ -1,8 +1,10 @@
 //! Lab operations: `up`, `down`, `status`, built from the pure model and
 //! planner and the kernel edge, with the lock and the state record.
 
+pub mod cond;
 pub mod down;
 pub mod files;
+pub mod impair;
 pub mod live;
 pub mod lock;
 pub mod privilege;
@@ -66,6 +68,10 @@ pub enum EngineError {
     /// `down` could not remove everything.
     Leftovers(Vec<String>),
     NoSuchLab(String),
+    /// Conditions this kernel cannot make; nothing was changed.
+    Unsupported(Vec<cond::Unsupported>),
+    /// A live change that cannot be made (bad value, unknown interface…).
+    Refused(String),
 }
 
 impl EngineError {
@@ -129,6 +135,21 @@ impl fmt::Display for EngineError {
                 Ok(())
             }
             EngineError::NoSuchLab(n) => write!(f, "no lab named {n} is up"),
+            EngineError::Unsupported(list) => {
+                write!(
+                    f,
+                    "refusing to change anything: this kernel cannot make {} of the link conditions:",
+                    if list.len() == 1 { "one" } else { "some" }
+                )?;
+                for u in list {
+                    write!(f, "\n  - {}", u.message())?;
+                }
+                if let Some(u) = list.first() {
+                    write!(f, "\n  hint: {}", u.hint())?;
+                }
+                Ok(())
+            }
+            EngineError::Refused(m) => f.write_str(m),
         }
     }
 }
@@ -179,15 +200,52 @@ pub fn observe_lab(
             Netns::Host => None,
         })
         .collect();
-    let (host, named) = session
+    let (mut host, mut named) = session
         .observe(&sysctls)
         .map_err(|e| EngineError::kernel("read the kernel's state", e))?;
+    let table = crate::model::conditions::loss_table(Some(lab));
+    read_conditions(session, &mut host, &mut named, Some(&table))?;
+    crate::kernel::profile::mark("read conditions");
+    // The kernel is probed only where conditions are wanted or found.
+    let any = net
+        .namespaces
+        .values()
+        .any(|s| s.links.values().any(|i| !i.conditions.is_empty()))
+        || std::iter::once(&host)
+            .chain(named.values())
+            .any(|l| l.links.iter().any(|x| !x.conditions.is_empty()));
+    let support = if any {
+        crate::kernel::features::support()
+    } else {
+        Default::default()
+    };
     Ok((
         Observed {
             host,
             named,
             journal,
+            support,
         },
         stale,
     ))
+}
+
+/// Each interface's conditions, from the qdiscs the observation dumped
+/// and the loss rules of `table` (every vnet table when None).
+pub fn read_conditions(
+    session: &Session,
+    host: &mut crate::model::live::LiveNs,
+    named: &mut BTreeMap<String, crate::model::live::LiveNs>,
+    table: Option<&str>,
+) -> Result<(), EngineError> {
+    use std::os::fd::AsFd;
+    let mut spaces: Vec<(std::os::fd::BorrowedFd, &mut crate::model::live::LiveNs)> =
+        vec![(session.host.fd.as_fd(), host)];
+    for (n, live) in named.iter_mut() {
+        if let Some(h) = session.named.get(n) {
+            spaces.push((h.fd.as_fd(), live));
+        }
+    }
+    crate::kernel::cond::attach_all(&mut spaces, table)
+        .map_err(|e| EngineError::kernel("read the loss rules (nftables)", e))
 }

@@ -89,6 +89,8 @@ pub struct IfaceStatus {
     pub master: Option<String>,
     /// "namespace:interface" of a veth's other end.
     pub peer: Option<String>,
+    /// Conditions on its egress, as the kernel holds them.
+    pub conditions: crate::model::conditions::Conditions,
 }
 
 /// One lab in detail. `lab` is its file, if given; else the recorded one.
@@ -177,6 +179,7 @@ fn iface(l: &LiveLink, ns: &LiveNs, all: &[&LiveNs]) -> IfaceStatus {
         addresses: l.addrs.iter().map(|a| a.net.to_string()).collect(),
         master: l.master.and_then(|m| ns.name_of(m)).map(str::to_string),
         peer: peer_of(l, ns, all),
+        conditions: l.conditions,
     }
 }
 

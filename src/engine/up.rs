@@ -56,12 +56,45 @@ pub fn plan_live(lab: &Lab) -> Result<Plan, EngineError> {
         .map(|r| r.journal)
         .unwrap_or_default();
     let observed = observe_lab(&mut session, &lab.name, &net, journal)?;
+    refuse_unsupported(lab, &observed.0)?;
     Ok(plan::plan(&lab.name, &net, &observed.0))
 }
 
-/// The plan against an empty kernel: what a first `up` does (no root needed).
+/// The plan against an empty kernel: what a first `up` does (no root
+/// needed; conditions are planned for this kernel when it can be probed).
 pub fn plan_fresh(lab: &Lab) -> Plan {
-    plan::plan(&lab.name, &desired(lab), &plan::Observed::default())
+    plan::plan(&lab.name, &desired(lab), &fresh_observation(lab))
+}
+
+fn fresh_observation(lab: &Lab) -> plan::Observed {
+    let wanted = lab
+        .links
+        .iter()
+        .any(|l| (0..2).any(|i| !l.egress(i).is_empty()));
+    plan::Observed {
+        support: if wanted {
+            crate::kernel::features::support()
+        } else {
+            Default::default()
+        },
+        ..plan::Observed::default()
+    }
+}
+
+/// What `up` would refuse on this kernel before changing anything (for
+/// a dry run without root).
+pub fn check_fresh(lab: &Lab) -> Result<(), EngineError> {
+    refuse_unsupported(lab, &fresh_observation(lab))
+}
+
+/// Conditions the kernel cannot make stop the run before any change.
+fn refuse_unsupported(lab: &Lab, observed: &plan::Observed) -> Result<(), EngineError> {
+    let list = super::cond::unsupported(lab, &observed.support);
+    if list.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::Unsupported(list))
+    }
 }
 
 pub fn up(
@@ -112,6 +145,7 @@ fn up_locked(
     profile::mark("parsed, locked");
     let (observed, stale) = observe_lab(&mut session, &lab.name, &net, journal.clone())?;
     profile::mark("observed");
+    refuse_unsupported(lab, &observed)?;
 
     // A mount point left by an interrupted run of this lab is removed; any
     // other stale file under /run/netns is not ours to touch.
@@ -177,7 +211,10 @@ fn up_locked(
         Ok(())
     });
     if let Err(e) = result {
-        let left = exec.rollback();
+        let mut left = exec.rollback();
+        if previous.is_none() {
+            left.extend(roll_back_host_loss_table(&session, &lab.name, &plan));
+        }
         if previous.is_none() && left.is_empty() {
             let _ = record::remove(&lab.name);
         } else {
@@ -217,6 +254,21 @@ fn up_locked(
         namespaces,
         interfaces,
     })
+}
+
+/// A fresh lab's loss table in the host holds only this run's rules: a
+/// rollback removes it. What could not be removed, if anything.
+fn roll_back_host_loss_table(session: &Session, lab: &str, plan: &Plan) -> Option<String> {
+    let host_loss = plan.actions.iter().any(
+        |a| matches!(a, Action::SetConditions { ns: Netns::Host, to, .. } if to.loss.is_some()),
+    );
+    if !host_loss {
+        return None;
+    }
+    let table = crate::model::conditions::loss_table(Some(lab));
+    crate::kernel::cond::remove_table(&session.host.fd, &table)
+        .err()
+        .map(|e| format!("nftables table netdev {table} in the host namespace: {e}"))
 }
 
 fn ensure_record(

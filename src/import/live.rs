@@ -154,6 +154,7 @@ impl Export {
                 .collect(),
             alive: true,
             line: 0,
+            conditions: l.conditions,
         });
         self.ids
             .insert((live.ns.clone(), l.index), self.w.ifaces.len() - 1);

@@ -385,7 +385,7 @@ impl Conv<'_> {
             {
                 eps.swap(0, 1);
             }
-            out.push(Link { ends: eps });
+            out.push(link_of(eps));
         }
         out
     }
@@ -413,6 +413,8 @@ impl Conv<'_> {
             ips,
             mac: i.mac,
             mtu: i.mtu,
+            conditions: i.conditions,
+            places: Default::default(),
         }
     }
 
@@ -453,6 +455,21 @@ impl Conv<'_> {
 }
 
 /// A lab name from a file name: `seed-bridge.sh` → `seed-bridge`.
+/// A link of two ends; conditions the same on both ends are written once,
+/// on the link (as a person would).
+fn link_of(mut ends: [Endpoint; 2]) -> Link {
+    let mut conditions = crate::model::conditions::Conditions::default();
+    if ends[0].conditions == ends[1].conditions {
+        conditions = std::mem::take(&mut ends[0].conditions);
+        ends[1].conditions = Default::default();
+    }
+    Link {
+        ends,
+        conditions,
+        places: Default::default(),
+    }
+}
+
 pub fn lab_name_from_path(path: &str) -> String {
     let file = std::path::Path::new(path)
         .file_name()

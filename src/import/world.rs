@@ -47,6 +47,8 @@ pub struct Iface {
     pub addrs: Vec<(IpNet, Line)>,
     pub alive: bool,
     pub line: Line,
+    /// Conditions on its egress (read live; commands never set them).
+    pub conditions: crate::model::conditions::Conditions,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -186,6 +188,7 @@ impl World {
             addrs: Vec::new(),
             alive: true,
             line,
+            conditions: Default::default(),
         });
         self.ifaces.len() - 1
     }

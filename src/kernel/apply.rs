@@ -15,7 +15,7 @@ use super::msg::{self, Dev, NLM_F_CREATE, NLM_F_EXCL, NewIface, SetIface};
 use super::netlink::window;
 use super::netns::{self, NewNs};
 use super::session::Session;
-use super::{fault, sysctl};
+use super::{cond, fault, qdisc, sysctl};
 use crate::model::Netns;
 use crate::model::owner;
 use crate::plan::{Action, Plan, Stage};
@@ -148,6 +148,8 @@ fn harmless(action: &Action, e: &KernelError) -> bool {
         Action::DelLink { .. } => e.is(libc::ENODEV),
         Action::DelAddr { .. } => e.is(libc::EADDRNOTAVAIL),
         Action::DelRoute { .. } => e.is(libc::ESRCH),
+        // The root qdisc went already (its interface's default is back).
+        Action::SetConditions { .. } => e.is(libc::ENOENT),
         _ => false,
     }
 }
@@ -190,6 +192,7 @@ impl<'a> Executor<'a> {
                 Stage::Namespaces => self.namespaces(&actions)?,
                 Stage::Sysctls => self.sysctls(&actions)?,
                 Stage::NamespaceRemovals => self.remove_namespaces(&actions)?,
+                Stage::Conditions => self.conditions(&actions)?,
                 _ => {
                     self.resolve(&actions).map_err(|e| step(actions[0], e))?;
                     self.requests(&actions)?;
@@ -275,6 +278,101 @@ impl<'a> Executor<'a> {
         results.into_iter().collect()
     }
 
+    /// Conditions: the qdisc requests pipelined on each namespace's socket
+    /// like any other stage, then each namespace's loss rules in one
+    /// nftables batch (namespaces in parallel).
+    fn conditions(&mut self, actions: &[&Action]) -> Result<(), ApplyError> {
+        self.learn_host_indexes(actions)?;
+        self.resolve(actions).map_err(|e| step(actions[0], e))?;
+        super::profile::mark("conditions: indexes resolved");
+        self.requests(actions)?;
+        super::profile::mark("conditions: qdiscs");
+        self.loss_rules(actions)?;
+        super::profile::mark("conditions: loss rules");
+        Ok(())
+    }
+
+    /// The host ends of new veths got the kernel's indexes: many are
+    /// learned from one light dump rather than asked for one by one.
+    fn learn_host_indexes(&mut self, actions: &[&Action]) -> Result<(), ApplyError> {
+        let unknown = actions
+            .iter()
+            .filter(|a| {
+                matches!(a, Action::SetConditions { ns: Netns::Host, dev, .. }
+                    if self.index(&Netns::Host, dev).is_none())
+            })
+            .count();
+        if unknown > 16 {
+            let found = cond::indexes_here().map_err(|e| step(actions[0], e))?;
+            for (name, index) in found {
+                self.session.index.insert((Netns::Host, name), index);
+            }
+        }
+        Ok(())
+    }
+
+    /// Each namespace's loss changes in one batch, the namespaces on
+    /// worker threads.
+    fn loss_rules(&mut self, actions: &[&Action]) -> Result<(), ApplyError> {
+        // Per namespace: its table, its changes, the first action (for
+        // errors) and how many actions change nothing but the loss (their
+        // progress is counted here; the others' with their qdiscs).
+        let mut by_ns: BTreeMap<Netns, (String, Vec<cond::NsChange>, &Action, u64)> =
+            BTreeMap::new();
+        for a in actions {
+            let Action::SetConditions {
+                ns,
+                dev,
+                from,
+                to,
+                via,
+                mtu,
+                table,
+            } = a
+            else {
+                continue;
+            };
+            let Some(c) = cond::loss_change(dev, from, to, *via) else {
+                continue;
+            };
+            let e = by_ns
+                .entry(ns.clone())
+                .or_insert_with(|| (table.clone(), Vec::new(), a, 0));
+            e.1.push(c);
+            if qdisc::changes(0, from, to, *via, *mtu).is_empty() {
+                e.3 += 1;
+            }
+        }
+        let session = &*self.session;
+        let mut jobs = Vec::new();
+        let mut owners = Vec::new();
+        for (ns, (table, changes, a, only_loss)) in by_ns {
+            let fd = match &ns {
+                Netns::Host => session.host.fd.as_fd(),
+                Netns::Named(n) => match session.named.get(n) {
+                    Some(h) => h.fd.as_fd(),
+                    None => return Err(step(a, KernelError::from_errno(libc::ENOENT))),
+                },
+            };
+            jobs.push(cond::NsLoss {
+                ns,
+                fd,
+                table,
+                changes,
+            });
+            owners.push((a, only_loss));
+        }
+        if let Some((a, _)) = owners.first() {
+            fault::check().map_err(|e| step(a, e))?;
+        }
+        let results = cond::apply_losses(&jobs);
+        for (r, (a, only_loss)) in results.into_iter().zip(owners) {
+            (self.progress)(only_loss);
+            r.map_err(|e| step(a, e))?;
+        }
+        Ok(())
+    }
+
     fn remove_namespaces(&mut self, actions: &[&Action]) -> Result<(), ApplyError> {
         for a in actions {
             if let Action::DelNetns { ns } = a {
@@ -306,7 +404,9 @@ impl<'a> Executor<'a> {
                         want(ns, m);
                     }
                 }
-                Action::AddAddr { ns, dev, .. } | Action::DelAddr { ns, dev, .. } => want(ns, dev),
+                Action::AddAddr { ns, dev, .. }
+                | Action::DelAddr { ns, dev, .. }
+                | Action::SetConditions { ns, dev, .. } => want(ns, dev),
                 Action::AddRoute { ns, route } | Action::DelRoute { ns, route } => {
                     if let Some(d) = &route.dev {
                         want(ns, d);
@@ -346,6 +446,25 @@ impl<'a> Executor<'a> {
     /// The requests for one action (in order), the namespace they go to,
     /// and their flags.
     fn build(&mut self, a: &Action) -> Result<(Netns, Vec<RouteNetlinkMessage>, u16), KernelError> {
+        if let Action::SetConditions {
+            ns,
+            dev,
+            from,
+            to,
+            via,
+            mtu,
+            ..
+        } = a
+        {
+            // A qdisc is named by its interface's index only. Deleting
+            // ignores the create/replace flags, so one set serves all.
+            let index = self.needs_index(ns, dev)?;
+            let msgs = qdisc::changes(index, from, to, *via, *mtu)
+                .into_iter()
+                .map(|(m, _)| m)
+                .collect();
+            return Ok((ns.clone(), msgs, NLM_F_CREATE | qdisc::NLM_F_REPLACE));
+        }
         if let Action::SetLink { ns, name, set } = a
             && set.no_link_local
             && set.up == Some(true)
@@ -520,7 +639,10 @@ impl<'a> Executor<'a> {
                 m.header.scope = netlink_packet_route::route::RouteScope::NoWhere;
                 (ns.clone(), RouteNetlinkMessage::DelRoute(m), 0)
             }
-            Action::AddNetns { .. } | Action::DelNetns { .. } | Action::SetSysctl { .. } => {
+            Action::AddNetns { .. }
+            | Action::DelNetns { .. }
+            | Action::SetSysctl { .. }
+            | Action::SetConditions { .. } => {
                 return Err(KernelError::from_errno(libc::EINVAL)
                     .with_detail(Some(format!("{ns}: not a netlink step"))));
             }

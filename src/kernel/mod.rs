@@ -3,15 +3,19 @@
 //! lives in `sys` alone: safe wrappers of the few calls no crate offers.
 
 pub mod apply;
+pub mod cond;
 pub mod error;
 pub mod exec;
 pub mod fault;
+pub mod features;
 pub mod msg;
 pub mod netlink;
 pub mod netns;
 pub mod nft;
+pub mod nft_write;
 pub mod observe;
 pub mod profile;
+pub mod qdisc;
 pub mod ready;
 pub mod released;
 pub mod session;

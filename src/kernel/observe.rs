@@ -85,6 +85,7 @@ pub fn add(live: &mut LiveNs, m: RouteNetlinkMessage) {
                 live.routes.push(r);
             }
         }
+        RouteNetlinkMessage::NewQueueDiscipline(q) => live.qdiscs.push(super::tc::qdisc(&q)),
         _ => {}
     }
 }

@@ -230,13 +230,14 @@ impl Session {
     }
 }
 
-/// Links, addresses and routes of each namespace in `part`: each kind of
+/// Links, addresses, routes and qdiscs of each namespace in `part`: each kind of
 /// dump goes out on every socket before any is read.
 fn dump_all(part: &mut [(&mut NsHandle, &mut LiveNs)]) -> Result<(), KernelError> {
     let requests = [
         observe::link_dump_request as fn() -> _,
         observe::addr_dump_request,
         observe::route_dump_request,
+        super::tc::dump_request,
     ];
     for req in requests {
         let mut seqs = Vec::with_capacity(part.len());

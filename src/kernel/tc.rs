@@ -27,7 +27,7 @@ pub fn qdiscs(msgs: Vec<RouteNetlinkMessage>) -> Vec<LiveQdisc> {
         .collect()
 }
 
-fn qdisc(m: &TcMessage) -> LiveQdisc {
+pub fn qdisc(m: &TcMessage) -> LiveQdisc {
     let mut q = LiveQdisc {
         ifindex: m.header.index.max(0) as u32,
         handle: m.header.handle.into(),
@@ -67,6 +67,9 @@ fn qdisc(m: &TcMessage) -> LiveQdisc {
             }
             _ => {}
         }
+    }
+    if let Some(v) = &raw_options {
+        q.conditions = super::qdisc::read(&q.kind, v);
     }
     if matches!(q.kind.as_str(), "pfifo" | "bfifo" | "pfifo_head_drop")
         && let Some(v) = raw_options

@@ -5,6 +5,8 @@ use std::fmt;
 
 use ipnet::IpNet;
 
+use super::conditions::{Conditions, Param};
+use super::raw::Span;
 use super::route::Route;
 
 /// The namespace vnet runs in; it is never created or deleted by a lab.
@@ -81,6 +83,9 @@ pub struct BridgeNode {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Link {
     pub ends: [Endpoint; 2],
+    /// `conditions:` of the link: each end's egress.
+    pub conditions: Conditions,
+    pub places: Places,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -90,6 +95,41 @@ pub struct Endpoint {
     pub ips: Vec<IpNet>,
     pub mac: Option<Mac>,
     pub mtu: Option<u32>,
+    /// `conditions:` of this end alone (over the link's).
+    pub conditions: Conditions,
+    pub places: Places,
+}
+
+impl Link {
+    /// The conditions on the egress of end `i`: the link's, with the
+    /// end's own keys over them.
+    pub fn egress(&self, i: usize) -> Conditions {
+        self.conditions.overlaid(&self.ends[i].conditions)
+    }
+
+    /// Where a condition of end `i` was written: the end's key, else the
+    /// link's.
+    pub fn place(&self, i: usize, p: Param) -> Option<Span> {
+        self.ends[i].places.get(p).or_else(|| self.places.get(p))
+    }
+}
+
+/// Where each condition key was written, for refusals made after
+/// validation (a kernel without netem, say). Not part of what the lab
+/// means: labs that differ only here are equal.
+#[derive(Clone, Debug, Default)]
+pub struct Places(pub Vec<(Param, Span)>);
+
+impl Places {
+    pub fn get(&self, p: Param) -> Option<Span> {
+        self.0.iter().find(|(q, _)| *q == p).map(|(_, s)| *s)
+    }
+}
+
+impl PartialEq for Places {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Serialize;
 
+use super::conditions::Conditions;
 use super::lab::{Mac, Netns};
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -17,6 +18,9 @@ pub struct LiveNs {
     pub routes: Vec<LiveRoute>,
     /// Sysctls that were asked for, by dotted key.
     pub sysctls: BTreeMap<String, String>,
+    /// Queueing disciplines, when they were read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub qdiscs: Vec<LiveQdisc>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -47,6 +51,13 @@ pub struct LiveLink {
     /// The interface's IPv4/IPv6 settings, as the kernel reports them.
     pub conf: IfConf,
     pub stats: LinkStats,
+    /// Conditions on its egress (read from its root qdisc and the loss
+    /// rules of vnet's nftables table), when they were read.
+    #[serde(skip_serializing_if = "Conditions::is_empty")]
+    pub conditions: Conditions,
+    /// A root qdisc that is not one of vnet's conditions (made by hand).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_qdisc: Option<String>,
 }
 
 /// Per-interface settings (net.ipv4.conf.IF.* and net.ipv6.conf.IF.*),
@@ -191,6 +202,9 @@ pub struct LiveQdisc {
     pub overlimits: u64,
     /// The packet (or byte, for bfifo) limit of a fifo qdisc.
     pub limit: Option<u32>,
+    /// What a netem, tbf or pfifo qdisc stands for as conditions.
+    #[serde(skip_serializing_if = "Conditions::is_empty")]
+    pub conditions: Conditions,
 }
 
 impl LiveQdisc {

@@ -1,9 +1,12 @@
 //! The lab as data: the file, its validation, and the kernel-level network it
 //! describes. Pure: nothing here touches the kernel.
 
+pub mod conditions;
 pub mod diag;
 pub mod lab;
 pub mod live;
+pub mod loss;
+pub mod mechanism;
 pub mod names;
 pub mod net;
 pub mod nft;

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
 
+use super::conditions::Conditions;
 use super::lab::{Lab, Mac, Netns, NodeKind};
 use super::route::Route;
 
@@ -37,6 +38,8 @@ pub struct Iface {
     /// interface sends no DAD, router solicitation or MLD report, so a big
     /// lab does not flood itself (and no sysctl needs writing).
     pub ipv6_link_local: bool,
+    /// Conditions on the interface's egress (veth ends only).
+    pub conditions: Conditions,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,14 +141,18 @@ pub fn desired(lab: &Lab) -> Net {
                 mtu: b.mtu,
                 mac: b.mac,
                 ipv6_link_local: lab.ipv6_link_local || v6,
+                conditions: Conditions::default(),
             },
         );
     }
     for link in &lab.links {
-        for (me, peer) in [
+        for (i, (me, peer)) in [
             (&link.ends[0], &link.ends[1]),
             (&link.ends[1], &link.ends[0]),
-        ] {
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let ns = lab.namespace_of(&me.node);
             let master = match lab.node(&me.node).map(|n| &n.kind) {
                 Some(NodeKind::Bridge(_)) => Some(me.node.clone()),
@@ -166,6 +173,7 @@ pub fn desired(lab: &Lab) -> Net {
                     mtu: me.mtu,
                     mac: me.mac,
                     ipv6_link_local: lab.ipv6_link_local || v6,
+                    conditions: link.egress(i),
                 },
             );
         }

@@ -251,6 +251,8 @@ impl At<OneOrMany> {
 pub struct RawLink {
     pub endpoints: At<Vec<At<RawEndpoint>>>,
     pub mtu: Option<At<u32>>,
+    /// Both directions: each end's egress.
+    pub conditions: Option<At<RawConditions>>,
 }
 
 /// An endpoint: `{ node: ns1, interface: veth0, ip: … }` or the brief `"ns1:veth0"`.
@@ -261,6 +263,8 @@ pub struct RawEndpoint {
     pub ip: Option<At<OneOrMany>>,
     pub mac: Option<At<String>>,
     pub mtu: Option<At<u32>>,
+    /// This end's egress only; its keys override the link's.
+    pub conditions: Option<At<RawConditions>>,
     /// Set when written in the brief form.
     pub brief: Option<String>,
 }
@@ -271,7 +275,9 @@ impl<'de> Deserialize<'de> for RawEndpoint {
         impl<'de> Visitor<'de> for V {
             type Value = RawEndpoint;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("\"node:interface\" or a map with node, interface, ip, mac, mtu")
+                f.write_str(
+                    "\"node:interface\" or a map with node, interface, ip, mac, mtu, conditions",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawEndpoint, E> {
                 Ok(RawEndpoint {
@@ -288,15 +294,78 @@ impl<'de> Deserialize<'de> for RawEndpoint {
                         "ip" => ep.ip = Some(map.next_value()?),
                         "mac" => ep.mac = Some(map.next_value()?),
                         "mtu" => ep.mtu = Some(map.next_value()?),
+                        "conditions" => ep.conditions = Some(map.next_value()?),
                         other => {
                             return Err(de::Error::unknown_field(
                                 other,
-                                &["node", "interface", "ip", "mac", "mtu"],
+                                &["node", "interface", "ip", "mac", "mtu", "conditions"],
                             ));
                         }
                     }
                 }
                 Ok(ep)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `conditions:` as written: each key with its value as text (numbers
+/// too), in file order. Keys and values are checked in `validate`, which
+/// can then point at the exact key or value it refuses.
+#[derive(Debug, Default)]
+pub struct RawConditions(pub Vec<(At<String>, At<Word>)>);
+
+impl<'de> Deserialize<'de> for RawConditions {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawConditions;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of conditions, e.g. { delay: 20ms, loss: 1%, rate: 10mbit }")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawConditions, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<At<String>>()? {
+                    out.push((key, map.next_value::<At<Word>>()?));
+                }
+                Ok(RawConditions(out))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<RawConditions, E> {
+                Ok(RawConditions::default())
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A scalar kept as text, numbers included (`limit: 100`, `loss: 0.5`),
+/// so validation can say what is wrong with it in the file's terms.
+#[derive(Debug)]
+pub struct Word(pub String);
+
+impl<'de> Deserialize<'de> for Word {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Word;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a value like 20ms, 1% or 10mbit")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Word, E> {
+                Ok(Word(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Word, E> {
+                Ok(Word(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Word, E> {
+                Ok(Word(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Word, E> {
+                Ok(Word(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Word, E> {
+                Ok(Word(v.to_string()))
             }
         }
         d.deserialize_any(V)

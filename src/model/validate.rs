@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use super::conditions::{Conditions, Param};
 use super::diag::{LabFileError, Problem};
 use super::lab::{
-    BridgeNode, Endpoint, Expectation, HOST, Lab, Link, Mac, NetnsNode, Node, NodeKind,
+    BridgeNode, Endpoint, Expectation, HOST, Lab, Link, Mac, NetnsNode, Node, NodeKind, Places,
 };
 use super::names;
-use super::raw::{At, RawEndpoint, RawLab, RawNode, Span, Syntax, with_syntax};
+use super::raw::{At, RawConditions, RawEndpoint, RawLab, RawNode, Span, Syntax, with_syntax};
 use super::route::Route;
 
 /// Ports a Linux bridge accepts (BR_MAX_PORTS - 1).
@@ -467,6 +468,7 @@ impl Validator {
             return None;
         }
         let link_mtu = link.value.mtu.as_ref().and_then(|m| self.mtu(m));
+        let (conditions, places) = self.conditions(link.value.conditions.as_ref());
         let mut ends = Vec::new();
         for ep in &eps.value {
             ends.push(self.endpoint(lab, ep, link_mtu, taken, addrs, text)?);
@@ -479,7 +481,73 @@ impl Validator {
             );
             return None;
         }
-        Some(Link { ends: [a, b] })
+        let link = Link {
+            ends: [a, b],
+            conditions,
+            places,
+        };
+        self.condition_combinations(&link);
+        Some(link)
+    }
+
+    /// `conditions:` of a link or an endpoint: every key known, every
+    /// value in range, each refused at its own place.
+    fn conditions(&mut self, raw: Option<&At<RawConditions>>) -> (Conditions, Places) {
+        let mut c = Conditions::default();
+        let mut places = Places::default();
+        let Some(raw) = raw else {
+            return (c, places);
+        };
+        for (key, value) in &raw.value.0 {
+            let Some(param) = Param::from_name(&key.value) else {
+                self.problem(
+                    Problem::new(
+                        format!("`{}` is not a condition", names::printable(&key.value)),
+                        key.span,
+                    )
+                    .hint(format!("the conditions are: {}", Param::NAMES.join(", "))),
+                );
+                continue;
+            };
+            if places.get(param).is_some() {
+                self.problem(
+                    Problem::new(format!("`{}` is given twice", param.name()), key.span)
+                        .hint("each condition may appear once per link or endpoint"),
+                );
+                continue;
+            }
+            if let Err(r) = c.set(param, &value.value.0) {
+                self.problem(Problem::new(r.message, value.span).hint(r.hint));
+                continue;
+            }
+            // The key and its value, for refusals that point at both.
+            let whole = if value.span.offset >= key.span.offset {
+                Span {
+                    offset: key.span.offset,
+                    len: value.span.offset + value.span.len - key.span.offset,
+                }
+            } else {
+                key.span
+            };
+            places.0.push((param, whole));
+        }
+        (c, places)
+    }
+
+    /// Each end's egress (the link's keys with the end's over them) must
+    /// make sense as a whole: jitter needs a delay.
+    fn condition_combinations(&mut self, link: &Link) {
+        let mut seen: Vec<Span> = Vec::new();
+        for i in 0..2 {
+            for (param, r) in link.egress(i).combination_problems() {
+                let span = link.place(i, param).unwrap_or_default();
+                if seen.contains(&span) {
+                    continue;
+                }
+                seen.push(span);
+                self.problem(Problem::new(r.message, span).hint(r.hint));
+            }
+        }
     }
 
     fn endpoint(
@@ -525,12 +593,15 @@ impl Validator {
         }
         let mtu = raw.mtu.as_ref().and_then(|m| self.mtu(m)).or(link_mtu);
         let mac = raw.mac.as_ref().and_then(|m| self.mac(m));
+        let (conditions, places) = self.conditions(raw.conditions.as_ref());
         Some(Endpoint {
             node: node.value,
             interface: iface.value,
             ips,
             mac,
             mtu,
+            conditions,
+            places,
         })
     }
 

@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use ipnet::IpNet;
 
+use super::conditions::{Conditions, Param};
 use super::lab::{Endpoint, Lab, Link, NodeKind};
 
 /// Longest line before a node's options go on lines of their own.
@@ -132,16 +133,35 @@ fn link(out: &mut String, l: &Link) {
     let [a, b] = &l.ends;
     if plain(a) && plain(b) {
         let _ = writeln!(out, "  - endpoints: [{}, {}]", brief(a), brief(b));
-        return;
+    } else {
+        out.push_str("  - endpoints:\n");
+        for e in [a, b] {
+            let _ = writeln!(out, "      - {}", endpoint_map(e));
+        }
     }
-    out.push_str("  - endpoints:\n");
-    for e in [a, b] {
-        let _ = writeln!(out, "      - {}", endpoint_map(e));
+    if !l.conditions.is_empty() {
+        let _ = writeln!(out, "    conditions: {}", conditions(&l.conditions));
     }
 }
 
 fn plain(e: &Endpoint) -> bool {
-    e.ips.is_empty() && e.mac.is_none() && e.mtu.is_none()
+    e.ips.is_empty() && e.mac.is_none() && e.mtu.is_none() && e.conditions.is_empty()
+}
+
+/// `{ delay: 20ms, loss: "1%" }`, keys in the README's order.
+pub fn conditions(c: &Conditions) -> String {
+    let parts: Vec<String> = c
+        .params()
+        .into_iter()
+        .filter_map(|p| {
+            let v = c.get(p)?;
+            Some(match p {
+                Param::Limit => format!("{}: {v}", p.name()),
+                _ => format!("{}: {}", p.name(), scalar(&v)),
+            })
+        })
+        .collect();
+    format!("{{ {} }}", parts.join(", "))
 }
 
 fn brief(e: &Endpoint) -> String {
@@ -161,6 +181,9 @@ fn endpoint_map(e: &Endpoint) -> String {
     }
     if let Some(m) = e.mac {
         parts.push(format!("mac: {}", quoted(&m.to_string())));
+    }
+    if !e.conditions.is_empty() {
+        parts.push(format!("conditions: {}", conditions(&e.conditions)));
     }
     format!("{{ {} }}", parts.join(", "))
 }
@@ -282,6 +305,22 @@ mod tests {
         assert_eq!(
             y,
             "name: t\nnodes:\n  ns1: {}\n  br0: { kind: bridge }\nlinks:\n  - endpoints: [\"ns1:veth0\", \"br0:p0\"]\n  - endpoints:\n      - { node: ns1, interface: v1, ip: 10.0.0.1/24 }\n      - { node: host, interface: h1 }\n"
+        );
+    }
+
+    #[test]
+    fn conditions_are_written_back_where_they_were() {
+        let text = "name: t\nnodes:\n  a: {}\n  b: {}\nlinks:\n  - endpoints: [\"a:e0\", {node: b, interface: e0, conditions: {loss: 20%}}]\n    conditions: { delay: 20ms, jitter: 5ms, rate: 1.5mbit, limit: 100, corrupt: 0.1%, duplicate: 1% }\n";
+        round_trip(text);
+        let lab = parse_lab("in.yaml", text).unwrap();
+        let y = lab_yaml(&lab, &[]);
+        assert!(
+            y.contains("    conditions: { delay: 20ms, jitter: 5ms, rate: 1.5mbit, corrupt: \"0.1%\", duplicate: \"1%\", limit: 100 }\n"),
+            "{y}"
+        );
+        assert!(
+            y.contains("{ node: b, interface: e0, conditions: { loss: \"20%\" } }"),
+            "{y}"
         );
     }
 

@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::model::Netns;
+use crate::model::conditions::{Conditions, Via};
 use crate::model::lab::Mac;
 use crate::model::route::Route;
 
@@ -77,6 +78,20 @@ pub enum Action {
         #[serde(serialize_with = "ser_display")]
         route: Route,
     },
+    /// Bring an interface's egress conditions from `from` (what the
+    /// kernel holds) to `to`, changing only what differs.
+    SetConditions {
+        ns: Netns,
+        dev: String,
+        from: Conditions,
+        to: Conditions,
+        /// How this kernel makes them.
+        via: Via,
+        /// The interface's MTU: a tbf bucket must hold a whole packet.
+        mtu: u32,
+        /// The nftables table that holds the namespace's loss rules.
+        table: String,
+    },
 }
 
 /// A MAC kept as text in plans (plans are printed and serialized).
@@ -145,6 +160,8 @@ pub enum Stage {
     Sysctls,
     Addresses,
     Routes,
+    /// Conditions go on once the interfaces are up and addressed.
+    Conditions,
     NamespaceRemovals,
 }
 
@@ -160,6 +177,7 @@ impl Action {
             Action::SetSysctl { .. } => Stage::Sysctls,
             Action::DelAddr { .. } | Action::AddAddr { .. } => Stage::Addresses,
             Action::DelRoute { .. } | Action::AddRoute { .. } => Stage::Routes,
+            Action::SetConditions { .. } => Stage::Conditions,
             Action::DelNetns { .. } => Stage::NamespaceRemovals,
         }
     }
@@ -195,7 +213,8 @@ impl Action {
             | Action::DelAddr { ns, .. }
             | Action::AddAddr { ns, .. }
             | Action::DelRoute { ns, .. }
-            | Action::AddRoute { ns, .. } => ns.clone(),
+            | Action::AddRoute { ns, .. }
+            | Action::SetConditions { ns, .. } => ns.clone(),
         }
     }
 
@@ -218,6 +237,7 @@ impl Action {
             Action::DelRoute { ns, route } | Action::AddRoute { ns, route } => {
                 format!("route {route} in {ns}")
             }
+            Action::SetConditions { ns, dev, .. } => format!("conditions on {dev} in {ns}"),
         }
     }
 }

@@ -12,8 +12,8 @@
 //!   one cannot be written; a word is quoted with ' or " (no escapes), so a
 //!   word holding both cannot be either. Such plans are refused with a hint.
 
-use super::Plan;
 use super::script;
+use super::{Action, Plan};
 
 pub fn render(plan: &Plan) -> Result<String, String> {
     let mut out = String::new();
@@ -27,11 +27,24 @@ pub fn render(plan: &Plan) -> Result<String, String> {
         out.push_str("# nothing to do: the kernel already matches the lab file\n");
         return Ok(out);
     }
-    let mut all: Vec<String> = plan.actions.iter().flat_map(script::commands).collect();
+    let (conditions, actions): (Vec<&Action>, Vec<&Action>) = plan
+        .actions
+        .iter()
+        .partition(|a| matches!(a, Action::SetConditions { .. }));
+    let mut all: Vec<String> = actions.into_iter().flat_map(script::commands).collect();
     all.extend(script::marks(plan));
     for c in all {
         out.push_str(&line(&c)?);
         out.push('\n');
+    }
+    if !conditions.is_empty() {
+        out.push_str(
+            "# Link conditions: ip -batch cannot run tc or nft, so they are not part of\n",
+        );
+        out.push_str("# this file; run these commands after it (or use --format sh):\n");
+        for c in conditions.into_iter().flat_map(script::commands) {
+            out.push_str(&format!("#   {c}\n"));
+        }
     }
     Ok(out)
 }

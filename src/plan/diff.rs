@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use super::action::{Action, LinkSet, MacText, VethEnd};
 use super::{Conflict, Plan};
 use crate::model::Netns;
+use crate::model::conditions::{Support, loss_table};
 use crate::model::live::{LiveLink, LiveNs, LiveRoute};
 use crate::model::net::{EARLY_SYSCTLS, Iface, IfaceKind, Net};
 use crate::model::owner;
@@ -25,6 +26,8 @@ pub struct Observed {
     /// Names the lab may have created in a run that did not finish (from its
     /// journal): host interfaces carrying the lab's group are its own.
     pub journal: BTreeSet<String>,
+    /// What the kernel offers for link conditions.
+    pub support: Support,
 }
 
 /// Who holds a namespace, from the alias on its `lo`.
@@ -216,7 +219,7 @@ impl Planner<'_> {
         for (ns, spec) in &self.desired.namespaces {
             for iface in spec.links.values() {
                 let live = match self.existing(ns, &iface.name) {
-                    Existing::Ours(l) if !self.recreated(ns, &iface.name) => Some(l),
+                    Existing::Ours(l) if !self.recreated(ns, &iface.name) => Some(*l),
                     Existing::Foreign(_) | Existing::NoNamespace => continue,
                     _ => None,
                 };
@@ -326,6 +329,30 @@ impl Planner<'_> {
                 addr: *addr,
             });
         }
+        self.conditions(ns, iface, live.as_ref());
+    }
+
+    /// The interface's egress conditions, changed in place when they
+    /// differ from the file's (beyond the kernel's rounding).
+    fn conditions(&mut self, ns: &Netns, iface: &Iface, live: Option<&LiveLink>) {
+        let via = self.observed.support.via();
+        let from = live.map(|l| l.conditions).unwrap_or_default();
+        if iface.conditions.matches(&from, via) {
+            return;
+        }
+        let mtu = iface
+            .mtu
+            .or(live.map(|l| l.mtu).filter(|m| *m > 0))
+            .unwrap_or(1500);
+        self.actions.push(Action::SetConditions {
+            ns: ns.clone(),
+            dev: iface.name.clone(),
+            from,
+            to: iface.conditions,
+            via,
+            mtu,
+            table: loss_table(Some(self.lab)),
+        });
     }
 
     /// lo, sysctls and routes of each lab namespace.
@@ -477,7 +504,7 @@ impl Planner<'_> {
         }
         match live.link(name) {
             None => Existing::Absent,
-            Some(l) if self.ours(ns, l) => Existing::Ours(l.clone()),
+            Some(l) if self.ours(ns, l) => Existing::Ours(Box::new(l.clone())),
             Some(l) => {
                 let holder = match l.alias.as_deref().and_then(owner::lab_of_mark) {
                     Some(other) => format!("lab {other}"),
@@ -499,7 +526,7 @@ impl Planner<'_> {
 
 enum Existing {
     Absent,
-    Ours(LiveLink),
+    Ours(Box<LiveLink>),
     Foreign(Conflict),
     /// The namespace does not exist and is not being created.
     NoNamespace,

@@ -69,7 +69,8 @@ impl Plan {
                 Action::SetLink { ns, name, .. }
                 | Action::SetBridge { ns, name, .. }
                 | Action::AddAddr { ns, dev: name, .. }
-                | Action::DelAddr { ns, dev: name, .. } => {
+                | Action::DelAddr { ns, dev: name, .. }
+                | Action::SetConditions { ns, dev: name, .. } => {
                     let key = (ns.clone(), name.clone());
                     let fresh_ns =
                         matches!(ns, crate::model::Netns::Named(n) if new_ns.contains(n));

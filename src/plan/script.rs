@@ -5,6 +5,9 @@
 use super::Plan;
 use super::action::{Action, LinkSet, VethEnd};
 use crate::model::Netns;
+use crate::model::conditions::{Conditions, Percent, Via};
+use crate::model::loss::{MODULUS, chain_name};
+use crate::model::mechanism::{QdiscStep, ROOT, loss_step, qdisc_steps};
 
 /// A word as the shell reads it back unchanged: interface names may hold
 /// characters a shell would act on (`$`, `;`, quotes…), and a dry-run
@@ -138,6 +141,149 @@ pub fn commands(action: &Action) -> Vec<String> {
                 route_words(route)
             )]
         }
+        Action::SetConditions {
+            ns,
+            dev,
+            from,
+            to,
+            via,
+            mtu,
+            table,
+        } => condition_commands(ns, dev, from, to, *via, *mtu, table),
+    }
+}
+
+/// `tc` with the namespace option when the object is not in the host.
+fn tc(ns: &Netns) -> String {
+    match ns {
+        Netns::Host => "tc".to_string(),
+        Netns::Named(n) => format!("tc -n {n}"),
+    }
+}
+
+/// One `nft` command (nft has no namespace option: `ip netns exec`).
+fn nft(ns: &Netns, command: &str) -> String {
+    match ns {
+        Netns::Host => format!("nft {}", q(command)),
+        Netns::Named(n) => format!("ip netns exec {n} nft {}", q(command)),
+    }
+}
+
+/// netem's words for a set of conditions, in tc's order.
+pub fn netem_words(c: &Conditions) -> String {
+    let mut w = vec!["netem".to_string()];
+    if let Some(d) = c.delay {
+        w.push(format!("delay {d}"));
+        if let Some(j) = c.jitter {
+            w.push(j.to_string());
+        }
+    }
+    if let Some(p) = c.loss {
+        w.push(format!("loss {p}"));
+    }
+    if let Some(p) = c.duplicate {
+        w.push(format!("duplicate {p}"));
+    }
+    if let Some(p) = c.corrupt {
+        w.push(format!("corrupt {p}"));
+    }
+    if let Some(r) = c.rate {
+        w.push(format!("rate {r}"));
+    }
+    if let Some(l) = c.limit {
+        w.push(format!("limit {l}"));
+    }
+    w.join(" ")
+}
+
+fn parent_words(parent: u32) -> String {
+    if parent == ROOT {
+        "root".to_string()
+    } else {
+        format!("parent {:x}:{:x}", parent >> 16, parent & 0xffff)
+    }
+}
+
+/// The `tc` and `nft` commands that change an interface's conditions as
+/// vnet does: the same qdisc steps, the same loss rule.
+fn condition_commands(
+    ns: &Netns,
+    dev: &str,
+    from: &Conditions,
+    to: &Conditions,
+    via: Via,
+    mtu: u32,
+    table: &str,
+) -> Vec<String> {
+    let d = q(dev);
+    let mut out: Vec<String> = qdisc_steps(from, to, via, mtu)
+        .iter()
+        .map(|step| {
+            let what = match step {
+                QdiscStep::Netem(c) => format!("replace dev {d} root {}", netem_words(c)),
+                QdiscStep::Tbf { rate, burst, limit } => format!(
+                    "replace dev {d} root handle 1: tbf rate {rate} burst {burst} limit {limit}"
+                ),
+                QdiscStep::Pfifo { parent, limit } => {
+                    format!(
+                        "replace dev {d} {} pfifo limit {limit}",
+                        parent_words(*parent)
+                    )
+                }
+                QdiscStep::Bfifo { parent, limit } => {
+                    format!(
+                        "replace dev {d} {} bfifo limit {limit}",
+                        parent_words(*parent)
+                    )
+                }
+                QdiscStep::DeleteRoot => format!("del dev {d} root"),
+            };
+            format!("{} qdisc {what}", tc(ns))
+        })
+        .collect();
+    if let Some((was, now)) = loss_step(from, to, via) {
+        out.extend(loss_commands(ns, dev, table, was, now));
+    }
+    out
+}
+
+/// The nftables commands for one interface's loss rule (`model::loss`).
+fn loss_commands(
+    ns: &Netns,
+    dev: &str,
+    table: &str,
+    from: Option<Percent>,
+    to: Option<Percent>,
+) -> Vec<String> {
+    let chain = chain_name(dev);
+    let spec = format!("netdev {table} {chain}");
+    // Lost packets go to `lo` (silently), not `drop` (see `model::loss`).
+    let rule = |p: Percent| {
+        let pick = if p.0 < MODULUS {
+            format!("numgen random mod {MODULUS} < {} ", p.0)
+        } else {
+            String::new()
+        };
+        nft(ns, &format!("add rule {spec} {pick}counter fwd to \"lo\""))
+    };
+    match (from, to) {
+        (None, Some(p)) => vec![
+            nft(ns, &format!("add table netdev {table}")),
+            nft(
+                ns,
+                &format!(
+                    "add chain {spec} {{ type filter hook egress device \"{dev}\" priority 0; policy accept; }}"
+                ),
+            ),
+            nft(ns, &format!("flush chain {spec}")),
+            rule(p),
+        ],
+        (Some(_), Some(p)) => vec![nft(ns, &format!("flush chain {spec}")), rule(p)],
+        (Some(_), None) => vec![
+            nft(ns, &format!("flush chain {spec}")),
+            nft(ns, &format!("delete chain {spec}")),
+        ],
+        (None, None) => Vec::new(),
     }
 }
 

@@ -36,6 +36,17 @@ pub fn way(p: &Path) -> String {
     format!("{} — {end}", parts.join(" → "))
 }
 
+/// Link conditions on the way, when there are any.
+fn conditions(out: &mut String, v: &Verdict) {
+    if v.conditions.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "link conditions on the way:");
+    for c in &v.conditions {
+        let _ = writeln!(out, "  {c}");
+    }
+}
+
 fn secs(ms: f64) -> String {
     crate::probe::outcome::secs(std::time::Duration::from_secs_f64(ms / 1e3))
 }
@@ -58,6 +69,7 @@ pub fn render(v: &Verdict) -> String {
         if !v.back.path.points.is_empty() {
             let _ = writeln!(out, "way back:  {}", way(&v.back.path));
         }
+        conditions(&mut out, v);
         return out;
     }
     let n = v.causes.len();
@@ -77,6 +89,7 @@ pub fn render(v: &Verdict) -> String {
             let _ = writeln!(out, "way back:  {}", way(&v.back.path));
         }
     }
+    conditions(&mut out, v);
     if !v.unchecked.is_empty() {
         let _ = writeln!(out, "not checked:");
         for u in &v.unchecked {

@@ -42,11 +42,11 @@ pub fn render(g: &Graph) -> String {
             EdgeKind::Veth => {
                 attrs.push(format!(
                     "taillabel=\"{}\"",
-                    end_label(&e.a.iface, &e.a.addrs)
+                    end_label(&e.a.iface, &with_cond(&e.a.addrs, &e.a.cond))
                 ));
                 attrs.push(format!(
                     "headlabel=\"{}\"",
-                    end_label(&e.b.iface, &e.b.addrs)
+                    end_label(&e.b.iface, &with_cond(&e.b.addrs, &e.b.cond))
                 ));
                 let mut words = Vec::new();
                 if e.state != State::Declared && e.state != State::Up {
@@ -119,6 +119,15 @@ fn node_attrs(n: &GNode) -> Vec<String> {
     }
     attrs.push(format!("label=\"{label}\""));
     attrs
+}
+
+/// An end's addresses, then its egress conditions (as "→ rate 10mbit").
+fn with_cond(addrs: &[String], cond: &str) -> Vec<String> {
+    let mut v = addrs.to_vec();
+    if !cond.is_empty() {
+        v.push(format!("→ {cond}"));
+    }
+    v
 }
 
 fn end_label(iface: &str, addrs: &[String]) -> String {

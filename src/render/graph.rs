@@ -72,6 +72,17 @@ pub struct End {
     pub node: String,
     pub iface: String,
     pub addrs: Vec<String>,
+    /// Link conditions on this end's egress, in words ("" when none).
+    pub cond: String,
+}
+
+/// Conditions as an edge end shows them: nothing when there are none.
+fn cond_words(c: &crate::model::conditions::Conditions) -> String {
+    if c.is_empty() {
+        String::new()
+    } else {
+        c.to_string()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -184,14 +195,15 @@ impl Graph {
         }
         for l in &lab.links {
             let [a, b] = &l.ends;
-            let end = |e: &crate::model::lab::Endpoint| End {
+            let end = |e: &crate::model::lab::Endpoint, i: usize| End {
                 node: e.node.clone(),
                 iface: e.interface.clone(),
                 addrs: e.ips.iter().map(ToString::to_string).collect(),
+                cond: cond_words(&l.egress(i)),
             };
             g.edges.push(Edge {
-                a: end(a),
-                b: end(b),
+                a: end(a, 0),
+                b: end(b, 1),
                 kind: EdgeKind::Veth,
                 state: State::Declared,
                 drift: Drift::None,
@@ -457,6 +469,7 @@ impl<'a> Pairs<'a> {
             node: owner,
             iface: l.name.clone(),
             addrs: addrs(l),
+            cond: cond_words(&l.conditions),
         };
         match self.find_peer(ns, l) {
             Some((other, pl)) => {
@@ -465,6 +478,7 @@ impl<'a> Pairs<'a> {
                     node: self.ids.owner(other, pl),
                     iface: pl.name.clone(),
                     addrs: addrs(pl),
+                    cond: cond_words(&pl.conditions),
                 };
                 // The namespace end first, as a lab file writes it.
                 let a_on_bridge = self.bridge_ids.contains(&a.node);
@@ -508,6 +522,7 @@ impl<'a> Pairs<'a> {
                 node: id,
                 iface: String::new(),
                 addrs: Vec::new(),
+                cond: String::new(),
             },
             kind: EdgeKind::Veth,
             state: State::MissingPeer,
@@ -522,11 +537,13 @@ fn contains(home: &str, bridge: &str, state: State) -> Edge {
             node: home.to_string(),
             iface: bridge.to_string(),
             addrs: Vec::new(),
+            cond: String::new(),
         },
         b: End {
             node: bridge.to_string(),
             iface: String::new(),
             addrs: Vec::new(),
+            cond: String::new(),
         },
         kind: EdgeKind::Contains,
         state,
@@ -560,6 +577,18 @@ fn link_state(a: &LiveLink, b: Option<&LiveLink>) -> State {
 mod tests {
     use super::*;
     use crate::model::parse_lab;
+
+    #[test]
+    fn each_end_shows_the_conditions_on_its_egress() {
+        let lab = parse_lab(
+            "t.yaml",
+            "name: t\nnodes: {a: {}, b: {}}\nlinks:\n  - endpoints: [{node: a, interface: e0, conditions: {loss: 5%}}, \"b:e0\"]\n    conditions: { rate: 1mbit }\n",
+        )
+        .unwrap();
+        let g = Graph::from_lab(&lab);
+        assert_eq!(g.edges[0].a.cond, "loss 5% rate 1mbit");
+        assert_eq!(g.edges[0].b.cond, "rate 1mbit");
+    }
 
     #[test]
     fn seed_bridge_is_three_boxes_two_pairs_and_a_home() {

@@ -305,9 +305,16 @@ fn edge_stroke(e: &Edge) -> (String, f64, &'static str) {
 
 /// What hovering over an edge says it joins.
 fn edge_tip(e: &Edge) -> String {
+    let cond = |end: &crate::render::graph::End| {
+        if end.cond.is_empty() {
+            String::new()
+        } else {
+            format!("; {}:{} sends with {}", end.node, end.iface, end.cond)
+        }
+    };
     match e.kind {
         EdgeKind::Veth => format!(
-            "{}:{} — {}:{}",
+            "{}:{} — {}:{}{}{}",
             e.a.node,
             e.a.iface,
             e.b.node,
@@ -315,7 +322,9 @@ fn edge_tip(e: &Edge) -> String {
                 "?"
             } else {
                 &e.b.iface
-            }
+            },
+            cond(&e.a),
+            cond(&e.b)
         ),
         EdgeKind::Contains => format!("{} lives in {}", e.b.node, e.a.node),
     }

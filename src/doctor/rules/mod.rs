@@ -4,6 +4,7 @@
 
 pub mod addr;
 pub mod bridge;
+pub mod cond;
 pub mod filter;
 pub mod hooks;
 pub mod link;
@@ -136,6 +137,11 @@ pub const RULES: &[Rule] = &[
         ids: &["size.mtu"],
         about: "an interface on the way has a smaller MTU than the probe needs",
         check: size::mtu,
+    },
+    Rule {
+        ids: &["cond.loss", "cond.corrupt", "cond.delay"],
+        about: "link conditions on the way (loss, corruption, a delay longer than the wait) explain a lost probe",
+        check: cond::conditions,
     },
     Rule {
         ids: &["queue.drops"],
