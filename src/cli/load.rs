@@ -51,7 +51,7 @@ pub fn lab_file(path: &str) -> Result<Loaded, i32> {
             text,
         }),
         Err(e) => {
-            eprint!("{}", e.render(super::color()));
+            eprint!("{}", super::report::lab_file(&e, super::color()));
             Err(super::USAGE)
         }
     }

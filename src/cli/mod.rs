@@ -14,6 +14,7 @@ pub mod out;
 pub mod perf;
 pub mod ping;
 pub mod progress;
+pub mod report;
 pub mod signals;
 pub mod status;
 pub mod trace;

@@ -144,7 +144,7 @@ pub fn report_with_file(e: &EngineError, loaded: &load::Loaded) -> i32 {
         eprintln!(
             "vnet: refusing to change anything: this kernel cannot make these link conditions"
         );
-        eprint!("{}", err.render(super::color()));
+        eprint!("{}", super::report::lab_file(&err, super::color()));
     } else {
         super::error(e);
     }

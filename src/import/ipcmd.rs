@@ -204,7 +204,7 @@ impl Ip<'_> {
                     return Outcome::Failed("`ip netns add` needs a name".into());
                 };
                 if let Err(m) = crate::model::names::check_netns_name(name) {
-                    return Outcome::Unsupported(m);
+                    return Outcome::Unsupported(m.to_string());
                 }
                 match self.w.ns_add(name, self.line) {
                     Ok(_) => extra(&args[1..]),

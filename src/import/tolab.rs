@@ -88,12 +88,16 @@ impl Conv<'_> {
             }
             let bad = names::reserved_node_name(&ns.name)
                 .map(str::to_string)
-                .or_else(|| names::check_netns_name(&ns.name).err());
+                .or_else(|| {
+                    names::check_netns_name(&ns.name)
+                        .err()
+                        .map(|e| e.to_string())
+                });
             if let Some(why) = bad {
                 self.note(
                     ns.line,
                     format!("namespace {}", names::printable(&ns.name)),
-                    why,
+                    why.to_string(),
                     NoteKind::NotRepresented,
                 );
                 continue;
@@ -234,7 +238,7 @@ impl Conv<'_> {
                     i.name
                 ))
             } else {
-                names::check_ifname(&i.name).err()
+                names::check_ifname(&i.name).err().map(|e| e.to_string())
             };
             if let Some(why) = why {
                 self.note(
@@ -274,7 +278,7 @@ impl Conv<'_> {
                 self.note(
                     line,
                     format!("address {a} on {who}"),
-                    why,
+                    why.to_string(),
                     NoteKind::NotRepresented,
                 );
                 continue;
@@ -372,7 +376,7 @@ impl Conv<'_> {
                 .iter()
                 .find_map(|e| names::check_ifname(&self.w.ifaces[*e].name).err())
             {
-                self.note(i.line, what, bad, NoteKind::NotRepresented);
+                self.note(i.line, what, bad.to_string(), NoteKind::NotRepresented);
                 continue;
             }
             let mut eps = [self.endpoint(id, a), self.endpoint(peer, b)];

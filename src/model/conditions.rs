@@ -121,7 +121,8 @@ impl Serialize for Param {
 }
 
 /// A value the file cannot hold: what is wrong, and what to write instead.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct Refusal {
     pub message: String,
     pub hint: String,

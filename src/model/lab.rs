@@ -154,27 +154,24 @@ impl fmt::Display for Mac {
 }
 
 impl std::str::FromStr for Mac {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Mac, String> {
+    type Err = super::error::ValueError;
+    fn from_str(s: &str) -> Result<Mac, Self::Err> {
         let parts: Vec<&str> = s.split(':').collect();
         if parts.len() != 6 {
-            return Err("a MAC address has six hex bytes separated by ':'".into());
+            return Err(Self::Err::MacShape);
         }
         let mut out = [0u8; 6];
         for (i, p) in parts.iter().enumerate() {
             if p.is_empty() || p.len() > 2 {
-                return Err(format!("`{p}` is not a hex byte"));
+                return Err(Self::Err::MacByte(p.to_string()));
             }
-            out[i] = u8::from_str_radix(p, 16).map_err(|_| format!("`{p}` is not a hex byte"))?;
+            out[i] = u8::from_str_radix(p, 16).map_err(|_| Self::Err::MacByte(p.to_string()))?;
         }
         if out[0] & 1 == 1 {
-            return Err(
-                "a multicast MAC (lowest bit of the first byte set) cannot be an interface address"
-                    .into(),
-            );
+            return Err(Self::Err::MacMulticast);
         }
         if out == [0; 6] {
-            return Err("the all-zero MAC cannot be an interface address".into());
+            return Err(Self::Err::MacZero);
         }
         Ok(Mac(out))
     }

@@ -3,6 +3,7 @@
 
 pub mod conditions;
 pub mod diag;
+pub mod error;
 pub mod lab;
 pub mod live;
 pub mod loss;
@@ -17,5 +18,6 @@ pub mod validate;
 pub mod write;
 
 pub use diag::LabFileError;
+pub use error::{Error, ValueError};
 pub use lab::{Lab, Netns};
 pub use validate::parse_lab;

@@ -1,5 +1,7 @@
 //! What makes a name acceptable to the kernel, to iproute2 and to /run/netns.
 
+use super::error::ValueError;
+
 /// Longest interface name the kernel takes (IFNAMSIZ - 1).
 pub const IFNAME_MAX: usize = 15;
 /// Longest lab name: it is part of ownership marks and state file names.
@@ -19,84 +21,75 @@ pub fn reserved_node_name(name: &str) -> Option<&'static str> {
     }
 }
 
-pub fn check_lab_name(name: &str) -> Result<(), String> {
+pub fn check_lab_name(name: &str) -> Result<(), ValueError> {
     if name.is_empty() {
-        return Err("the lab name is empty".into());
+        return Err(ValueError::LabNameEmpty);
     }
     if name.len() > LAB_NAME_MAX {
-        return Err(format!(
-            "the lab name is {} characters; at most {LAB_NAME_MAX} are allowed",
-            name.len()
-        ));
+        return Err(ValueError::LabNameTooLong {
+            len: name.len(),
+            max: LAB_NAME_MAX,
+        });
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
     {
-        return Err(format!(
-            "{} is not allowed in a lab name (use a-z, 0-9 and '-')",
-            describe_char(c)
-        ));
+        return Err(ValueError::LabNameChar(describe_char(c)));
     }
     if name.starts_with('-') {
-        return Err("a lab name cannot start with '-'".into());
+        return Err(ValueError::LabNameDash);
     }
     Ok(())
 }
 
 /// The kernel's rule (dev_valid_name) plus `lo`, which exists everywhere.
-pub fn check_ifname(name: &str) -> Result<(), String> {
+pub fn check_ifname(name: &str) -> Result<(), ValueError> {
     if name.is_empty() {
-        return Err("the interface name is empty".into());
+        return Err(ValueError::IfnameEmpty);
     }
     if name.len() > IFNAME_MAX {
-        return Err(format!(
-            "`{}` is {} bytes long; Linux interface names hold at most {IFNAME_MAX}",
-            printable(name),
-            name.len()
-        ));
+        return Err(ValueError::IfnameTooLong {
+            name: printable(name),
+            len: name.len(),
+            max: IFNAME_MAX,
+        });
     }
     if name == "." || name == ".." {
-        return Err(format!("`{name}` cannot be an interface name"));
+        return Err(ValueError::IfnameDots(name.to_string()));
     }
     if let Some(c) = name
         .chars()
         .find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control())
     {
-        return Err(format!(
-            "{} is not allowed in an interface name",
-            describe_char(c)
-        ));
+        return Err(ValueError::IfnameChar(describe_char(c)));
     }
     if name == "lo" {
-        return Err("`lo` is the loopback interface every namespace already has".into());
+        return Err(ValueError::IfnameLoopback);
     }
     Ok(())
 }
 
 /// A namespace name becomes a file under /run/netns: no separators, no dot
 /// files, nothing a shell or `ip netns` would trip on.
-pub fn check_netns_name(name: &str) -> Result<(), String> {
+pub fn check_netns_name(name: &str) -> Result<(), ValueError> {
     if name.is_empty() {
-        return Err("the node name is empty".into());
+        return Err(ValueError::NodeNameEmpty);
     }
     if name.len() > NETNS_NAME_MAX {
-        return Err(format!(
-            "the node name is {} bytes; at most {NETNS_NAME_MAX} are allowed",
-            name.len()
-        ));
+        return Err(ValueError::NodeNameTooLong {
+            len: name.len(),
+            max: NETNS_NAME_MAX,
+        });
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
     {
-        return Err(format!(
-            "{} is not allowed in a node name (use letters, digits, '-', '_' and '.')",
-            describe_char(c)
-        ));
+        return Err(ValueError::NodeNameChar(describe_char(c)));
     }
     if name.starts_with('.') || name.starts_with('-') {
-        return Err("a node name cannot start with '.' or '-'".into());
+        return Err(ValueError::NodeNameLead);
     }
     Ok(())
 }

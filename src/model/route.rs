@@ -46,7 +46,8 @@ impl fmt::Display for Route {
 }
 
 /// Why a route string was refused, and which word of it.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
 pub struct RouteError {
     pub message: String,
     /// Byte range of the offending word inside the route string.

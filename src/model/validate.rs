@@ -9,6 +9,7 @@ use ipnet::IpNet;
 
 use super::conditions::{Conditions, Param};
 use super::diag::{LabFileError, Problem};
+use super::error::ValueError;
 use super::lab::{
     BridgeNode, Endpoint, Expectation, HOST, Lab, Link, Mac, NetnsNode, Node, NodeKind, Places,
 };
@@ -185,7 +186,7 @@ impl Validator {
         let name = match &raw.name {
             Some(n) => {
                 if let Err(m) = names::check_lab_name(&n.value) {
-                    self.problem(Problem::new(m, n.span).hint(
+                    self.problem(Problem::new(m.to_string(), n.span).hint(
                         "the lab name marks everything the lab owns; e.g. `name: seed-bridge`",
                     ));
                 }
@@ -307,7 +308,7 @@ impl Validator {
         let name = &key.value;
         if let Err(m) = names::check_netns_name(name) {
             self.problem(
-                Problem::new(m, key.span)
+                Problem::new(m.to_string(), key.span)
                     .hint("a netns node's name is its namespace's name under /run/netns"),
             );
         }
@@ -364,7 +365,7 @@ impl Validator {
     /// A per-namespace key, and a short plain value.
     fn sysctl(&mut self, k: &At<String>, v: &At<String>) {
         if let Err(m) = check_sysctl(&k.value) {
-            self.problem(Problem::new(m, k.span).hint(
+            self.problem(Problem::new(m.to_string(), k.span).hint(
                 "only per-namespace keys under net. can be set, e.g. net.ipv4.conf.all.rp_filter",
             ));
         }
@@ -380,7 +381,8 @@ impl Validator {
         let name = &key.value;
         if let Err(m) = names::check_ifname(name) {
             self.problem(
-                Problem::new(m, key.span).hint("a bridge node's name is its interface name"),
+                Problem::new(m.to_string(), key.span)
+                    .hint("a bridge node's name is its interface name"),
             );
         }
         for (opt, present) in [
@@ -575,7 +577,7 @@ impl Validator {
             );
         }
         if let Err(m) = names::check_ifname(&iface.value) {
-            self.problem(Problem::new(m, iface.span).hint("rename the interface"));
+            self.problem(Problem::new(m.to_string(), iface.span).hint("rename the interface"));
         } else if known {
             self.take_name(lab, &node.value, &iface, taken, text);
         }
@@ -775,7 +777,7 @@ impl Validator {
             match parse_cidr(&item.value) {
                 Ok(net) => out.push(net),
                 Err(m) => self.problem(
-                    Problem::new(m, item.span)
+                    Problem::new(m.to_string(), item.span)
                         .hint("write an address with its prefix length, e.g. 192.168.1.1/24 or 2001:db8::1/64"),
                 ),
             }
@@ -831,49 +833,45 @@ impl Validator {
 }
 
 /// An address with prefix; refuses network-only forms that cannot be an interface address.
-pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
+pub fn parse_cidr(s: &str) -> Result<IpNet, ValueError> {
     let net: IpNet = s.trim().parse().map_err(|_| {
         if s.contains('/') {
-            format!("`{}` is not a valid CIDR address", names::printable(s))
+            ValueError::NotCidr(names::printable(s))
         } else {
-            format!("`{}` has no prefix length", names::printable(s))
+            ValueError::NoPrefix(names::printable(s))
         }
     })?;
     let addr = net.addr();
     if addr.is_unspecified() || addr.is_multicast() {
-        return Err(format!("{addr} cannot be an interface address"));
+        return Err(ValueError::NotInterfaceAddr(addr));
     }
     if let IpNet::V4(v4) = net
         && v4.prefix_len() < 31
         && (v4.addr() == v4.network() || v4.addr() == v4.broadcast())
     {
-        return Err(format!(
-            "{} is the {} address of {}",
-            v4.addr(),
-            if v4.addr() == v4.network() {
+        return Err(ValueError::SubnetEdge {
+            addr: v4.addr().into(),
+            which: if v4.addr() == v4.network() {
                 "network"
             } else {
                 "broadcast"
             },
-            v4.trunc()
-        ));
+            net: v4.trunc().into(),
+        });
     }
     Ok(net)
 }
 
-fn check_sysctl(key: &str) -> Result<(), String> {
+fn check_sysctl(key: &str) -> Result<(), ValueError> {
     if !key.starts_with("net.") {
-        return Err(format!(
-            "`{}` is not a per-namespace sysctl",
-            names::printable(key)
-        ));
+        return Err(ValueError::NotNamespaceSysctl(names::printable(key)));
     }
     if key.split('.').any(|part| part.is_empty() || part == "..")
         || key
             .chars()
             .any(|c| c == '/' || c.is_whitespace() || c.is_control())
     {
-        return Err(format!("`{}` is not a sysctl key", names::printable(key)));
+        return Err(ValueError::NotSysctlKey(names::printable(key)));
     }
     Ok(())
 }
