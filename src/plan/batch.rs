@@ -15,7 +15,27 @@
 use super::script;
 use super::{Action, Plan};
 
-pub fn render(plan: &Plan) -> Result<String, String> {
+/// A plan an `ip -batch` file cannot hold; each says why and points to the
+/// shell form.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error(
+        "`{0}` changes a setting of the host, which an ip -batch file cannot do; use the shell form (--format sh)"
+    )]
+    HostSysctl(String),
+    #[error("`{0}` is not an ip command; use the shell form (--format sh)")]
+    NotIp(String),
+    #[error(
+        "`{0}` holds a '#', which ip -batch always reads as a comment; rename it, or use the shell form (--format sh)"
+    )]
+    Comment(String),
+    #[error(
+        "`{0}` holds both kinds of quote, which ip -batch cannot read; rename it, or use the shell form (--format sh)"
+    )]
+    BothQuotes(String),
+}
+
+pub fn render(plan: &Plan) -> Result<String, BatchError> {
     let mut out = String::new();
     out.push_str(&format!(
         "# vnet plan for lab {} as an ip -batch file; run as root: ip -batch FILE\n",
@@ -50,7 +70,7 @@ pub fn render(plan: &Plan) -> Result<String, String> {
 }
 
 /// One shell-form command (`ip -n ns1 addr add …`) as a batch line.
-fn line(cmd: &str) -> Result<String, String> {
+fn line(cmd: &str) -> Result<String, BatchError> {
     // Names never hold whitespace (validation refuses it), so words split cleanly.
     let w: Vec<&str> = cmd.split_whitespace().collect();
     let words: Vec<&str> = match w.as_slice() {
@@ -60,26 +80,20 @@ fn line(cmd: &str) -> Result<String, String> {
             .collect(),
         ["ip", rest @ ..] => rest.to_vec(),
         ["sysctl", ..] => {
-            return Err(format!(
-                "`{cmd}` changes a setting of the host, which an ip -batch file cannot do; use the shell form (--format sh)"
-            ));
+            return Err(BatchError::HostSysctl(cmd.to_string()));
         }
         _ => {
-            return Err(format!(
-                "`{cmd}` is not an ip command; use the shell form (--format sh)"
-            ));
+            return Err(BatchError::NotIp(cmd.to_string()));
         }
     };
-    let quoted: Result<Vec<String>, String> = words.iter().map(|w| quote(w)).collect();
+    let quoted: Result<Vec<String>, BatchError> = words.iter().map(|w| quote(w)).collect();
     Ok(quoted?.join(" "))
 }
 
 /// A word as iproute2's makeargs reads it back.
-fn quote(w: &str) -> Result<String, String> {
+fn quote(w: &str) -> Result<String, BatchError> {
     if w.contains('#') {
-        return Err(format!(
-            "`{w}` holds a '#', which ip -batch always reads as a comment; rename it, or use the shell form (--format sh)"
-        ));
+        return Err(BatchError::Comment(w.to_string()));
     }
     let plain = !w.is_empty() && !w.contains(['\'', '"']) && !w.ends_with('\\');
     if plain {
@@ -89,9 +103,7 @@ fn quote(w: &str) -> Result<String, String> {
     } else if !w.contains('"') {
         Ok(format!("\"{w}\""))
     } else {
-        Err(format!(
-            "`{w}` holds both kinds of quote, which ip -batch cannot read; rename it, or use the shell form (--format sh)"
-        ))
+        Err(BatchError::BothQuotes(w.to_string()))
     }
 }
 

@@ -9,7 +9,16 @@ pub mod script;
 use serde::Serialize;
 
 pub use action::{Action, Stage};
+pub use batch::BatchError;
 pub use diff::{Observed, plan};
+
+/// Any error of the plan layer. Planning itself cannot fail (names held by
+/// others are part of the plan, as conflicts); writing one out can.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Plan {

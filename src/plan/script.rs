@@ -426,6 +426,6 @@ pub fn render(plan: &Plan) -> String {
 }
 
 /// An `ip -batch` file that builds the same network (see `batch`).
-pub fn render_batch(plan: &Plan) -> Result<String, String> {
+pub fn render_batch(plan: &Plan) -> Result<String, super::BatchError> {
     super::batch::render(plan)
 }
