@@ -36,9 +36,10 @@ impl Created {
 }
 
 /// A step that failed: which one, on what, and the kernel's words.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub struct StepError {
     pub action: Action,
+    #[source]
     pub error: KernelError,
 }
 
@@ -106,19 +107,12 @@ fn hint(action: &Action, e: &KernelError) -> Option<&'static str> {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    #[error(transparent)]
     Step(Box<StepError>),
+    #[error("interrupted")]
     Cancelled,
-}
-
-impl fmt::Display for ApplyError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self {
-            ApplyError::Step(s) => s.fmt(f),
-            ApplyError::Cancelled => f.write_str("interrupted"),
-        }
-    }
 }
 
 /// Progress: called with the number of kernel operations just completed.

@@ -1,10 +1,14 @@
 //! Kernel errors in words: the errno's name and meaning, the kernel's own
 //! extended-ack text, and (added by the caller) the step and the object.
 
-use std::fmt;
 use std::io;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the kernel said no with: the errno and its own extended-ack words.
+/// The operation and the object are kept by the error that wraps this one
+/// (`apply::StepError` keeps the plan's action; the engine and probe errors
+/// a step in words), so the chain reads "what, on what, why".
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", describe(*errno, detail.as_deref()))]
 pub struct KernelError {
     pub errno: i32,
     /// The kernel's extended acknowledgement message, when it gave one.
@@ -45,20 +49,27 @@ impl From<nix::Error> for KernelError {
     }
 }
 
-impl fmt::Display for KernelError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let name = errno_name(self.errno);
-        let text = io::Error::from_raw_os_error(self.errno).to_string();
-        let text = text.split(" (os error").next().unwrap_or(&text);
-        write!(f, "{text} ({name})")?;
-        if let Some(d) = &self.detail {
-            write!(f, ": {d}")?;
-        }
-        Ok(())
+/// "File exists (EEXIST): the kernel's words".
+fn describe(errno: i32, detail: Option<&str>) -> String {
+    let name = errno_name(errno);
+    let text = io::Error::from_raw_os_error(errno).to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    match detail {
+        Some(d) => format!("{text} ({name}): {d}"),
+        None => format!("{text} ({name})"),
     }
 }
 
-impl std::error::Error for KernelError {}
+/// Any error of the kernel layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error(transparent)]
+    Apply(#[from] super::apply::ApplyError),
+    #[error(transparent)]
+    Trace(#[from] super::tracefs::TraceError),
+}
 
 /// The errno's symbolic name ("EEXIST"), or "errno" for a number the C
 /// library does not know.

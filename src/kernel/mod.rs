@@ -26,4 +26,4 @@ pub mod sysctl;
 pub mod tc;
 pub mod tracefs;
 
-pub use error::KernelError;
+pub use error::{Error, KernelError};

@@ -59,19 +59,44 @@ fn pid_ns() -> u64 {
     fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
 }
 
-fn write(p: &Path, v: &str) -> Result<(), String> {
+/// Why the kernel's trace events are not available, in words.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot make a mount point for tracefs: {0}")]
+    MountPoint(#[source] std::io::Error),
+    #[error("tracefs is not mounted and cannot be mounted here ({0})")]
+    Mount(#[source] nix::Error),
+    #[error("this kernel's tracefs has no instances")]
+    NoInstances,
+    #[error("cannot create a tracefs instance: {0}")]
+    Instance(#[source] std::io::Error),
+    #[error("this kernel has no {0} event")]
+    NoEvent(String),
+    #[error("cannot read the trace: {0}")]
+    Read(#[source] std::io::Error),
+}
+
+fn write(p: &Path, v: &str) -> Result<(), TraceError> {
     fs::OpenOptions::new()
         .write(true)
         .truncate(true)
         .open(p)
         .and_then(|mut f| f.write_all(v.as_bytes()))
-        .map_err(|e| format!("cannot write {}: {e}", p.display()))
+        .map_err(|source| TraceError::Write {
+            path: p.to_path_buf(),
+            source,
+        })
 }
 
 impl Instance {
     /// Create the instance and switch on `events` in it. The error says in
     /// words why the kernel's drop records are unavailable.
-    pub fn start(events: &[Event]) -> Result<Instance, String> {
+    pub fn start(events: &[Event]) -> Result<Instance, TraceError> {
         let (root, mounted) = match find_mounted() {
             Some(r) => (r, None),
             None => {
@@ -80,8 +105,7 @@ impl Instance {
                     .map_or(0, |d| d.subsec_nanos());
                 let dir =
                     PathBuf::from(format!("/run/vnet-tracefs-{}-{nonce}", std::process::id()));
-                fs::create_dir_all(&dir)
-                    .map_err(|e| format!("cannot make a mount point for tracefs: {e}"))?;
+                fs::create_dir_all(&dir).map_err(TraceError::MountPoint)?;
                 if let Err(e) = mount(
                     Some("tracefs"),
                     &dir,
@@ -90,9 +114,7 @@ impl Instance {
                     None::<&str>,
                 ) {
                     let _ = fs::remove_dir(&dir);
-                    return Err(format!(
-                        "tracefs is not mounted and cannot be mounted here ({e})"
-                    ));
+                    return Err(TraceError::Mount(e));
                 }
                 (dir.clone(), Some(dir))
             }
@@ -104,7 +126,7 @@ impl Instance {
         };
         let instances = inst.root.join("instances");
         if !instances.is_dir() {
-            return Err("this kernel's tracefs has no instances".into());
+            return Err(TraceError::NoInstances);
         }
         clean_stale(&instances);
         let nonce = std::time::SystemTime::now()
@@ -115,7 +137,7 @@ impl Instance {
             pid_ns(),
             std::process::id()
         ));
-        fs::create_dir(&dir).map_err(|e| format!("cannot create a tracefs instance: {e}"))?;
+        fs::create_dir(&dir).map_err(TraceError::Instance)?;
         inst.dir = dir;
         // Small buffers: the events are filtered down to a few per probe.
         let _ = write(&inst.dir.join("buffer_size_kb"), "512");
@@ -124,7 +146,7 @@ impl Instance {
         for e in events {
             let ev = inst.dir.join("events").join(e.name);
             if !ev.is_dir() {
-                return Err(format!("this kernel has no {} event", e.name));
+                return Err(TraceError::NoEvent(e.name.to_string()));
             }
             if let Some(f) = &e.filter {
                 write(&ev.join("filter"), f)?;
@@ -141,12 +163,12 @@ impl Instance {
     }
 
     /// Everything recorded so far, as text, oldest first.
-    pub fn read(&self) -> Result<String, String> {
+    pub fn read(&self) -> Result<String, TraceError> {
         // Stop recording first: the reads below see a still buffer.
         let _ = write(&self.dir.join("tracing_on"), "0");
         fs::read(self.dir.join("trace"))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .map_err(|e| format!("cannot read the trace: {e}"))
+            .map_err(TraceError::Read)
     }
 }
 
