@@ -153,7 +153,7 @@ mod tests {
         assert!(quote("a'\"b").is_err());
         let p =
             plan("name: t\nnodes:\n  ns1: {}\nlinks:\n  - endpoints: [\"ns1:a#b\", \"host:h0\"]\n");
-        assert!(render(&p).unwrap_err().contains("comment"));
+        assert!(render(&p).unwrap_err().to_string().contains("comment"));
         assert!(line("sysctl -qw net.ipv4.ip_forward=1").is_err());
     }
 }
