@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::status::peer_of;
-use super::{observe_lab, record, scan};
+use super::{EngineError, observe_lab, record, scan};
 use crate::kernel::session::Session;
 use crate::model::live::{LiveLink, LiveNs};
 use crate::model::net::{FORWARD_SYSCTLS, desired};
@@ -44,37 +44,32 @@ impl View {
 }
 
 /// Reading other namespaces means entering them.
-fn may_read() -> Result<(), String> {
+fn may_read() -> Result<(), EngineError> {
     match super::privilege::missing() {
         None => Ok(()),
-        Some(cap) => Err(format!(
-            "vnet needs root here: it {} ({cap} is missing); run it with sudo",
-            super::privilege::READING
-        )),
+        Some(missing) => Err(EngineError::CannotRead { missing }),
     }
 }
 
 /// Every named namespace (or only those in `only`), and the host.
-pub fn machine(only: &[String]) -> Result<View, String> {
+pub fn machine(only: &[String]) -> Result<View, EngineError> {
     may_read()?;
-    let mut session = Session::new().map_err(|e| format!("open netlink: {e}"))?;
-    let marks = scan::namespaces(&mut session).map_err(|e| format!("scan /run/netns: {e}"))?;
+    let mut session = Session::new().map_err(|e| EngineError::kernel("open netlink", e))?;
+    let marks =
+        scan::namespaces(&mut session).map_err(|e| EngineError::kernel("scan /run/netns", e))?;
     if !only.is_empty() {
         let known: BTreeSet<&str> = marks
             .iter()
             .filter(|m| !m.stale)
             .map(|m| m.name.as_str())
             .collect();
-        let missing: Vec<&str> = only
+        let missing: Vec<String> = only
             .iter()
-            .map(String::as_str)
-            .filter(|n| !known.contains(n))
+            .filter(|n| !known.contains(n.as_str()))
+            .cloned()
             .collect();
         if !missing.is_empty() {
-            return Err(format!(
-                "no namespace named {} under /run/netns (`ip netns list` shows what there is)",
-                missing.join(", ")
-            ));
+            return Err(EngineError::NoSuchNamespace(missing));
         }
     }
     let sysctls: BTreeMap<String, Vec<String>> = session
@@ -89,8 +84,8 @@ pub fn machine(only: &[String]) -> Result<View, String> {
         .collect();
     let (mut host, mut named) = session
         .observe(&sysctls)
-        .map_err(|e| format!("read the kernel's state: {e}"))?;
-    super::read_conditions(&session, &mut host, &mut named, None).map_err(|e| e.to_string())?;
+        .map_err(|e| EngineError::kernel("read the kernel's state", e))?;
+    super::read_conditions(&session, &mut host, &mut named, None)?;
     let mut all = vec![host.clone()];
     all.extend(named.values().cloned());
     let named = named
@@ -108,7 +103,7 @@ pub fn machine(only: &[String]) -> Result<View, String> {
 
 /// One lab as the kernel holds it, found by its marks; `file` is its lab
 /// file if given, else the one its state record keeps.
-pub fn lab(name: &str, file: Option<Lab>) -> Result<View, String> {
+pub fn lab(name: &str, file: Option<Lab>) -> Result<View, EngineError> {
     may_read()?;
     let rec = record::load(name);
     let lab = file.or_else(|| {
@@ -116,10 +111,9 @@ pub fn lab(name: &str, file: Option<Lab>) -> Result<View, String> {
         crate::model::parse_lab(r.file.as_deref().unwrap_or("recorded"), r.text.as_deref()?).ok()
     });
     let net = lab.as_ref().map(desired).unwrap_or_default();
-    let mut session = Session::new().map_err(|e| format!("open netlink: {e}"))?;
+    let mut session = Session::new().map_err(|e| EngineError::kernel("open netlink", e))?;
     let journal = rec.as_ref().map(|r| r.journal.clone()).unwrap_or_default();
-    let (observed, _) =
-        observe_lab(&mut session, name, &net, journal).map_err(|e| e.to_string())?;
+    let (observed, _) = observe_lab(&mut session, name, &net, journal)?;
     let mark = owner::mark(name);
     let mut host = observed.host.clone();
     host.links
@@ -131,9 +125,7 @@ pub fn lab(name: &str, file: Option<Lab>) -> Result<View, String> {
         .cloned()
         .collect();
     if named.is_empty() && host.links.is_empty() && rec.is_none() {
-        return Err(format!(
-            "no lab named {name} is up (`vnet status` lists the labs)"
-        ));
+        return Err(EngineError::NoSuchLab(name.to_string()));
     }
     let drift = lab.as_ref().map(|l| {
         let p = plan::plan(&l.name, &net, &observed);

@@ -19,28 +19,16 @@ pub enum Wait<'a> {
     No,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    #[error("another vnet{} is working on this lab", holder(*pid))]
     Busy { pid: Option<u32> },
-    Io(io::Error),
+    #[error("lock: {0}")]
+    Io(#[from] io::Error),
 }
 
-impl From<io::Error> for LockError {
-    fn from(e: io::Error) -> LockError {
-        LockError::Io(e)
-    }
-}
-
-impl std::fmt::Display for LockError {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        match self {
-            LockError::Busy { pid: Some(p) } => {
-                write!(f, "another vnet (pid {p}) is working on this lab")
-            }
-            LockError::Busy { pid: None } => write!(f, "another vnet is working on this lab"),
-            LockError::Io(e) => write!(f, "lock: {e}"),
-        }
-    }
+fn holder(pid: Option<u32>) -> String {
+    pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
 }
 
 /// Wait for the lock (flock LOCK_EX), through interrupting signals.

@@ -43,31 +43,42 @@ impl Hooks<'_> {
     }
 }
 
-#[derive(Debug)]
+/// Any error of the engine layer. The words are written for a person (see
+/// `Display`); the kernel's error, the lock's and the I/O error stay
+/// reachable through `source()`.
+#[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// Not allowed to change the kernel (with the missing capability).
     NotPrivileged {
         command: String,
         missing: &'static str,
     },
-    Lock(lock::LockError),
+    Lock(#[from] lock::LockError),
     /// Names held by objects the lab does not own; nothing was changed.
     Conflicts(Vec<Conflict>),
     Kernel {
         step: String,
+        #[source]
         error: KernelError,
     },
     Apply {
+        #[source]
         error: Box<ApplyError>,
         /// What the rollback could not remove.
         left: Vec<String>,
         /// The lab did not exist before this run.
         fresh: bool,
     },
-    Io(String, std::io::Error),
+    Io(String, #[source] std::io::Error),
     /// `down` could not remove everything.
     Leftovers(Vec<String>),
     NoSuchLab(String),
+    /// Reading other namespaces needs a capability this process lacks.
+    CannotRead {
+        missing: &'static str,
+    },
+    /// Namespaces asked for that are not under /run/netns.
+    NoSuchNamespace(Vec<String>),
     /// Conditions this kernel cannot make; nothing was changed.
     Unsupported(Vec<cond::Unsupported>),
     /// A live change that cannot be made (bad value, unknown interface…).
@@ -80,12 +91,6 @@ impl EngineError {
             step: step.to_string(),
             error,
         }
-    }
-}
-
-impl From<lock::LockError> for EngineError {
-    fn from(e: lock::LockError) -> EngineError {
-        EngineError::Lock(e)
     }
 }
 
@@ -134,7 +139,19 @@ impl fmt::Display for EngineError {
                 }
                 Ok(())
             }
-            EngineError::NoSuchLab(n) => write!(f, "no lab named {n} is up"),
+            EngineError::NoSuchLab(n) => {
+                write!(f, "no lab named {n} is up (`vnet status` lists the labs)")
+            }
+            EngineError::CannotRead { missing } => write!(
+                f,
+                "vnet needs root here: it {} ({missing} is missing); run it with sudo",
+                privilege::READING
+            ),
+            EngineError::NoSuchNamespace(names) => write!(
+                f,
+                "no namespace named {} under /run/netns (`ip netns list` shows what there is)",
+                names.join(", ")
+            ),
             EngineError::Unsupported(list) => {
                 write!(
                     f,
@@ -153,8 +170,6 @@ impl fmt::Display for EngineError {
         }
     }
 }
-
-impl std::error::Error for EngineError {}
 
 pub fn require_privilege(command: &str) -> Result<(), EngineError> {
     match privilege::missing() {
