@@ -161,12 +161,13 @@ fn malformed_containerlab_yaml_names_the_line() {
         Source::Clab,
         None,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(err.starts_with("bad.clab.yml:"), "{err}");
     let line: usize = err.split(':').nth(1).unwrap().parse().unwrap();
     assert!((4..=6).contains(&line), "{err}");
     let err = import::import("t.clab.yml", "name: x\n", Source::Clab, None).unwrap_err();
-    assert!(err.contains("topology"), "{err}");
+    assert!(err.to_string().contains("topology"), "{err}");
 }
 
 fn vnet_import(args: &[&str], stdin_file: Option<(&str, &str)>) -> (i32, String, String) {

@@ -119,17 +119,17 @@ fn same_file(a: &str, b: &str) -> bool {
     }
 }
 
-fn read(path: &str) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+fn read(path: &str) -> miette::Result<String> {
+    let meta = std::fs::metadata(path).map_err(|e| miette::miette!("cannot read {path}: {e}"))?;
     if meta.len() > MAX_INPUT_BYTES as u64 {
-        return Err(format!(
+        return Err(miette::miette!(
             "{path} is {} bytes; at most {MAX_INPUT_BYTES} are read",
             meta.len()
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let bytes = std::fs::read(path).map_err(|e| miette::miette!("cannot read {path}: {e}"))?;
     String::from_utf8(bytes).map_err(|e| {
-        format!(
+        miette::miette!(
             "{path} is not UTF-8 text (invalid byte at offset {})",
             e.utf8_error().valid_up_to()
         )

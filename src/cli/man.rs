@@ -46,7 +46,7 @@ pub fn run(a: Args) -> i32 {
 }
 
 /// The command's page, then its subcommands' pages, depth first.
-fn write_pages(cmd: &clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> Result<(), String> {
+fn write_pages(cmd: &clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> miette::Result<()> {
     // Every page names the program and its version as its source (clap_mangen
     // would give a subcommand's page the subcommand's bare name).
     let man = clap_mangen::Man::new(cmd.clone())
@@ -55,8 +55,9 @@ fn write_pages(cmd: &clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> R
     let path = dir.join(man.get_filename());
     let mut page = Vec::new();
     man.render(&mut page)
-        .map_err(|e| format!("rendering {}: {e}", path.display()))?;
-    std::fs::write(&path, page).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        .map_err(|e| miette::miette!("rendering {}: {e}", path.display()))?;
+    std::fs::write(&path, page)
+        .map_err(|e| miette::miette!("cannot write {}: {e}", path.display()))?;
     written.push(path);
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         write_pages(sub, dir, written)?;

@@ -61,12 +61,13 @@ pub fn load(
     text: &str,
     w: &mut World,
     notes: &mut Vec<Note>,
-) -> Result<Option<String>, String> {
-    let file: File = serde_saphyr::from_str(text).map_err(|e| yaml_error(path, &e))?;
+) -> Result<Option<String>, super::Error> {
+    let file: File =
+        serde_saphyr::from_str(text).map_err(|e| super::Error::Clab(yaml_error(path, &e)))?;
     if !file.has_topology {
-        return Err(format!(
+        return Err(super::Error::Clab(format!(
             "{path}:1:1: no `topology:` here; a containerlab file has `topology: {{ nodes: …, links: … }}`"
-        ));
+        )));
     }
     let mut places = Places(Vec::new());
     for (name, node) in &file.nodes {
@@ -160,7 +161,7 @@ fn add_node(
             }
             match w.ns_add(&name.value, line) {
                 Ok(ns) => return Some(Place::Ns(ns)),
-                Err(m) => failed(notes, m),
+                Err(m) => failed(notes, m.0),
             }
         }
         "bridge" => {
@@ -173,7 +174,7 @@ fn add_node(
                     w.set_up(id, true);
                     return Some(Place::Bridge(id));
                 }
-                Err(m) => failed(notes, m),
+                Err(m) => failed(notes, m.0),
             }
         }
         "" => note(
@@ -230,7 +231,7 @@ fn add_link(link: &S<ClabLink>, places: &Places, w: &mut World, notes: &mut Vec<
     let (news, master) = match new_ifaces(&ends, places, l.mtu) {
         Ok(x) => x,
         Err(why) => {
-            note(notes, line, what, why, NoteKind::NotRepresented);
+            note(notes, line, what, why.0, NoteKind::NotRepresented);
             return;
         }
     };
@@ -241,12 +242,12 @@ fn add_link(link: &S<ClabLink>, places: &Places, w: &mut World, notes: &mut Vec<
                 if let Some(m) = m
                     && let Err(e) = w.set_master(id, Some(m))
                 {
-                    note(notes, line, what.clone(), e, NoteKind::WouldFail);
+                    note(notes, line, what.clone(), e.0, NoteKind::WouldFail);
                 }
                 w.set_up(id, true);
             }
         }
-        Err(m) => note(notes, line, what, m, NoteKind::WouldFail),
+        Err(m) => note(notes, line, what, m.0, NoteKind::WouldFail),
     }
 }
 
@@ -274,7 +275,7 @@ fn new_ifaces(
     ends: &[ClabEnd],
     places: &Places,
     mtu: Option<u32>,
-) -> Result<(Vec<NewIface>, Vec<Option<usize>>), String> {
+) -> Result<(Vec<NewIface>, Vec<Option<usize>>), super::world::Refused> {
     let mut news = Vec::new();
     let mut master = Vec::new();
     let mut bad = None;
@@ -305,7 +306,7 @@ fn new_ifaces(
         master.push(br);
     }
     match bad {
-        Some(why) => Err(why),
+        Some(why) => Err(super::world::Refused(why)),
         None => Ok((news, master)),
     }
 }

@@ -185,7 +185,7 @@ fn shows() -> Outcome {
 
 impl Ip<'_> {
     fn dev(&self, name: &str) -> Result<usize, Outcome> {
-        self.w.dev(self.ns, name).map_err(Outcome::Failed)
+        self.w.dev(self.ns, name).map_err(|e| Outcome::Failed(e.0))
     }
 
     fn netns(&mut self, rest: &[String]) -> Outcome {
@@ -208,13 +208,13 @@ impl Ip<'_> {
                 }
                 match self.w.ns_add(name, self.line) {
                     Ok(_) => extra(&args[1..]),
-                    Err(m) => Outcome::Failed(m),
+                    Err(m) => Outcome::Failed(m.0),
                 }
             }
             Some("delete") => match name {
                 Some(n) => match self.w.ns_del(n) {
                     Ok(()) => Outcome::Done,
-                    Err(m) => Outcome::Failed(m),
+                    Err(m) => Outcome::Failed(m.0),
                 },
                 None => Outcome::Failed("`ip netns del` needs a name".into()),
             },
@@ -329,7 +329,7 @@ impl Ip<'_> {
                 }
                 match self.w.add_veth(self.ns, &main.new, &peer.new, self.line) {
                     Ok(id) => id,
-                    Err(m) => return Outcome::Failed(m),
+                    Err(m) => return Outcome::Failed(m.0),
                 }
             }
             "bridge" => {
@@ -349,7 +349,7 @@ impl Ip<'_> {
                 }
                 match self.w.add_bridge(self.ns, &main.new, stp, vlan, self.line) {
                     Ok(id) => id,
-                    Err(m) => return Outcome::Failed(m),
+                    Err(m) => return Outcome::Failed(m.0),
                 }
             }
             other => {
@@ -357,7 +357,7 @@ impl Ip<'_> {
                     Ok(_) => Outcome::Unsupported(format!(
                         "vnet makes veth pairs and bridges, not `{other}` interfaces"
                     )),
-                    Err(m) => Outcome::Failed(m),
+                    Err(m) => Outcome::Failed(m.0),
                 };
             }
         };
@@ -374,8 +374,10 @@ impl Ip<'_> {
 
     fn master(&mut self, id: usize, name: &str) -> Result<(), Outcome> {
         let ns = self.w.ifaces[id].ns;
-        let m = self.w.dev(ns, name).map_err(Outcome::Failed)?;
-        self.w.set_master(id, Some(m)).map_err(Outcome::Failed)
+        let m = self.w.dev(ns, name).map_err(|e| Outcome::Failed(e.0))?;
+        self.w
+            .set_master(id, Some(m))
+            .map_err(|e| Outcome::Failed(e.0))
     }
 
     /// The words that describe one new interface (iproute2's iplink_parse).
@@ -525,7 +527,7 @@ impl Ip<'_> {
             }
             ("netns", Some(n)) => {
                 let to = self.netns_arg(n)?;
-                self.w.move_to(id, to).map_err(Outcome::Failed)?;
+                self.w.move_to(id, to).map_err(|e| Outcome::Failed(e.0))?;
                 2
             }
             ("mtu", Some(v)) => {
@@ -540,7 +542,7 @@ impl Ip<'_> {
                 2
             }
             ("name", Some(v)) => {
-                self.w.rename(id, v).map_err(Outcome::Failed)?;
+                self.w.rename(id, v).map_err(|e| Outcome::Failed(e.0))?;
                 2
             }
             ("addrgenmode", Some(v)) => {
@@ -631,7 +633,7 @@ impl Ip<'_> {
         };
         let net = match parse_addr(&local) {
             Ok(n) => n,
-            Err(m) => return Outcome::Failed(m),
+            Err(m) => return Outcome::Failed(m.0),
         };
         if dev == "lo" && self.w.find(self.ns, "lo").is_none() {
             return Outcome::Unsupported("vnet puts no addresses on lo".into());
@@ -650,7 +652,7 @@ impl Ip<'_> {
         };
         match r {
             Ok(()) => done(left),
-            Err(m) => Outcome::Failed(m),
+            Err(m) => Outcome::Failed(m.0),
         }
     }
 
@@ -696,7 +698,7 @@ impl Ip<'_> {
                 };
                 match r {
                     Ok(()) => Outcome::Done,
-                    Err(m) => Outcome::Failed(m),
+                    Err(m) => Outcome::Failed(m.0),
                 }
             }
             Some(other) => {
@@ -952,13 +954,13 @@ fn parse_mtu(v: &str) -> Result<u32, Outcome> {
 }
 
 /// An address as `ip addr add` takes it: without a prefix it is a host address.
-fn parse_addr(s: &str) -> Result<IpNet, String> {
+fn parse_addr(s: &str) -> Result<IpNet, super::world::Refused> {
     if let Ok(n) = s.parse::<IpNet>() {
         return Ok(n);
     }
     match s.parse::<IpAddr>() {
         Ok(a) => Ok(IpNet::from(a)),
-        Err(_) => Err(format!("`{s}` is not an address")),
+        Err(_) => Err(super::world::Refused(format!("`{s}` is not an address"))),
     }
 }
 

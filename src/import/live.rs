@@ -47,7 +47,11 @@ pub fn world(
     for ns in named {
         match ex.w.ns_add(&ns.ns, 0) {
             Ok(i) => all.push((i, ns)),
-            Err(m) => ex.note(format!("namespace {}", ns.ns), m, NoteKind::NotRepresented),
+            Err(m) => ex.note(
+                format!("namespace {}", ns.ns),
+                m.0,
+                NoteKind::NotRepresented,
+            ),
         }
     }
     for (nsi, live) in &all {
@@ -84,7 +88,7 @@ pub fn world(
             if let Err(m) = ex.w.route_add(*nsi, route.clone(), 0) {
                 ex.note(
                     format!("route {route} in {}", live.ns),
-                    m,
+                    m.0,
                     NoteKind::NotRepresented,
                 );
             }

@@ -111,6 +111,22 @@ pub fn detect(path: &str, text: &str) -> Source {
     }
 }
 
+/// Why a file could not be imported at all (commands that merely cannot be
+/// represented become notes, not errors).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: the file is {bytes} bytes; at most {max} are read")]
+    TooBig {
+        path: String,
+        bytes: usize,
+        max: usize,
+    },
+    /// A containerlab file that is not YAML, or not a topology: the words
+    /// name file:line:column.
+    #[error("{0}")]
+    Clab(String),
+}
+
 /// Import `text` (read from `path`) as `source`. `name` overrides the lab
 /// name, which otherwise comes from the file. Errors name file:line.
 pub fn import(
@@ -118,12 +134,13 @@ pub fn import(
     text: &str,
     source: Source,
     name: Option<&str>,
-) -> Result<Imported, String> {
+) -> Result<Imported, Error> {
     if text.len() > MAX_INPUT_BYTES {
-        return Err(format!(
-            "{path}: the file is {} bytes; at most {MAX_INPUT_BYTES} are read",
-            text.len()
-        ));
+        return Err(Error::TooBig {
+            path: path.to_string(),
+            bytes: text.len(),
+            max: MAX_INPUT_BYTES,
+        });
     }
     let mut world = world::World::new();
     let mut notes = Vec::new();

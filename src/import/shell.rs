@@ -84,7 +84,7 @@ impl<'a> Shell<'a> {
                 };
                 self.note(at, &text, outcome, false);
             }
-            Err(m) => self.note(at, &text, Outcome::Failed(m), false),
+            Err(m) => self.note(at, &text, Outcome::Failed(m.0), false),
         }
     }
 

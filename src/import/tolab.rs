@@ -318,20 +318,20 @@ impl Conv<'_> {
     }
 
     /// The node a veth end belongs to: its bridge, or its namespace.
-    fn end_node(&self, id: usize) -> Result<String, String> {
+    fn end_node(&self, id: usize) -> Result<String, super::world::Refused> {
         let i = &self.w.ifaces[id];
         if !self.ns_ok.contains(&i.ns) {
-            return Err(format!(
+            return Err(super::world::Refused(format!(
                 "namespace {} is not part of the lab",
                 self.w.ns_name(i.ns)
-            ));
+            )));
         }
         match i.master {
             Some(m) => self.bridges.get(&m).cloned().ok_or_else(|| {
-                format!(
+                super::world::Refused(format!(
                     "its master {} is not part of the lab",
                     self.w.ifaces[m].name
-                )
+                ))
             }),
             None if i.ns == HOST_NS => Ok(HOST.to_string()),
             None => Ok(self.w.ns_name(i.ns).to_string()),
@@ -359,7 +359,7 @@ impl Conv<'_> {
             let [a, b] = match ends {
                 [Ok(a), Ok(b)] => [a, b],
                 [Err(why), _] | [_, Err(why)] => {
-                    self.note(i.line, what, why, NoteKind::NotRepresented);
+                    self.note(i.line, what, why.0, NoteKind::NotRepresented);
                     continue;
                 }
             };

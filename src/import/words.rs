@@ -426,7 +426,7 @@ pub fn assignment(word: &str) -> Option<(&str, &str)> {
 
 /// Words of one `ip -batch` line, split as iproute2's `makeargs` does: a
 /// `#` anywhere starts a comment, a word may be wrapped in ' or ".
-pub fn batch_words(line: &str) -> Result<Vec<String>, String> {
+pub fn batch_words(line: &str) -> Result<Vec<String>, super::world::Refused> {
     let line = match line.find('#') {
         Some(at) => &line[..at],
         None => line,

@@ -12,6 +12,25 @@ use ipnet::IpNet;
 use crate::model::lab::{HOST, Mac};
 use crate::model::route::Route;
 
+/// Why the simulated kernel refused a command, in the words the kernel (or
+/// `ip`) would use; the import turns it into a note on the command's line.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+impl From<&str> for Refused {
+    fn from(s: &str) -> Refused {
+        Refused(s.to_string())
+    }
+}
+
+/// `Refused` with `format!` arguments.
+macro_rules! refused {
+    ($($t:tt)*) => {
+        Refused(format!($($t)*))
+    };
+}
+
 /// 1-based line of the command that made or changed something (0: not from a file).
 pub type Line = usize;
 
@@ -104,9 +123,9 @@ impl World {
         self.namespaces.get(ns).map_or("?", |n| n.name.as_str())
     }
 
-    pub fn ns_add(&mut self, name: &str, line: Line) -> Result<usize, String> {
+    pub fn ns_add(&mut self, name: &str, line: Line) -> Result<usize, Refused> {
         if self.ns_index(name).is_some() {
-            return Err(format!("namespace {name} already exists"));
+            return Err(refused!("namespace {name} already exists"));
         }
         self.namespaces.push(Ns {
             name: name.to_string(),
@@ -118,10 +137,10 @@ impl World {
         Ok(self.namespaces.len() - 1)
     }
 
-    pub fn ns_del(&mut self, name: &str) -> Result<(), String> {
+    pub fn ns_del(&mut self, name: &str) -> Result<(), Refused> {
         let ns = self
             .ns_index(name)
-            .ok_or_else(|| format!("there is no namespace {name}"))?;
+            .ok_or_else(|| refused!("there is no namespace {name}"))?;
         let inside: Vec<usize> = self.alive_in(ns).collect();
         for id in inside {
             if self.ifaces[id].alive {
@@ -146,9 +165,9 @@ impl World {
     }
 
     /// The interface, or the error `ip` would give.
-    pub fn dev(&self, ns: usize, name: &str) -> Result<usize, String> {
+    pub fn dev(&self, ns: usize, name: &str) -> Result<usize, Refused> {
         self.find(ns, name)
-            .ok_or_else(|| format!("there is no interface {name} in {}", self.where_(ns)))
+            .ok_or_else(|| refused!("there is no interface {name} in {}", self.where_(ns)))
     }
 
     fn where_(&self, ns: usize) -> String {
@@ -159,9 +178,9 @@ impl World {
         }
     }
 
-    fn free(&self, ns: usize, name: &str) -> Result<(), String> {
+    fn free(&self, ns: usize, name: &str) -> Result<(), Refused> {
         if name == "lo" || self.find(ns, name).is_some() {
-            return Err(format!(
+            return Err(refused!(
                 "an interface named {name} already exists in {}",
                 self.where_(ns)
             ));
@@ -171,7 +190,7 @@ impl World {
             || name.contains(['/', ':'])
             || name.contains(char::is_whitespace)
         {
-            return Err(format!("`{name}` is not a valid interface name"));
+            return Err(refused!("`{name}` is not a valid interface name"));
         }
         Ok(())
     }
@@ -199,13 +218,13 @@ impl World {
         a: &NewIface,
         b: &NewIface,
         line: Line,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, Refused> {
         let ans = a.ns.unwrap_or(here);
         let bns = b.ns.unwrap_or(here);
         self.free(ans, &a.name)?;
         self.free(bns, &b.name)?;
         if ans == bns && a.name == b.name {
-            return Err(format!("both ends are named {}", a.name));
+            return Err(refused!("both ends are named {}", a.name));
         }
         let ia = self.push(ans, a, Kind::Veth { peer: 0 }, line);
         let ib = self.push(bns, b, Kind::Veth { peer: ia }, line);
@@ -220,7 +239,7 @@ impl World {
         stp: bool,
         vlan_filtering: bool,
         line: Line,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, Refused> {
         let ns = new.ns.unwrap_or(here);
         self.free(ns, &new.name)?;
         Ok(self.push(
@@ -240,7 +259,7 @@ impl World {
         new: &NewIface,
         kind: &str,
         line: Line,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, Refused> {
         let ns = new.ns.unwrap_or(here);
         self.free(ns, &new.name)?;
         Ok(self.push(ns, new, Kind::Other(kind.to_string()), line))
@@ -278,17 +297,17 @@ impl World {
             .retain(|(r, _)| r.dev.as_deref() != Some(name.as_str()));
     }
 
-    pub fn set_master(&mut self, id: usize, master: Option<usize>) -> Result<(), String> {
+    pub fn set_master(&mut self, id: usize, master: Option<usize>) -> Result<(), Refused> {
         if let Some(m) = master {
             let (port, br) = (&self.ifaces[id], &self.ifaces[m]);
             if !matches!(br.kind, Kind::Bridge { .. }) {
-                return Err(format!("{} is not a bridge", br.name));
+                return Err(refused!("{} is not a bridge", br.name));
             }
             if m == id || port.ns != br.ns {
-                return Err(format!("{} cannot be a port of {}", port.name, br.name));
+                return Err(refused!("{} cannot be a port of {}", port.name, br.name));
             }
             if matches!(port.kind, Kind::Bridge { .. }) {
-                return Err(format!(
+                return Err(refused!(
                     "bridge {} cannot be a port of another bridge",
                     port.name
                 ));
@@ -307,7 +326,7 @@ impl World {
     }
 
     /// Move to another namespace: down, no addresses, no master (the kernel's rule).
-    pub fn move_to(&mut self, id: usize, ns: usize) -> Result<(), String> {
+    pub fn move_to(&mut self, id: usize, ns: usize) -> Result<(), Refused> {
         if self.ifaces[id].ns == ns {
             return Ok(());
         }
@@ -323,7 +342,7 @@ impl World {
         Ok(())
     }
 
-    pub fn rename(&mut self, id: usize, name: &str) -> Result<(), String> {
+    pub fn rename(&mut self, id: usize, name: &str) -> Result<(), Refused> {
         let ns = self.ifaces[id].ns;
         if self.ifaces[id].name == name {
             return Ok(());
@@ -336,27 +355,27 @@ impl World {
         Ok(())
     }
 
-    pub fn addr_add(&mut self, id: usize, net: IpNet, line: Line) -> Result<(), String> {
+    pub fn addr_add(&mut self, id: usize, net: IpNet, line: Line) -> Result<(), Refused> {
         let i = &mut self.ifaces[id];
         if i.addrs.iter().any(|(a, _)| a.addr() == net.addr()) {
-            return Err(format!("{} already has address {}", i.name, net.addr()));
+            return Err(refused!("{} already has address {}", i.name, net.addr()));
         }
         i.addrs.push((net, line));
         Ok(())
     }
 
-    pub fn addr_del(&mut self, id: usize, net: IpNet) -> Result<(), String> {
+    pub fn addr_del(&mut self, id: usize, net: IpNet) -> Result<(), Refused> {
         let i = &mut self.ifaces[id];
         let before = i.addrs.len();
         i.addrs.retain(|(a, _)| a.addr() != net.addr());
         if i.addrs.len() == before {
-            return Err(format!("{} has no address {}", i.name, net.addr()));
+            return Err(refused!("{} has no address {}", i.name, net.addr()));
         }
         Ok(())
     }
 
     /// The kernel refuses a gateway that no connected subnet reaches.
-    fn check_gateway(&self, ns: usize, route: &Route) -> Result<(), String> {
+    fn check_gateway(&self, ns: usize, route: &Route) -> Result<(), Refused> {
         let Some(via) = route.via else { return Ok(()) };
         let link_local = match via {
             std::net::IpAddr::V4(a) => a.is_link_local(),
@@ -371,13 +390,13 @@ impl World {
         if route.dev.is_some() || link_local || reached {
             Ok(())
         } else {
-            Err(format!(
+            Err(refused!(
                 "gateway {via} is not on a connected subnet (the kernel answers: Network is unreachable)"
             ))
         }
     }
 
-    pub fn route_add(&mut self, ns: usize, route: Route, line: Line) -> Result<(), String> {
+    pub fn route_add(&mut self, ns: usize, route: Route, line: Line) -> Result<(), Refused> {
         if let Some(dev) = &route.dev {
             self.dev(ns, dev)?;
         }
@@ -387,13 +406,13 @@ impl World {
             .iter()
             .any(|(r, _)| r.dst == route.dst && r.metric == route.metric)
         {
-            return Err(format!("a route to {} already exists", route.dst));
+            return Err(refused!("a route to {} already exists", route.dst));
         }
         routes.push((route, line));
         Ok(())
     }
 
-    pub fn route_replace(&mut self, ns: usize, route: Route, line: Line) -> Result<(), String> {
+    pub fn route_replace(&mut self, ns: usize, route: Route, line: Line) -> Result<(), Refused> {
         if let Some(dev) = &route.dev {
             self.dev(ns, dev)?;
         }
@@ -404,7 +423,7 @@ impl World {
         Ok(())
     }
 
-    pub fn route_del(&mut self, ns: usize, route: &Route) -> Result<(), String> {
+    pub fn route_del(&mut self, ns: usize, route: &Route) -> Result<(), Refused> {
         let routes = &mut self.namespaces[ns].routes;
         let at = routes.iter().position(|(r, _)| {
             r.dst == route.dst
@@ -417,7 +436,7 @@ impl World {
                 routes.remove(i);
                 Ok(())
             }
-            None => Err(format!("there is no route to {}", route.dst)),
+            None => Err(refused!("there is no route to {}", route.dst)),
         }
     }
 

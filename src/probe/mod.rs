@@ -31,21 +31,29 @@ pub mod waves;
 pub mod wire;
 pub mod world;
 
-use std::fmt;
-
 use crate::kernel::KernelError;
 
-#[derive(Debug)]
+/// Any error of the probes (ping, matrix, trace, perf) and of the doctor,
+/// which runs on them.
+#[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     /// The user named something that is not there (exit 2).
+    #[error("{0}")]
     Usage(String),
     /// Missing privilege: what to run instead.
+    #[error("{0}")]
     NotPrivileged(String),
+    #[error("{step}: {error}")]
     Kernel {
         step: String,
+        #[source]
         error: KernelError,
     },
+    /// An expectations file that does not read as one.
+    #[error("{0}")]
+    ExpectFile(#[source] serde_saphyr::Error),
     /// A runtime failure in words.
+    #[error("{0}")]
     Failed(String),
 }
 
@@ -57,16 +65,3 @@ impl ProbeError {
         }
     }
 }
-
-impl fmt::Display for ProbeError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self {
-            ProbeError::Usage(s) | ProbeError::NotPrivileged(s) | ProbeError::Failed(s) => {
-                f.write_str(s)
-            }
-            ProbeError::Kernel { step, error } => write!(f, "{step}: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for ProbeError {}

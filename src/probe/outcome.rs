@@ -179,12 +179,12 @@ struct ExpectFile {
 
 /// An expectations file: a YAML list of `{ from, to, reach }`, or a mapping
 /// with such a list under `expect:` (a lab file's section works as is).
-pub fn parse_expect(text: &str) -> Result<Vec<Expectation>, String> {
+pub fn parse_expect(text: &str) -> Result<Vec<Expectation>, super::ProbeError> {
     let list: Vec<RawExpect> = match serde_saphyr::from_str::<ExpectFile>(text) {
         Ok(f) => f.expect,
         Err(e1) => match serde_saphyr::from_str::<Vec<RawExpect>>(text) {
             Ok(l) => l,
-            Err(_) => return Err(e1.to_string()),
+            Err(_) => return Err(super::ProbeError::ExpectFile(e1)),
         },
     };
     Ok(list

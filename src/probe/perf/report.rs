@@ -341,13 +341,26 @@ pub fn udp_summary(t: &UdpTally, sent: u64, seconds: f64) -> Figures {
 /// A rate as `tc` or iperf3 write it, in bits per second: `10mbit`,
 /// `500kbit`, `1gbit`, `64000bit`, or iperf3's `10M`, `500k`, `1G`, `64000`
 /// (decimal multiples, as both tools use for rates).
-pub fn parse_rate(s: &str) -> Result<u64, String> {
+/// A rate `--bitrate` cannot take; says what was written and what works.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RateError {
+    #[error(
+        "`{0}`: say the rate in bits per second, as tc does (10mbit, 500kbit) or as iperf3 does (10M, 500k)"
+    )]
+    Bytes(String),
+    #[error("`{0}` is not a rate (10mbit, 500kbit, 1gbit, or 10M)")]
+    NotRate(String),
+    #[error("`{0}`: at least 1kbit")]
+    TooLow(String),
+    #[error("`{0}`: at most 1tbit")]
+    TooHigh(String),
+}
+
+pub fn parse_rate(s: &str) -> Result<u64, RateError> {
     let t = s.trim();
     let lower = t.to_ascii_lowercase();
     if lower.ends_with("bps") || lower.ends_with('b') && !lower.ends_with("bit") {
-        return Err(format!(
-            "`{s}`: say the rate in bits per second, as tc does (10mbit, 500kbit) or as iperf3 does (10M, 500k)"
-        ));
+        return Err(RateError::Bytes(s.to_string()));
     }
     let body = lower.strip_suffix("bit").unwrap_or(&lower);
     let (num, scale) = match body.chars().last() {
@@ -360,13 +373,13 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
     let v: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("`{s}` is not a rate (10mbit, 500kbit, 1gbit, or 10M)"))?;
+        .map_err(|_| RateError::NotRate(s.to_string()))?;
     let bits = v * scale;
     if !bits.is_finite() || bits < 1000.0 {
-        return Err(format!("`{s}`: at least 1kbit"));
+        return Err(RateError::TooLow(s.to_string()));
     }
     if bits > 1e12 {
-        return Err(format!("`{s}`: at most 1tbit"));
+        return Err(RateError::TooHigh(s.to_string()));
     }
     Ok(bits as u64)
 }
@@ -536,6 +549,7 @@ mod tests {
         assert!(
             parse_rate("10mbps")
                 .unwrap_err()
+                .to_string()
                 .contains("bits per second")
         );
         assert!(parse_rate("10MB").is_err());
