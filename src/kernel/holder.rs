@@ -54,13 +54,7 @@ pub fn run(dir: &Path) -> i32 {
 
 fn make(dir: &Path) -> Result<(), String> {
     let (uid, gid) = userns::ids();
-    // Opened before /run is covered: DIR may live under it.
-    let open_dir = |sub: &str| {
-        File::open(dir.join(sub)).map_err(|e| format!("cannot open {}/{sub}: {e}", dir.display()))
-    };
-    let (netns_dir, state_dir) = (open_dir("netns")?, open_dir("state")?);
-    unshare(CloneFlags::CLONE_NEWUSER)
-        .map_err(|e| format!("cannot make a user namespace: {e}"))?;
+    unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| format!("cannot make a user namespace: {e}"))?;
     for (file, text) in [
         ("setgroups", "deny".to_string()),
         ("uid_map", format!("0 {uid} 1\n")),
@@ -80,6 +74,12 @@ fn make(dir: &Path) -> Result<(), String> {
         None::<&str>,
     )
     .map_err(|e| format!("cannot make / a slave mount: {e}"))?;
+    // Opened in the new mount namespace (a bind needs a source mounted in
+    // it) and before /run is covered (DIR may live under it).
+    let open_dir = |sub: &str| {
+        File::open(dir.join(sub)).map_err(|e| format!("cannot open {}/{sub}: {e}", dir.display()))
+    };
+    let (netns_dir, state_dir) = (open_dir("netns")?, open_dir("state")?);
     private_run(&netns_dir, &state_dir)?;
     // /sys shows the network namespace of whoever mounted it.
     let _ = mount(

@@ -269,9 +269,7 @@ fn is_holder(pid: i32, dir: &Path) -> bool {
         return false;
     };
     let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-    args.len() >= 3
-        && args[1] == b"__holder"
-        && args[2] == dir.as_os_str().as_encoded_bytes()
+    args.len() >= 3 && args[1] == b"__holder" && args[2] == dir.as_os_str().as_encoded_bytes()
 }
 
 /// A holder died (killed, or the machine's OOM killer): its namespaces,
