@@ -129,7 +129,7 @@ pub fn forbidden(read: impl Fn(&str) -> Option<String>) -> Option<RootlessError>
     ];
     checks.into_iter().find_map(|(path, setting, bad, allow)| {
         let value = read(path)?.trim().to_string();
-        (value == bad).then(|| RootlessError::Forbidden {
+        (value == bad).then_some(RootlessError::Forbidden {
             setting,
             value,
             allow,
