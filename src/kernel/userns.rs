@@ -191,23 +191,25 @@ pub fn enter() -> Result<Entered, RootlessError> {
         .truncate(false)
         .open(dir.join("holder.lock"))
         .map_err(io_err("cannot open holder.lock"))?;
-    lock.lock().map_err(io_err("cannot lock holder.lock"))?;
+    let locked = |r: std::io::Result<()>| r.map_err(io_err("cannot lock holder.lock"));
+    // Shared when a holder runs: commands work inside it side by side.
+    locked(lock.lock_shared())?;
     let mut notice = None;
-    let (pid, child) = match read_pid(&dir).filter(|&p| is_holder(p, &dir)) {
+    let running = || read_pid(&dir).filter(|&p| is_holder(p, &dir));
+    let (pid, child) = match running() {
         Some(pid) => (pid, None),
         None => {
-            if let Some(dead) = read_pid(&dir) {
-                notice = Some(clear_remains(&dir, dead));
+            // Exclusive to start one; another command may have done it
+            // while this one waited.
+            locked(lock.unlock())?;
+            locked(lock.lock())?;
+            match running() {
+                Some(pid) => (pid, None),
+                None => {
+                    let child = start(&dir, uid, &mut notice)?;
+                    (child.id() as i32, Some(child))
+                }
             }
-            if uid != 0
-                && let Some(e) = forbidden(|p| std::fs::read_to_string(p).ok())
-            {
-                return Err(e);
-            }
-            let child = start_holder(&dir)?;
-            let pid = child.id() as i32;
-            write_pid(&dir, pid)?;
-            (pid, Some(child))
         }
     };
     join(pid)?;
@@ -216,8 +218,7 @@ pub fn enter() -> Result<Entered, RootlessError> {
     if let Some(cwd) = cwd {
         let _ = std::env::set_current_dir(cwd);
     }
-    lock.lock_shared()
-        .map_err(io_err("cannot lock holder.lock"))?;
+    locked(lock.lock_shared())?;
     let _ = INSIDE.set(Inside {
         uid,
         dir,
@@ -227,6 +228,23 @@ pub fn enter() -> Result<Entered, RootlessError> {
         real_host,
     });
     Ok(Entered { notice })
+}
+
+/// Start a holder where none runs: clear what a dead one left (saying
+/// so in `notice`), check that user namespaces are allowed, start it, and
+/// record its pid.
+fn start(dir: &Path, uid: u32, notice: &mut Option<String>) -> Result<Child, RootlessError> {
+    if let Some(dead) = read_pid(dir) {
+        *notice = Some(clear_remains(dir, dead));
+    }
+    if uid != 0
+        && let Some(e) = forbidden(|p| std::fs::read_to_string(p).ok())
+    {
+        return Err(e);
+    }
+    let child = start_holder(dir)?;
+    write_pid(dir, child.id() as i32)?;
+    Ok(child)
 }
 
 fn join(pid: i32) -> Result<(), RootlessError> {
