@@ -8,6 +8,7 @@ pub mod error;
 pub mod exec;
 pub mod fault;
 pub mod features;
+pub mod holder;
 pub mod msg;
 pub mod netlink;
 pub mod netns;
@@ -25,5 +26,6 @@ pub mod sys;
 pub mod sysctl;
 pub mod tc;
 pub mod tracefs;
+pub mod userns;
 
 pub use error::{Error, KernelError};

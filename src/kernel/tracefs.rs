@@ -71,6 +71,9 @@ pub enum TraceError {
     MountPoint(#[source] std::io::Error),
     #[error("tracefs is not mounted and cannot be mounted here ({0})")]
     Mount(#[source] nix::Error),
+    /// Not this process's to read (rootless mode): why, in words.
+    #[error("{0}")]
+    Refused(String),
     #[error("this kernel's tracefs has no instances")]
     NoInstances,
     #[error("cannot create a tracefs instance: {0}")]
@@ -97,6 +100,9 @@ impl Instance {
     /// Create the instance and switch on `events` in it. The error says in
     /// words why the kernel's drop records are unavailable.
     pub fn start(events: &[Event]) -> Result<Instance, TraceError> {
+        if let Some(why) = super::userns::tracefs_refusal() {
+            return Err(TraceError::Refused(why));
+        }
         let (root, mounted) = match find_mounted() {
             Some(r) => (r, None),
             None => {
