@@ -20,6 +20,7 @@
 
 // Every `unsafe` block is in `kernel::sys`, behind safe wrappers.
 #![deny(unsafe_code)]
+#![warn(unreachable_pub)]
 
 #[doc(hidden)]
 pub mod cli;

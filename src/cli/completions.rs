@@ -22,7 +22,7 @@ pub enum Shell {
     Fish,
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     let generator = match a.shell {
         Shell::Bash => Generator::Bash,
         Shell::Zsh => Generator::Zsh,

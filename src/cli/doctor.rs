@@ -12,7 +12,7 @@ use crate::probe::target::Family;
 use crate::probe::world;
 
 /// Exit code: ran, but could not tell (also when the run itself failed).
-pub const UNKNOWN: i32 = 3;
+pub(crate) const UNKNOWN: i32 = 3;
 
 #[derive(ClapArgs)]
 #[command(
@@ -48,7 +48,7 @@ fn report(e: &ProbeError) -> i32 {
     }
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     if a.timeout.is_zero() {
         super::error("-W: the timeout must be above 0");
         return USAGE;

@@ -17,7 +17,7 @@ pub struct Args {
     pub quiet: bool,
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     let name = match load::lab_arg(&a.lab) {
         Ok(l) => l.name().to_string(),
         Err(code) => return code,

@@ -17,7 +17,7 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     if a.node != "host" {
         if let Err(e) = names::check_netns_name(&a.node) {
             super::error(format!(

@@ -46,7 +46,7 @@ fn the_only_lab() -> Result<String, i32> {
     }
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     let (view, part_lab, default_name, source) = match (&a.lab, &a.live) {
         (Some(_), Some(_)) => {
             super::error("give a lab's name, or --live NS…, not both");

@@ -32,7 +32,7 @@ pub enum Format {
     Svg,
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     let graph = match (a.live, &a.lab) {
         (false, None) => {
             super::error(

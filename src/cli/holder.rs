@@ -11,6 +11,6 @@ pub struct Args {
     pub dir: PathBuf,
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     crate::kernel::holder::run(&a.dir)
 }

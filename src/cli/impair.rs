@@ -41,7 +41,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     let Some((node, iface)) = a.target.split_once(':') else {
         super::error(format!(
             "`{}` is not NODE:IFACE (e.g. ns1:veth0, or host:br0-veth0)",

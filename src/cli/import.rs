@@ -32,7 +32,7 @@ pub enum From {
     Clab,
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     if let Some(o) = &a.output
         && same_file(o, &a.file)
     {

@@ -5,14 +5,14 @@ use std::path::Path;
 use crate::model::{Lab, parse_lab, validate::MAX_FILE_BYTES};
 
 /// A lab file read from disk.
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub lab: Lab,
     pub path: String,
     pub text: String,
 }
 
 /// The lab, or its problems printed (and the exit code to use).
-pub fn lab_file(path: &str) -> Result<Loaded, i32> {
+pub(crate) fn lab_file(path: &str) -> Result<Loaded, i32> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
@@ -73,13 +73,13 @@ fn looks_like_file(arg: &str) -> bool {
 }
 
 /// What a command argument naming a lab turned out to be.
-pub enum LabArg {
+pub(crate) enum LabArg {
     File(Box<Loaded>),
     Name(String),
 }
 
 impl LabArg {
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
             LabArg::File(l) => &l.lab.name,
             LabArg::Name(n) => n,
@@ -87,7 +87,7 @@ impl LabArg {
     }
 
     /// The lab file's contents, when the argument was a file.
-    pub fn into_lab(self) -> Option<Lab> {
+    pub(crate) fn into_lab(self) -> Option<Lab> {
         match self {
             LabArg::File(l) => Some(l.lab),
             LabArg::Name(_) => None,
@@ -96,7 +96,7 @@ impl LabArg {
 }
 
 /// A lab file (read and validated, problems printed) or a lab name (checked).
-pub fn lab_arg(arg: &str) -> Result<LabArg, i32> {
+pub(crate) fn lab_arg(arg: &str) -> Result<LabArg, i32> {
     if looks_like_file(arg) && Path::new(arg).is_file() {
         return lab_file(arg).map(|l| LabArg::File(Box::new(l)));
     }

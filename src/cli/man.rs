@@ -12,7 +12,7 @@ pub struct Args {
     pub dir: PathBuf,
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     if let Err(e) = std::fs::create_dir_all(&a.dir) {
         super::error(format_args!("cannot create {}: {e}", a.dir.display()));
         return FAILED;

@@ -1,28 +1,28 @@
 //! Commands: parse arguments, call the library, render. One file each.
 
-pub mod completions;
-pub mod doctor;
-pub mod down;
-pub mod exec;
-pub mod export;
-pub mod graph;
-pub mod holder;
-pub mod impair;
-pub mod import;
-pub mod load;
-pub mod man;
+pub(crate) mod completions;
+pub(crate) mod doctor;
+pub(crate) mod down;
+pub(crate) mod exec;
+pub(crate) mod export;
+pub(crate) mod graph;
+pub(crate) mod holder;
+pub(crate) mod impair;
+pub(crate) mod import;
+pub(crate) mod load;
+pub(crate) mod man;
 pub mod out;
-pub mod perf;
-pub mod ping;
-pub mod progress;
-pub mod report;
-pub mod rootless;
-pub mod shell;
-pub mod signals;
-pub mod status;
-pub mod trace;
-pub mod up;
-pub mod validate;
+pub(crate) mod perf;
+pub(crate) mod ping;
+pub(crate) mod progress;
+pub(crate) mod report;
+pub(crate) mod rootless;
+pub(crate) mod shell;
+pub(crate) mod signals;
+pub(crate) mod status;
+pub(crate) mod trace;
+pub(crate) mod up;
+pub(crate) mod validate;
 
 use clap::{Parser, Subcommand};
 

@@ -92,7 +92,7 @@ fn usage(a: &Args) -> Option<String> {
     None
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     if let Some(why) = usage(&a) {
         super::error(why);
         return USAGE;

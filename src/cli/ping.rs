@@ -65,7 +65,7 @@ pub struct Args {
 }
 
 /// Seconds: `1`, `0.2`, `1.5s`, `200ms`.
-pub fn parse_secs(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_secs(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let (num, scale) = if let Some(v) = t.strip_suffix("ms") {
         (v, 1e-3)
@@ -94,7 +94,7 @@ fn family(a: &Args) -> Option<Family> {
 }
 
 /// Print a probe error; its exit code.
-pub fn report(e: &ProbeError) -> i32 {
+pub(crate) fn report(e: &ProbeError) -> i32 {
     super::error(e);
     match e {
         ProbeError::Usage(_) => USAGE,
@@ -102,7 +102,7 @@ pub fn report(e: &ProbeError) -> i32 {
     }
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     if a.timeout.is_zero() {
         super::error("-W: the timeout must be above 0");
         return USAGE;

@@ -8,20 +8,20 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Changes smaller than this finish before a bar would be readable.
 const MIN_OPS: u64 = 200;
 
-pub struct Bar {
+pub(crate) struct Bar {
     bar: OnceLock<ProgressBar>,
     enabled: bool,
 }
 
 impl Bar {
-    pub fn new(quiet: bool) -> Bar {
+    pub(crate) fn new(quiet: bool) -> Bar {
         Bar {
             bar: OnceLock::new(),
             enabled: !quiet && std::io::stderr().is_terminal(),
         }
     }
 
-    pub fn start(&self, total: u64, what: &str) {
+    pub(crate) fn start(&self, total: u64, what: &str) {
         if !self.enabled || total < MIN_OPS {
             return;
         }
@@ -37,13 +37,13 @@ impl Bar {
         let _ = self.bar.set(b);
     }
 
-    pub fn inc(&self, n: u64) {
+    pub(crate) fn inc(&self, n: u64) {
         if let Some(b) = self.bar.get() {
             b.inc(n);
         }
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(b) = self.bar.get() {
             b.finish_and_clear();
         }

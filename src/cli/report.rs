@@ -80,7 +80,7 @@ fn plain_report(e: &LabFileError, p: &Problem, width: usize) -> String {
 
 /// Render every problem with miette: file:line:column, the line, the
 /// text underlined, and the hint.
-pub fn lab_file(e: &LabFileError, color: bool) -> String {
+pub(crate) fn lab_file(e: &LabFileError, color: bool) -> String {
     let handler = miette::GraphicalReportHandler::new_themed(if color {
         miette::GraphicalTheme::unicode()
     } else {

@@ -20,7 +20,7 @@ fn talks_to_kernel(c: &Command) -> bool {
 }
 
 /// Join the user's rootless namespaces when this command works rootless.
-pub fn enter(cli: &Cli) -> Result<(), i32> {
+pub(crate) fn enter(cli: &Cli) -> Result<(), i32> {
     if !talks_to_kernel(&cli.command) || !userns::wanted(cli.rootless) {
         return Ok(());
     }
@@ -40,11 +40,11 @@ pub fn enter(cli: &Cli) -> Result<(), i32> {
 
 /// After the command: the holder ends once no lab and no named namespace
 /// is left in it (`down` of the last lab, or a command that found none).
-pub fn settle() {
+pub(crate) fn settle() {
     userns::settle(|| crate::engine::record::labs().is_empty() && netns::list_named().is_empty());
 }
 
 /// "rootless (uid N)" when this command works rootless.
-pub fn mode() -> Option<String> {
+pub(crate) fn mode() -> Option<String> {
     userns::uid().map(|u| format!("rootless (uid {u})"))
 }

@@ -9,7 +9,7 @@ pub struct Args {
     pub node: String,
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     let shell = std::env::var("SHELL")
         .ok()
         .filter(|s| !s.is_empty())

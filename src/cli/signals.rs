@@ -5,12 +5,12 @@ use std::sync::atomic::Ordering;
 
 use crate::kernel::sys;
 
-pub use crate::kernel::sys::TERMINATION as CANCEL;
+pub(crate) use crate::kernel::sys::TERMINATION as CANCEL;
 
-pub fn catch() {
+pub(crate) fn catch() {
     sys::raise_on_termination();
 }
 
-pub fn cancelled() -> bool {
+pub(crate) fn cancelled() -> bool {
     CANCEL.load(Ordering::SeqCst)
 }

@@ -15,7 +15,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     // Which namespaces these labs live in, when it is not the machine's.
     if !a.json
         && let Some(mode) = super::rootless::mode()

@@ -43,7 +43,7 @@ pub struct Args {
     pub mermaid: bool,
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     if a.timeout.is_zero() {
         super::error("-W: the timeout must be above 0");
         return USAGE;
@@ -89,7 +89,7 @@ pub fn run(a: Args) -> i32 {
     if r.answered { OK } else { FAILED }
 }
 
-pub fn render(r: &TraceReport) -> String {
+pub(crate) fn render(r: &TraceReport) -> String {
     let mut out = String::new();
     let name = r
         .dst_node

@@ -42,7 +42,7 @@ pub enum Format {
     Json,
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     let loaded = match load::lab_file(&a.file) {
         Ok(l) => l,
         Err(code) => return code,
@@ -121,7 +121,7 @@ pub fn run(a: Args) -> i32 {
 
 /// Like `report`, but conditions this kernel cannot make are shown at
 /// their place in the lab file (and exit 2: the file asks for them).
-pub fn report_with_file(e: &EngineError, loaded: &load::Loaded) -> i32 {
+pub(crate) fn report_with_file(e: &EngineError, loaded: &load::Loaded) -> i32 {
     let EngineError::Unsupported(list) = e else {
         return report(e);
     };
@@ -153,7 +153,7 @@ pub fn report_with_file(e: &EngineError, loaded: &load::Loaded) -> i32 {
 
 /// Print an engine error; exit 1 (runtime) — conflicts included, since the
 /// file is valid but the machine is not free.
-pub fn report(e: &EngineError) -> i32 {
+pub(crate) fn report(e: &EngineError) -> i32 {
     match e {
         EngineError::Conflicts(_) => eprint!("vnet: {e}"),
         _ => super::error(e),

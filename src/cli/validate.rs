@@ -10,7 +10,7 @@ pub struct Args {
     pub file: String,
 }
 
-pub fn run(a: Args) -> i32 {
+pub(crate) fn run(a: Args) -> i32 {
     match load::lab_file(&a.file) {
         Ok(l) => {
             let net = desired(&l.lab);

@@ -22,17 +22,11 @@ use crate::plan::{Action, Plan, Stage};
 
 /// What a run created, newest last: exactly what a rollback removes.
 #[derive(Clone, Debug, Default)]
-pub struct Created {
+pub(crate) struct Created {
     pub namespaces: Vec<String>,
     /// Interfaces created in namespaces that existed before the run (a veth
     /// is listed by the end that lives in such a namespace).
     pub links: Vec<(Netns, String)>,
-}
-
-impl Created {
-    pub fn is_empty(&self) -> bool {
-        self.namespaces.is_empty() && self.links.is_empty()
-    }
 }
 
 /// A step that failed: which one, on what, and the kernel's words.
@@ -116,9 +110,9 @@ pub enum ApplyError {
 }
 
 /// Progress: called with the number of kernel operations just completed.
-pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
+pub(crate) type Progress<'a> = &'a (dyn Fn(u64) + Sync);
 
-pub struct Executor<'a> {
+pub(crate) struct Executor<'a> {
     pub session: &'a mut Session,
     pub lab: String,
     pub group: u32,
@@ -149,7 +143,7 @@ fn harmless(action: &Action, e: &KernelError) -> bool {
 }
 
 impl<'a> Executor<'a> {
-    pub fn new(
+    pub(crate) fn new(
         session: &'a mut Session,
         lab: &str,
         progress: Progress<'a>,
@@ -168,7 +162,7 @@ impl<'a> Executor<'a> {
 
     /// Run the plan; `before` is called ahead of each stage (to subscribe to
     /// events before interfaces come up, for instance).
-    pub fn apply(
+    pub(crate) fn apply(
         &mut self,
         plan: &Plan,
         before: &mut dyn FnMut(Stage, &mut Session) -> Result<(), KernelError>,
@@ -348,12 +342,7 @@ impl<'a> Executor<'a> {
                     None => return Err(step(a, KernelError::from_errno(libc::ENOENT))),
                 },
             };
-            jobs.push(cond::NsLoss {
-                ns,
-                fd,
-                table,
-                changes,
-            });
+            jobs.push(cond::NsLoss { fd, table, changes });
             owners.push((a, only_loss));
         }
         if let Some((a, _)) = owners.first() {
@@ -783,7 +772,7 @@ impl<'a> Executor<'a> {
 
     /// Remove what this run created: interfaces in pre-existing namespaces
     /// first, then the namespaces. Returns what could not be removed.
-    pub fn rollback(&mut self) -> Vec<String> {
+    pub(crate) fn rollback(&mut self) -> Vec<String> {
         let mut left = Vec::new();
         let mut by_ns: BTreeMap<Netns, Vec<String>> = BTreeMap::new();
         for (ns, name) in self.created.links.drain(..).rev() {

@@ -9,14 +9,13 @@ use std::os::fd::{AsFd, BorrowedFd};
 use super::error::KernelError;
 use super::netlink::nfnl::NFNL_SUBSYS_NFTABLES;
 use super::{netns, nft, nft_write, qdisc};
-use crate::model::Netns;
 use crate::model::conditions::{Conditions, Percent, Via, is_loss_table};
 use crate::model::live::LiveNs;
 use crate::model::loss;
 
 /// Fill in each link's conditions from the namespace's qdiscs (already
 /// dumped into `live.qdiscs`) and the losses read from its loss table.
-pub fn attach(live: &mut LiveNs, losses: &BTreeMap<String, Percent>) {
+pub(crate) fn attach(live: &mut LiveNs, losses: &BTreeMap<String, Percent>) {
     let qdiscs = std::mem::take(&mut live.qdiscs);
     for l in &mut live.links {
         let (mut c, other) = qdisc::egress(&qdiscs, l.index);
@@ -31,7 +30,7 @@ pub fn attach(live: &mut LiveNs, losses: &BTreeMap<String, Percent>) {
 
 /// The losses of the loss table `table` of the namespace behind `ns`, or
 /// of every table vnet keeps losses in when `table` is None.
-pub fn read_losses(
+pub(crate) fn read_losses(
     ns: BorrowedFd,
     table: Option<&str>,
 ) -> Result<BTreeMap<String, Percent>, KernelError> {
@@ -65,7 +64,7 @@ pub fn read_losses(
 
 /// Read the losses of many namespaces at once (each read from inside its
 /// namespace, on worker threads) and attach every link's conditions.
-pub fn attach_all(
+pub(crate) fn attach_all(
     spaces: &mut [(BorrowedFd, &mut LiveNs)],
     table: Option<&str>,
 ) -> Result<(), KernelError> {
@@ -79,7 +78,12 @@ pub fn attach_all(
 
 /// The loss rule's change on one interface, if any (without netem loss
 /// is a rule; with it, part of the netem qdisc).
-pub fn loss_change(dev: &str, from: &Conditions, to: &Conditions, via: Via) -> Option<NsChange> {
+pub(crate) fn loss_change(
+    dev: &str,
+    from: &Conditions,
+    to: &Conditions,
+    via: Via,
+) -> Option<NsChange> {
     let (from, to) = crate::model::mechanism::loss_step(from, to, via)?;
     Some(NsChange {
         dev: dev.to_string(),
@@ -89,23 +93,22 @@ pub fn loss_change(dev: &str, from: &Conditions, to: &Conditions, via: Via) -> O
 }
 
 /// One namespace's loss batch: where, which table, what changes.
-pub struct NsLoss<'a> {
-    pub ns: Netns,
+pub(crate) struct NsLoss<'a> {
     pub fd: BorrowedFd<'a>,
     pub table: String,
     pub changes: Vec<nft_write::LossChange>,
 }
 
-pub use nft_write::LossChange as NsChange;
+pub(crate) use nft_write::LossChange as NsChange;
 
 /// Apply each namespace's loss changes in one batch, the namespaces in
 /// parallel; each namespace's result in order.
-pub fn apply_losses(jobs: &[NsLoss]) -> Vec<Result<(), KernelError>> {
+pub(crate) fn apply_losses(jobs: &[NsLoss]) -> Vec<Result<(), KernelError>> {
     netns::parallel(jobs, |j| nft_write::apply_in(j.fd, &j.table, &j.changes))
 }
 
 /// Delete a lab's loss table from the namespace behind `ns`.
-pub fn remove_table(ns: &impl AsFd, table: &str) -> Result<bool, KernelError> {
+pub(crate) fn remove_table(ns: &impl AsFd, table: &str) -> Result<bool, KernelError> {
     nft_write::delete_table_in(ns.as_fd(), table)
 }
 
@@ -113,7 +116,7 @@ pub fn remove_table(ns: &impl AsFd, table: &str) -> Result<bool, KernelError> {
 /// from one link dump read without decoding the rest of each link (a
 /// thousand host ends of a star are named this way in a few ms; decoding
 /// whole link messages takes a hundred times longer).
-pub fn indexes_here() -> Result<std::collections::HashMap<String, u32>, KernelError> {
+pub(crate) fn indexes_here() -> Result<std::collections::HashMap<String, u32>, KernelError> {
     use super::netlink::transport::Transport;
     const RTM_NEWLINK: u16 = 16;
     const IFLA_IFNAME: u16 = 3;

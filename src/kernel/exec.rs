@@ -12,7 +12,7 @@ use super::error::KernelError;
 use super::netns::{self, Found};
 
 /// Move the calling (single-threaded) process into namespace `name`.
-pub fn enter(name: &str) -> Result<(), KernelError> {
+pub(crate) fn enter(name: &str) -> Result<(), KernelError> {
     let fd = match netns::open_named(name)? {
         Found::Namespace(fd) => fd,
         Found::Absent => {

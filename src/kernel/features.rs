@@ -25,7 +25,7 @@ use crate::model::conditions::{Conditions, Percent, Rate, Support, Time};
 const LO: u32 = 1;
 
 /// The kernel's support, probed on first use.
-pub fn support() -> Support {
+pub(crate) fn support() -> Support {
     static S: OnceLock<Support> = OnceLock::new();
     *S.get_or_init(|| std::thread::spawn(probe).join().unwrap_or_default())
 }

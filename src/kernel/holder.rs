@@ -26,7 +26,7 @@ use super::netlink::NlSocket;
 use super::userns;
 
 /// Run the holder for runtime directory `dir`; returns the exit code.
-pub fn run(dir: &Path) -> i32 {
+pub(crate) fn run(dir: &Path) -> i32 {
     let mut out = std::io::stdout();
     if let Err(why) = make(dir) {
         let _ = writeln!(out, "error: {why}");

@@ -2,30 +2,30 @@
 //! that applies plans. Everything that needs root lives here. `unsafe`
 //! lives in `sys` alone: safe wrappers of the few calls no crate offers.
 
-pub mod apply;
-pub mod cond;
+pub(crate) mod apply;
+pub(crate) mod cond;
 pub mod error;
-pub mod exec;
+pub(crate) mod exec;
 pub mod fault;
-pub mod features;
-pub mod holder;
-pub mod msg;
-pub mod netlink;
-pub mod netns;
-pub mod nft;
-pub mod nft_write;
-pub mod observe;
-pub mod profile;
-pub mod qdisc;
-pub mod ready;
-pub mod released;
-pub mod session;
-pub mod sockopt;
+pub(crate) mod features;
+pub(crate) mod holder;
+pub(crate) mod msg;
+pub(crate) mod netlink;
+pub(crate) mod netns;
+pub(crate) mod nft;
+pub(crate) mod nft_write;
+pub(crate) mod observe;
+pub(crate) mod profile;
+pub(crate) mod qdisc;
+pub(crate) mod ready;
+pub(crate) mod released;
+pub(crate) mod session;
+pub(crate) mod sockopt;
 #[allow(unsafe_code)]
-pub mod sys;
-pub mod sysctl;
-pub mod tc;
-pub mod tracefs;
-pub mod userns;
+pub(crate) mod sys;
+pub(crate) mod sysctl;
+pub(crate) mod tc;
+pub(crate) mod tracefs;
+pub(crate) mod userns;
 
 pub use error::{Error, KernelError};

@@ -17,12 +17,12 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::model::lab::Mac;
 
-pub const NLM_F_CREATE: u16 = 0x400;
-pub const NLM_F_EXCL: u16 = 0x200;
+pub(crate) const NLM_F_CREATE: u16 = 0x400;
+pub(crate) const NLM_F_EXCL: u16 = 0x200;
 
 /// How a request names its interface.
 #[derive(Clone, Debug)]
-pub enum Dev {
+pub(crate) enum Dev {
     Index(u32),
     Name(String),
 }
@@ -35,7 +35,7 @@ fn target(m: &mut LinkMessage, dev: &Dev) {
 }
 
 /// The options shared by every interface vnet creates.
-pub struct NewIface<'a> {
+pub(crate) struct NewIface<'a> {
     pub name: &'a str,
     /// 0: the kernel picks.
     pub index: u32,
@@ -63,7 +63,7 @@ fn new_iface(n: &NewIface) -> LinkMessage {
     m
 }
 
-pub fn new_bridge(n: &NewIface, stp: bool, vlan_filtering: bool) -> RouteNetlinkMessage {
+pub(crate) fn new_bridge(n: &NewIface, stp: bool, vlan_filtering: bool) -> RouteNetlinkMessage {
     let mut m = new_iface(n);
     let mut data = vec![InfoBridge::StpState(BridgeStpState::from(u32::from(stp)))];
     if vlan_filtering {
@@ -78,7 +78,11 @@ pub fn new_bridge(n: &NewIface, stp: bool, vlan_filtering: bool) -> RouteNetlink
 
 /// One veth pair in one request: `main` where the request is sent, `peer`
 /// placed straight into the namespace behind `peer_ns` (None: same one).
-pub fn new_veth(main: &NewIface, peer: &NewIface, peer_ns: Option<RawFd>) -> RouteNetlinkMessage {
+pub(crate) fn new_veth(
+    main: &NewIface,
+    peer: &NewIface,
+    peer_ns: Option<RawFd>,
+) -> RouteNetlinkMessage {
     let mut m = new_iface(main);
     let mut p = new_iface(peer);
     if let Some(fd) = peer_ns {
@@ -91,7 +95,7 @@ pub fn new_veth(main: &NewIface, peer: &NewIface, peer_ns: Option<RawFd>) -> Rou
     RouteNetlinkMessage::NewLink(m)
 }
 
-pub fn set_bridge(dev: &Dev, stp: bool, vlan_filtering: bool) -> RouteNetlinkMessage {
+pub(crate) fn set_bridge(dev: &Dev, stp: bool, vlan_filtering: bool) -> RouteNetlinkMessage {
     let mut m = LinkMessage::default();
     target(&mut m, dev);
     m.attributes.push(LinkAttribute::LinkInfo(vec![
@@ -106,7 +110,7 @@ pub fn set_bridge(dev: &Dev, stp: bool, vlan_filtering: bool) -> RouteNetlinkMes
 
 /// Changes to an existing interface, all in one RTM_SETLINK.
 #[derive(Default)]
-pub struct SetIface {
+pub(crate) struct SetIface {
     /// Some(0) releases from the master.
     pub master: Option<u32>,
     pub mtu: Option<u32>,
@@ -117,7 +121,7 @@ pub struct SetIface {
     pub no_link_local: bool,
 }
 
-pub fn set_link(dev: &Dev, s: &SetIface) -> RouteNetlinkMessage {
+pub(crate) fn set_link(dev: &Dev, s: &SetIface) -> RouteNetlinkMessage {
     let mut m = LinkMessage::default();
     target(&mut m, dev);
     if let Some(master) = s.master {
@@ -150,14 +154,14 @@ pub fn set_link(dev: &Dev, s: &SetIface) -> RouteNetlinkMessage {
     RouteNetlinkMessage::SetLink(m)
 }
 
-pub fn del_link(dev: &Dev) -> RouteNetlinkMessage {
+pub(crate) fn del_link(dev: &Dev) -> RouteNetlinkMessage {
     let mut m = LinkMessage::default();
     target(&mut m, dev);
     RouteNetlinkMessage::DelLink(m)
 }
 
 /// Delete every interface of a device group in one request.
-pub fn del_group(group: u32) -> RouteNetlinkMessage {
+pub(crate) fn del_group(group: u32) -> RouteNetlinkMessage {
     let mut m = LinkMessage::default();
     m.attributes.push(LinkAttribute::Group(group));
     RouteNetlinkMessage::DelLink(m)
@@ -183,7 +187,7 @@ fn address(index: u32, net: &IpNet) -> AddressMessage {
 
 /// IPv6 addresses skip duplicate detection: the lab file is the authority,
 /// and a tentative address would not answer for a second or two.
-pub fn add_addr(index: u32, net: &IpNet) -> RouteNetlinkMessage {
+pub(crate) fn add_addr(index: u32, net: &IpNet) -> RouteNetlinkMessage {
     let mut m = address(index, net);
     if let IpNet::V4(v4) = net {
         if v4.prefix_len() < 31 {
@@ -197,7 +201,7 @@ pub fn add_addr(index: u32, net: &IpNet) -> RouteNetlinkMessage {
     RouteNetlinkMessage::NewAddress(m)
 }
 
-pub fn del_addr(index: u32, net: &IpNet) -> RouteNetlinkMessage {
+pub(crate) fn del_addr(index: u32, net: &IpNet) -> RouteNetlinkMessage {
     RouteNetlinkMessage::DelAddress(address(index, net))
 }
 
@@ -209,7 +213,7 @@ fn route_addr(ip: IpAddr) -> RouteAddress {
 }
 
 /// A main-table route; `dev` is the outgoing interface's index, if named.
-pub fn route(
+pub(crate) fn route(
     dst: &IpNet,
     via: Option<IpAddr>,
     dev: Option<u32>,

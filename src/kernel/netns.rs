@@ -27,10 +27,10 @@ use super::{observe, sysctl};
 use crate::model::live::LiveLink;
 use crate::model::names;
 
-pub const RUN_DIR: &str = "/run/netns";
+pub(crate) const RUN_DIR: &str = "/run/netns";
 
 /// The network namespace of the calling thread.
-pub fn current() -> Result<OwnedFd, KernelError> {
+pub(crate) fn current() -> Result<OwnedFd, KernelError> {
     open_path("/proc/thread-self/ns/net")
 }
 
@@ -44,7 +44,7 @@ fn open_path(path: &str) -> Result<OwnedFd, KernelError> {
 /// point would each bind-mount it, stacking mounts: an flock on the
 /// directory makes the check and the mount one step. A symlink or a
 /// directory owned by someone else is refused, never followed.
-pub fn prepare_run_dir() -> Result<(), KernelError> {
+pub(crate) fn prepare_run_dir() -> Result<(), KernelError> {
     match std::fs::DirBuilder::new().mode(0o755).create(RUN_DIR) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -114,7 +114,7 @@ fn flock_exclusive(dir: &File) -> Result<(), KernelError> {
 }
 
 /// What is found at /run/netns/NAME.
-pub enum Found {
+pub(crate) enum Found {
     Absent,
     Namespace(OwnedFd),
     /// A file that is not a mounted namespace (an interrupted `ip netns add`).
@@ -135,7 +135,7 @@ fn path_of(name: &str) -> Result<PathBuf, KernelError> {
 }
 
 /// Open a named namespace without following symlinks.
-pub fn open_named(name: &str) -> Result<Found, KernelError> {
+pub(crate) fn open_named(name: &str) -> Result<Found, KernelError> {
     let path = path_of(name)?;
     let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
     let fd = match open(&path, flags, Mode::empty()) {
@@ -157,7 +157,7 @@ pub fn open_named(name: &str) -> Result<Found, KernelError> {
 }
 
 /// Names under /run/netns, sorted.
-pub fn list_named() -> Vec<String> {
+pub(crate) fn list_named() -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(RUN_DIR)
         .map(|d| {
             d.filter_map(Result::ok)
@@ -173,7 +173,7 @@ pub fn list_named() -> Vec<String> {
 /// Run `f` with the calling thread inside `ns`, then return to where it was.
 /// Only for threads vnet owns (pool workers): other threads' namespace must
 /// not change under them.
-pub fn within<T>(ns: BorrowedFd, f: impl FnOnce() -> T) -> Result<T, KernelError> {
+pub(crate) fn within<T>(ns: BorrowedFd, f: impl FnOnce() -> T) -> Result<T, KernelError> {
     let home = current()?;
     setns(ns, CloneFlags::CLONE_NEWNET)?;
     let out = f();
@@ -188,13 +188,13 @@ pub struct NsHandle {
 }
 
 /// Open a socket inside an existing namespace (on the calling thread).
-pub fn attach(fd: OwnedFd) -> Result<NsHandle, KernelError> {
+pub(crate) fn attach(fd: OwnedFd) -> Result<NsHandle, KernelError> {
     let sock = within(fd.as_fd(), NlSocket::open)??;
     Ok(NsHandle { fd, sock })
 }
 
 /// The host: the namespace vnet was started in.
-pub fn host() -> Result<NsHandle, KernelError> {
+pub(crate) fn host() -> Result<NsHandle, KernelError> {
     Ok(NsHandle {
         fd: current()?,
         sock: NlSocket::open()?,
@@ -202,7 +202,7 @@ pub fn host() -> Result<NsHandle, KernelError> {
 }
 
 /// What a new namespace needs before anyone can see it.
-pub struct NewNs {
+pub(crate) struct NewNs {
     pub name: String,
     /// Written inside the namespace before any interface appears.
     pub early_sysctls: Vec<(String, String)>,
@@ -213,7 +213,7 @@ pub struct NewNs {
 /// Create one namespace on the calling thread: enter a new namespace, bring
 /// `lo` up with the mark, then mount it under /run/netns (so it is never
 /// visible unmarked). The thread returns to its namespace.
-pub fn create(new: &NewNs) -> Result<(NsHandle, Vec<LiveLink>), KernelError> {
+pub(crate) fn create(new: &NewNs) -> Result<(NsHandle, Vec<LiveLink>), KernelError> {
     let path = path_of(&new.name)?;
     fault::check()?;
     let home = current()?;
@@ -273,7 +273,7 @@ fn mount_at(path: &PathBuf) -> Result<(), KernelError> {
 
 /// Unmount and remove /run/netns/NAME. The namespace itself goes when the
 /// last process or fd holding it lets go.
-pub fn remove(name: &str) -> Result<(), KernelError> {
+pub(crate) fn remove(name: &str) -> Result<(), KernelError> {
     let path = path_of(name)?;
     // UMOUNT_NOFOLLOW: a symlink planted at the name is not a way to
     // unmount something elsewhere.
@@ -290,7 +290,7 @@ pub fn remove(name: &str) -> Result<(), KernelError> {
 
 /// Threads to use for namespace work: namespace creation is the largest
 /// single cost and scales with cores. `VNET_THREADS` overrides (benchmarks).
-pub fn workers(jobs: usize) -> usize {
+pub(crate) fn workers(jobs: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chosen = std::env::var("VNET_THREADS")
         .ok()
@@ -300,7 +300,7 @@ pub fn workers(jobs: usize) -> usize {
 }
 
 /// Run `f` over `items` on a few threads, keeping the input order.
-pub fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     if items.len() <= 1 {
         return items.iter().map(&f).collect();
     }

@@ -39,7 +39,7 @@ const NLA_F_NESTED: u16 = 0x8000;
 
 /// One interface's loss, from what the kernel holds to what is wanted.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LossChange {
+pub(crate) struct LossChange {
     pub dev: String,
     pub from: Option<Percent>,
     pub to: Option<Percent>,
@@ -50,13 +50,13 @@ pub struct LossChange {
 /// an acknowledgement; the kernel delivers them all when the batch is
 /// done, a few hundred at most (`CHUNK`), well within the socket's buffer.
 #[derive(Clone, Debug, Default)]
-pub struct Batch {
+pub(crate) struct Batch {
     pub messages: Vec<Vec<u8>>,
 }
 
 /// Interfaces per batch: a batch goes to the kernel as one datagram,
 /// which must fit the socket's send buffer.
-pub const CHUNK: usize = 250;
+pub(crate) const CHUNK: usize = 250;
 
 /// How long the kernel may take to answer a batch.
 const ANSWER_WITHIN_MS: u16 = 60_000;
@@ -99,7 +99,7 @@ fn expr(name: &str, data: &[u8]) -> Vec<u8> {
 /// the comparison, which compares bytes); at 100% only `counter fwd to
 /// "lo"` (nft refuses a bound past the modulus). See `model::loss` for why
 /// the packet is sent to `lo` rather than dropped.
-pub fn rule_exprs(loss: Percent) -> Vec<u8> {
+pub(crate) fn rule_exprs(loss: Percent) -> Vec<u8> {
     let mut out = Vec::new();
     if loss.0 < MODULUS {
         let mut numgen = Vec::new();
@@ -189,7 +189,8 @@ impl Batch {
 
     /// The whole batch as one buffer (what goes on the wire, sequence
     /// numbers aside).
-    pub fn bytes(&self) -> Vec<u8> {
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> Vec<u8> {
         self.messages.concat()
     }
 
@@ -248,7 +249,7 @@ impl Batch {
 
 /// The batches that bring each interface's loss from `from` to `to`, a
 /// few hundred interfaces each.
-pub fn batches(table: &str, changes: &[LossChange]) -> Vec<Batch> {
+pub(crate) fn batches(table: &str, changes: &[LossChange]) -> Vec<Batch> {
     let real: Vec<LossChange> = changes.iter().filter(|c| c.from != c.to).cloned().collect();
     real.chunks(CHUNK).filter_map(|c| batch(table, c)).collect()
 }
@@ -257,7 +258,7 @@ pub fn batches(table: &str, changes: &[LossChange]) -> Vec<Batch> {
 /// the table (made if missing), a chain per interface gaining a loss, its
 /// rule replaced when the loss changes, the chain gone when it is lifted.
 /// None when nothing changes.
-pub fn batch(table: &str, changes: &[LossChange]) -> Option<Batch> {
+pub(crate) fn batch(table: &str, changes: &[LossChange]) -> Option<Batch> {
     let changes: Vec<&LossChange> = changes.iter().filter(|c| c.from != c.to).collect();
     if changes.is_empty() {
         return None;
@@ -290,7 +291,7 @@ pub fn batch(table: &str, changes: &[LossChange]) -> Option<Batch> {
 }
 
 /// `nft delete table netdev TABLE` as a batch.
-pub fn delete_table_batch(table: &str) -> Batch {
+pub(crate) fn delete_table_batch(table: &str) -> Batch {
     let mut b = Batch::begin();
     b.delete_table(table);
     b.end()
@@ -300,7 +301,7 @@ pub fn delete_table_batch(table: &str) -> Batch {
 /// each change, or the error that refused the batch as a whole (reported
 /// against its first message). The first error, if any; the kernel then
 /// applied none of it.
-pub fn exchange(nf: &mut Nfnl, batch: &Batch) -> Result<(), KernelError> {
+pub(crate) fn exchange(nf: &mut Nfnl, batch: &Batch) -> Result<(), KernelError> {
     let t = nf.transport();
     let mut begin = 0;
     let mut changes: HashSet<u32> = HashSet::new();
@@ -386,14 +387,14 @@ fn ack(msg: &[u8], flags: u16) -> Result<(), KernelError> {
 }
 
 /// An nfnetlink socket inside the namespace behind `ns`.
-pub fn socket_in(ns: BorrowedFd) -> Result<Nfnl, KernelError> {
+pub(crate) fn socket_in(ns: BorrowedFd) -> Result<Nfnl, KernelError> {
     Ok(netns::within(ns, Nfnl::open)??)
 }
 
 /// The names of the netdev-family tables of the namespace behind `sock`
 /// (one dump, decoded only as far as each table's name): most namespaces
 /// have none, and then nothing more needs reading.
-pub fn netdev_tables(nf: &mut Nfnl) -> Result<Vec<String>, KernelError> {
+pub(crate) fn netdev_tables(nf: &mut Nfnl) -> Result<Vec<String>, KernelError> {
     const NFT_MSG_GETTABLE: u8 = 1;
     let mut out = Vec::new();
     let dumped = nf.dump(
@@ -419,7 +420,11 @@ pub fn netdev_tables(nf: &mut Nfnl) -> Result<Vec<String>, KernelError> {
 
 /// Apply one namespace's loss changes; when a chain went, drop the table
 /// if it holds no chain any more (a cleared link leaves nothing behind).
-pub fn apply_in(ns: BorrowedFd, table: &str, changes: &[LossChange]) -> Result<(), KernelError> {
+pub(crate) fn apply_in(
+    ns: BorrowedFd,
+    table: &str,
+    changes: &[LossChange],
+) -> Result<(), KernelError> {
     let all = batches(table, changes);
     if all.is_empty() {
         return Ok(());
@@ -438,7 +443,7 @@ pub fn apply_in(ns: BorrowedFd, table: &str, changes: &[LossChange]) -> Result<(
 }
 
 /// Delete a loss table in the namespace behind `ns`; false when there was none.
-pub fn delete_table_in(ns: BorrowedFd, table: &str) -> Result<bool, KernelError> {
+pub(crate) fn delete_table_in(ns: BorrowedFd, table: &str) -> Result<bool, KernelError> {
     let mut sock = socket_in(ns)?;
     match exchange(&mut sock, &delete_table_batch(table)) {
         Ok(()) => Ok(true),

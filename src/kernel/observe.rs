@@ -20,7 +20,7 @@ use crate::model::live::{
 };
 
 /// All links, without their statistics (less to send and to parse).
-pub fn link_dump_request() -> RouteNetlinkMessage {
+pub(crate) fn link_dump_request() -> RouteNetlinkMessage {
     let mut m = LinkMessage::default();
     m.attributes
         .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
@@ -28,20 +28,20 @@ pub fn link_dump_request() -> RouteNetlinkMessage {
 }
 
 /// All links with their counters.
-pub fn link_dump_with_stats() -> RouteNetlinkMessage {
+pub(crate) fn link_dump_with_stats() -> RouteNetlinkMessage {
     RouteNetlinkMessage::GetLink(LinkMessage::default())
 }
 
-pub fn addr_dump_request() -> RouteNetlinkMessage {
+pub(crate) fn addr_dump_request() -> RouteNetlinkMessage {
     RouteNetlinkMessage::GetAddress(AddressMessage::default())
 }
 
-pub fn route_dump_request() -> RouteNetlinkMessage {
+pub(crate) fn route_dump_request() -> RouteNetlinkMessage {
     RouteNetlinkMessage::GetRoute(Default::default())
 }
 
 /// Everything about one namespace, read over its socket.
-pub fn read_ns(sock: &mut NlSocket, ns: &str) -> Result<LiveNs, KernelError> {
+pub(crate) fn read_ns(sock: &mut NlSocket, ns: &str) -> Result<LiveNs, KernelError> {
     let links = sock.dump(link_dump_request())?;
     let addrs = sock.dump(addr_dump_request())?;
     let routes = sock.dump(route_dump_request())?;
@@ -49,7 +49,7 @@ pub fn read_ns(sock: &mut NlSocket, ns: &str) -> Result<LiveNs, KernelError> {
 }
 
 /// Build a `LiveNs` from the three dumps.
-pub fn assemble(
+pub(crate) fn assemble(
     ns: &str,
     links: Vec<RouteNetlinkMessage>,
     addrs: Vec<RouteNetlinkMessage>,
@@ -66,7 +66,7 @@ pub fn assemble(
 }
 
 /// Fold one dumped object into `live` (links must come before addresses).
-pub fn add(live: &mut LiveNs, m: RouteNetlinkMessage) {
+pub(crate) fn add(live: &mut LiveNs, m: RouteNetlinkMessage) {
     match m {
         RouteNetlinkMessage::NewLink(l) => {
             let l = link(&l);
@@ -90,7 +90,7 @@ pub fn add(live: &mut LiveNs, m: RouteNetlinkMessage) {
     }
 }
 
-pub fn link(m: &LinkMessage) -> LiveLink {
+pub(crate) fn link(m: &LinkMessage) -> LiveLink {
     let flags = m.header.flags;
     let mut l = LiveLink {
         index: m.header.index,

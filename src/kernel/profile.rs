@@ -26,7 +26,7 @@ fn rss_kib() -> u64 {
 }
 
 /// Note that a phase ended.
-pub fn mark(phase: &str) {
+pub(crate) fn mark(phase: &str) {
     if enabled() {
         let t = start().elapsed().as_secs_f64() * 1000.0;
         eprintln!("profile: {t:9.1} ms  rss {:6} KiB  {phase}", rss_kib());

@@ -16,11 +16,9 @@ use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage};
 use super::msg::NLM_F_CREATE;
 use crate::model::conditions::{Conditions, NETEM_LIMIT, Percent, Rate, Time, Via};
 use crate::model::live::LiveQdisc;
-pub use crate::model::mechanism::{
-    QdiscStep, ROOT, SHAPER, SHAPER_CLASS, qdisc_steps, shaper_sizes,
-};
+pub(crate) use crate::model::mechanism::{QdiscStep, ROOT, SHAPER, qdisc_steps, shaper_sizes};
 
-pub const NLM_F_REPLACE: u16 = 0x100;
+pub(crate) const NLM_F_REPLACE: u16 = 0x100;
 
 const TCA_OPTIONS: u16 = 2;
 
@@ -42,7 +40,7 @@ const TICKS_PER_US: f64 = 1000.0 / 64.0;
 const TC_LINKLAYER_ETHERNET: u8 = 1;
 
 /// A request and its netlink flags.
-pub type Request = (RouteNetlinkMessage, u16);
+pub(crate) type Request = (RouteNetlinkMessage, u16);
 
 fn qdisc(ifindex: u32, handle: u32, parent: u32, kind: &str, options: Vec<u8>) -> TcMessage {
     let mut m = TcMessage::default();
@@ -64,7 +62,7 @@ fn replace(m: TcMessage) -> Request {
 }
 
 /// Back to the kernel's default qdisc (`tc qdisc del dev X root`).
-pub fn delete_root(ifindex: u32) -> Request {
+pub(crate) fn delete_root(ifindex: u32) -> Request {
     let mut m = TcMessage::default();
     m.header.index = ifindex as i32;
     m.header.parent = TcHandle::from(ROOT);
@@ -87,7 +85,7 @@ fn ticks(us: u64) -> u32 {
 
 /// struct tc_netem_qopt and the attributes tc adds after it (corruption,
 /// rate, and the rate's 64-bit form above 2³² bytes/s), in tc's order.
-pub fn netem_options(c: &Conditions) -> Vec<u8> {
+pub(crate) fn netem_options(c: &Conditions) -> Vec<u8> {
     let scale = |p: Option<Percent>| p.map_or(0, Percent::to_u32_scale);
     let mut out = Vec::with_capacity(64);
     for v in [
@@ -122,7 +120,7 @@ pub fn netem_options(c: &Conditions) -> Vec<u8> {
 }
 
 /// `tc qdisc replace dev X root netem …`: every parameter in one qdisc.
-pub fn netem(ifindex: u32, c: &Conditions) -> Request {
+pub(crate) fn netem(ifindex: u32, c: &Conditions) -> Request {
     replace(qdisc(ifindex, 0, ROOT, "netem", netem_options(c)))
 }
 
@@ -136,7 +134,7 @@ fn xmittime(rate: u64, size: u64) -> u32 {
 /// struct tc_tbf_qopt, the bucket size, the rate's 64-bit form and the
 /// rate table, as tc sends them (the kernel ignores the table since 3.8
 /// but tc still sends it; sent here too, so the request is tc's).
-pub fn tbf_options(rate: Rate, burst: u32, limit: u32) -> Vec<u8> {
+pub(crate) fn tbf_options(rate: Rate, burst: u32, limit: u32) -> Vec<u8> {
     let bytes = rate.bytes().max(1);
     let rate32 = if bytes >= 1 << 32 {
         u32::MAX
@@ -172,13 +170,13 @@ pub fn tbf_options(rate: Rate, burst: u32, limit: u32) -> Vec<u8> {
 
 /// `tc qdisc replace dev X root handle 1: tbf rate R burst B limit L`,
 /// with the bucket and queue vnet picks for the rate.
-pub fn tbf(ifindex: u32, rate: Rate, mtu: u32) -> Request {
+pub(crate) fn tbf(ifindex: u32, rate: Rate, mtu: u32) -> Request {
     let (burst, limit) = shaper_sizes(rate, mtu);
     request(ifindex, &QdiscStep::Tbf { rate, burst, limit })
 }
 
 /// `tc qdisc replace dev X parent P pfifo limit N`.
-pub fn pfifo(ifindex: u32, parent: u32, limit: u32) -> Request {
+pub(crate) fn pfifo(ifindex: u32, parent: u32, limit: u32) -> Request {
     replace(qdisc(
         ifindex,
         0,
@@ -189,7 +187,7 @@ pub fn pfifo(ifindex: u32, parent: u32, limit: u32) -> Request {
 }
 
 /// The request of one step on interface `ifindex`.
-pub fn request(ifindex: u32, step: &QdiscStep) -> Request {
+pub(crate) fn request(ifindex: u32, step: &QdiscStep) -> Request {
     match step {
         QdiscStep::Netem(c) => netem(ifindex, c),
         QdiscStep::Tbf { rate, burst, limit } => replace(qdisc(
@@ -213,7 +211,7 @@ pub fn request(ifindex: u32, step: &QdiscStep) -> Request {
 
 /// The requests that bring an interface's egress from `from` to `to`
 /// (its qdiscs; loss without netem is `nft_write`'s).
-pub fn changes(
+pub(crate) fn changes(
     ifindex: u32,
     from: &Conditions,
     to: &Conditions,
@@ -261,7 +259,7 @@ fn pct(v: u32) -> Option<Percent> {
 /// What a netem, tbf or fifo qdisc's options (TCA_OPTIONS' payload, as the
 /// kernel dumps it) stand for as conditions. Anything unreadable is left
 /// unset, never guessed.
-pub fn read(kind: &str, opts: &[u8]) -> Conditions {
+pub(crate) fn read(kind: &str, opts: &[u8]) -> Conditions {
     let mut c = Conditions::default();
     match kind {
         "netem" => {
@@ -317,7 +315,7 @@ pub fn read(kind: &str, opts: &[u8]) -> Conditions {
 /// tbf root with a pfifo under it, or a pfifo root. A root qdisc of
 /// another kind that someone made (non-zero handle) is named; the kernel's
 /// defaults (handle 0: noqueue, fq_codel, mq) are nothing.
-pub fn egress(qdiscs: &[LiveQdisc], ifindex: u32) -> (Conditions, Option<String>) {
+pub(crate) fn egress(qdiscs: &[LiveQdisc], ifindex: u32) -> (Conditions, Option<String>) {
     let Some(root) = qdiscs.iter().find(|q| q.ifindex == ifindex && q.is_root()) else {
         return (Conditions::default(), None);
     };

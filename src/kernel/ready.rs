@@ -41,16 +41,16 @@ pub enum Need {
     Forwarding,
 }
 
-pub type Want = BTreeSet<(Netns, String, Need)>;
+pub(crate) type Want = BTreeSet<(Netns, String, Need)>;
 
-pub struct Watch {
+pub(crate) struct Watch {
     /// One subscribed socket per watched namespace.
     socks: Vec<(Netns, LinkEvents)>,
 }
 
 impl Watch {
     /// Subscribe to link events in each of `spaces`.
-    pub fn start(session: &Session, spaces: &BTreeSet<Netns>) -> Result<Watch, KernelError> {
+    pub(crate) fn start(session: &Session, spaces: &BTreeSet<Netns>) -> Result<Watch, KernelError> {
         let list: Vec<&Netns> = spaces.iter().collect();
         let opened = netns::parallel(&list, |ns| -> Result<LinkEvents, KernelError> {
             match ns {
@@ -70,7 +70,7 @@ impl Watch {
 
     /// Wait until every (namespace, interface) reached its need, or the
     /// deadline passes; returns what is still missing.
-    pub fn wait(
+    pub(crate) fn wait(
         &mut self,
         session: &mut Session,
         mut want: Want,
@@ -140,7 +140,7 @@ impl Watch {
 /// RTM_GETLINK runs that interface's pending work first (rtnl_getlink syncs
 /// linkwatch), so asking is enough. Ports are asked before their bridge,
 /// whose carrier follows its ports. Best effort: the events stay the truth.
-pub fn sync(session: &mut Session, ifaces: &[(Netns, String)], want: &mut Want) {
+pub(crate) fn sync(session: &mut Session, ifaces: &[(Netns, String)], want: &mut Want) {
     let mut asked: BTreeSet<Netns> = BTreeSet::new();
     for (ns, name) in ifaces {
         let Some(h) = session.handle(ns) else {
@@ -229,6 +229,6 @@ fn settle(want: &mut Want, ns: &Netns, l: &LinkMessage) {
 }
 
 /// Namespaces to watch for a set of wants.
-pub fn spaces(want: &Want) -> BTreeSet<Netns> {
+pub(crate) fn spaces(want: &Want) -> BTreeSet<Netns> {
     want.iter().map(|(ns, _, _)| ns.clone()).collect()
 }

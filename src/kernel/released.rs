@@ -34,7 +34,7 @@ const FAR_END: &str = "vnsync0";
 /// Wait (at most `timeout`) until every namespace released before this call
 /// is destroyed. Ok(false): the marker could not be made or did not go in
 /// time; nothing is wrong with the lab, the kernel is only still busy.
-pub fn wait(timeout: Duration) -> Result<bool, KernelError> {
+pub(crate) fn wait(timeout: Duration) -> Result<bool, KernelError> {
     // On threads of their own: unshare moves only the calling thread, and
     // the thread ends there (vnet's own threads keep their namespace).
     let listener = std::thread::scope(|s| {

@@ -8,7 +8,7 @@ use super::KernelError;
 /// What `vnet perf` reads from the kernel's `struct tcp_info`. Fields an
 /// older kernel does not fill in (its struct is shorter) are None.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TcpInfo {
+pub(crate) struct TcpInfo {
     /// Smoothed round-trip time, microseconds.
     pub rtt_us: u32,
     /// Congestion window, segments.
@@ -27,7 +27,7 @@ const TOTAL_RETRANS: usize = 100;
 const BYTES_ACKED: usize = 120;
 
 /// The kernel's TCP_INFO for a TCP socket.
-pub fn tcp_info(fd: BorrowedFd) -> Result<TcpInfo, KernelError> {
+pub(crate) fn tcp_info(fd: BorrowedFd) -> Result<TcpInfo, KernelError> {
     let mut buf = [0u8; 256];
     let len = super::sys::get_option_bytes(fd, libc::IPPROTO_TCP, libc::TCP_INFO, &mut buf)?;
     Ok(parse_tcp_info(&buf[..len]))
@@ -35,7 +35,7 @@ pub fn tcp_info(fd: BorrowedFd) -> Result<TcpInfo, KernelError> {
 
 /// The path MTU the kernel knows for a connected socket (IP_MTU or
 /// IPV6_MTU).
-pub fn path_mtu(fd: BorrowedFd, v6: bool) -> Result<u32, KernelError> {
+pub(crate) fn path_mtu(fd: BorrowedFd, v6: bool) -> Result<u32, KernelError> {
     if !v6 {
         let mtu = nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::IpMtu)?;
         return Ok(u32::try_from(mtu).unwrap_or(0));
@@ -47,7 +47,7 @@ pub fn path_mtu(fd: BorrowedFd, v6: bool) -> Result<u32, KernelError> {
 
 /// `struct tcp_info` as the kernel filled it in (its length says which
 /// fields this kernel knows), in native byte order.
-pub fn parse_tcp_info(b: &[u8]) -> TcpInfo {
+pub(crate) fn parse_tcp_info(b: &[u8]) -> TcpInfo {
     let u32_at = |at: usize| {
         b.get(at..at + 4)
             .map(|s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))

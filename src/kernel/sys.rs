@@ -49,7 +49,7 @@ fn set_option_bytes(
 
 /// Read an option whose value is plain bytes the kernel copies out (such
 /// as `struct tcp_info`); returns how many bytes it wrote into `buf`.
-pub fn get_option_bytes(
+pub(crate) fn get_option_bytes(
     fd: BorrowedFd,
     level: libc::c_int,
     name: libc::c_int,
@@ -74,13 +74,13 @@ pub fn get_option_bytes(
 
 /// ICMP_FILTER of a raw IPv4 ICMP socket: a set bit `1 << type` drops
 /// that ICMP type before it is queued.
-pub fn set_icmp_filter(fd: BorrowedFd, blocked: u32) -> io::Result<()> {
+pub(crate) fn set_icmp_filter(fd: BorrowedFd, blocked: u32) -> io::Result<()> {
     set_option_bytes(fd, SOL_RAW, ICMP_FILTER, &blocked.to_ne_bytes())
 }
 
 /// ICMP6_FILTER of a raw ICMPv6 socket (struct icmp6_filter: 256 bits, a
 /// set bit blocks that type).
-pub fn set_icmp6_filter(fd: BorrowedFd, blocked: &[u32; 8]) -> io::Result<()> {
+pub(crate) fn set_icmp6_filter(fd: BorrowedFd, blocked: &[u32; 8]) -> io::Result<()> {
     let mut bytes = [0u8; 32];
     for (chunk, word) in bytes.chunks_exact_mut(4).zip(blocked) {
         chunk.copy_from_slice(&word.to_ne_bytes());
@@ -91,7 +91,7 @@ pub fn set_icmp6_filter(fd: BorrowedFd, blocked: &[u32; 8]) -> io::Result<()> {
 /// Bind an AF_PACKET socket to one interface, receiving `protocol` (an
 /// ETH_P_* number in host order). nix can read a `sockaddr_ll` but offers
 /// no safe way to build one.
-pub fn bind_packet(fd: BorrowedFd, protocol: u16, ifindex: u32) -> io::Result<()> {
+pub(crate) fn bind_packet(fd: BorrowedFd, protocol: u16, ifindex: u32) -> io::Result<()> {
     let sll = libc::sockaddr_ll {
         sll_family: libc::AF_PACKET as libc::c_ushort,
         sll_protocol: protocol.to_be(),
@@ -113,7 +113,7 @@ pub fn bind_packet(fd: BorrowedFd, protocol: u16, ifindex: u32) -> io::Result<()
 }
 
 /// Raised by SIGINT, SIGTERM or SIGHUP once [`raise_on_termination`] ran.
-pub static TERMINATION: AtomicBool = AtomicBool::new(false);
+pub(crate) static TERMINATION: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_termination(_: libc::c_int) {
     TERMINATION.store(true, Ordering::SeqCst);
@@ -121,7 +121,7 @@ extern "C" fn on_termination(_: libc::c_int) {
 
 /// Make SIGINT, SIGTERM and SIGHUP only raise [`TERMINATION`], so that an
 /// operation can stop at its next step and roll back instead of dying.
-pub fn raise_on_termination() {
+pub(crate) fn raise_on_termination() {
     let action = SigAction::new(
         SigHandler::Handler(on_termination),
         SaFlags::empty(),
@@ -138,7 +138,7 @@ pub fn raise_on_termination() {
 /// the process has ended, so that a process which is not our child (the
 /// rootless holder) can be waited for without polling /proc. nix has no
 /// wrapper for it.
-pub fn pidfd_open(pid: i32) -> io::Result<std::os::fd::OwnedFd> {
+pub(crate) fn pidfd_open(pid: i32) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: pidfd_open takes a pid and a flags word (both plain integers)
     // and returns a new descriptor or -1 with errno set; it touches no

@@ -18,12 +18,12 @@ fn path(key: &str) -> Result<PathBuf, KernelError> {
     Ok(PathBuf::from("/proc/sys").join(key.replace('.', "/")))
 }
 
-pub fn read(key: &str) -> Result<String, KernelError> {
+pub(crate) fn read(key: &str) -> Result<String, KernelError> {
     let s = std::fs::read_to_string(path(key)?)?;
     Ok(s.trim().to_string())
 }
 
-pub fn write(key: &str, value: &str) -> Result<(), KernelError> {
+pub(crate) fn write(key: &str, value: &str) -> Result<(), KernelError> {
     let p = path(key)?;
     fault::check()?;
     let mut f = std::fs::OpenOptions::new()

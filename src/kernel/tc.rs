@@ -9,16 +9,16 @@ use super::error::KernelError;
 use super::netlink::NlSocket;
 use crate::model::live::LiveQdisc;
 
-pub fn dump_request() -> RouteNetlinkMessage {
+pub(crate) fn dump_request() -> RouteNetlinkMessage {
     RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default())
 }
 
 /// Every qdisc of the namespace behind `sock`.
-pub fn dump(sock: &mut NlSocket) -> Result<Vec<LiveQdisc>, KernelError> {
+pub(crate) fn dump(sock: &mut NlSocket) -> Result<Vec<LiveQdisc>, KernelError> {
     Ok(qdiscs(sock.dump(dump_request())?))
 }
 
-pub fn qdiscs(msgs: Vec<RouteNetlinkMessage>) -> Vec<LiveQdisc> {
+pub(crate) fn qdiscs(msgs: Vec<RouteNetlinkMessage>) -> Vec<LiveQdisc> {
     msgs.into_iter()
         .filter_map(|m| match m {
             RouteNetlinkMessage::NewQueueDiscipline(q) => Some(qdisc(&q)),
@@ -27,7 +27,7 @@ pub fn qdiscs(msgs: Vec<RouteNetlinkMessage>) -> Vec<LiveQdisc> {
         .collect()
 }
 
-pub fn qdisc(m: &TcMessage) -> LiveQdisc {
+pub(crate) fn qdisc(m: &TcMessage) -> LiveQdisc {
     let mut q = LiveQdisc {
         ifindex: m.header.index.max(0) as u32,
         handle: m.header.handle.into(),

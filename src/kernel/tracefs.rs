@@ -19,13 +19,13 @@ use nix::sys::statfs::{DEBUGFS_MAGIC, FsType, TRACEFS_MAGIC, statfs};
 const PREFIX: &str = "vnet-";
 
 /// An event to record, with an optional filter in tracefs syntax.
-pub struct Event<'a> {
+pub(crate) struct Event<'a> {
     /// "subsystem/name", e.g. "skb/kfree_skb".
     pub name: &'a str,
     pub filter: Option<String>,
 }
 
-pub struct Instance {
+pub(crate) struct Instance {
     dir: PathBuf,
     root: PathBuf,
     /// A mount vnet made, removed with the instance.
@@ -99,7 +99,7 @@ fn write(p: &Path, v: &str) -> Result<(), TraceError> {
 impl Instance {
     /// Create the instance and switch on `events` in it. The error says in
     /// words why the kernel's drop records are unavailable.
-    pub fn start(events: &[Event]) -> Result<Instance, TraceError> {
+    pub(crate) fn start(events: &[Event]) -> Result<Instance, TraceError> {
         if let Some(why) = super::userns::tracefs_refusal() {
             return Err(TraceError::Refused(why));
         }
@@ -164,12 +164,12 @@ impl Instance {
 
     /// The event's format description (field layout, and for kfree_skb the
     /// drop reason names).
-    pub fn format(&self, event: &str) -> Option<String> {
+    pub(crate) fn format(&self, event: &str) -> Option<String> {
         fs::read_to_string(self.root.join("events").join(event).join("format")).ok()
     }
 
     /// Everything recorded so far, as text, oldest first.
-    pub fn read(&self) -> Result<String, TraceError> {
+    pub(crate) fn read(&self) -> Result<String, TraceError> {
         // Stop recording first: the reads below see a still buffer.
         let _ = write(&self.dir.join("tracing_on"), "0");
         fs::read(self.dir.join("trace"))

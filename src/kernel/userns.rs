@@ -34,7 +34,7 @@ use nix::unistd::{getgid, getuid};
 
 /// Why rootless mode could not be entered, in words a person can act on.
 #[derive(Debug, thiserror::Error)]
-pub enum RootlessError {
+pub(crate) enum RootlessError {
     /// A setting of the machine forbids unprivileged user namespaces.
     #[error(
         "rootless mode needs a user namespace, and this machine forbids them for normal users: {setting} is {value}; allow them with: sudo sysctl -w {setting}={allow} (or run vnet as root)"
@@ -77,14 +77,14 @@ struct Inside {
 static INSIDE: OnceLock<Inside> = OnceLock::new();
 
 /// The uid the user has outside, when this process works rootless.
-pub fn uid() -> Option<u32> {
+pub(crate) fn uid() -> Option<u32> {
     INSIDE.get().map(|i| i.uid)
 }
 
 /// Whether this command should work rootless: forced, or chosen because
 /// the process lacks CAP_NET_ADMIN. VNET_ROOTLESS=0 never chooses it (the
 /// command then refuses, naming the privilege it lacks).
-pub fn wanted(forced: bool) -> bool {
+pub(crate) fn wanted(forced: bool) -> bool {
     match std::env::var("VNET_ROOTLESS").ok().as_deref() {
         Some("1") => return true,
         Some("0") => return forced,
@@ -106,7 +106,7 @@ fn has_net_admin() -> bool {
 
 /// The settings that forbid unprivileged user namespaces, as read by
 /// `read` (a /proc/sys path → its value): the first one that does.
-pub fn forbidden(read: impl Fn(&str) -> Option<String>) -> Option<RootlessError> {
+pub(crate) fn forbidden(read: impl Fn(&str) -> Option<String>) -> Option<RootlessError> {
     let checks: [(&str, &'static str, &str, &'static str); 3] = [
         (
             "/proc/sys/user/max_user_namespaces",
@@ -172,14 +172,14 @@ fn runtime_dir(uid: u32) -> Result<PathBuf, RootlessError> {
 }
 
 /// What entering found on the way, for the command to say.
-pub struct Entered {
+pub(crate) struct Entered {
     /// Set when a holder had died: what was removed.
     pub notice: Option<String>,
 }
 
 /// Join the user's holder (starting it when none runs), user namespace,
 /// then mount, then network. Call while the process has one thread.
-pub fn enter() -> Result<Entered, RootlessError> {
+pub(crate) fn enter() -> Result<Entered, RootlessError> {
     let uid = getuid().as_raw();
     let cwd = std::env::current_dir().ok();
     let real_host = real_host_interfaces();
@@ -370,7 +370,7 @@ fn real_host_interfaces() -> Vec<String> {
 
 /// In rootless mode, why a lab that puts `names` in its host namespace
 /// cannot be built: the names that belong to the real host's interfaces.
-pub fn needs_real_host<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn needs_real_host<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let inside = INSIDE.get()?;
     let clash: Vec<&str> = names
         .into_iter()
@@ -386,7 +386,7 @@ pub fn needs_real_host<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<S
 }
 
 /// What the doctor cannot read in rootless mode, if this is rootless mode.
-pub fn tracefs_refusal() -> Option<String> {
+pub(crate) fn tracefs_refusal() -> Option<String> {
     INSIDE.get().map(|i| {
         format!(
             "the kernel's drop records (tracefs) belong to the real host's root; rootless mode (uid {}) cannot read them",
@@ -398,7 +398,7 @@ pub fn tracefs_refusal() -> Option<String> {
 /// At the end of a command: when no other command works inside the holder
 /// and `idle` says no lab is left in it, end the holder (its namespaces go
 /// with it) and wait until it has.
-pub fn settle(idle: impl FnOnce() -> bool) {
+pub(crate) fn settle(idle: impl FnOnce() -> bool) {
     let Some(inside) = INSIDE.get() else {
         return;
     };
@@ -436,7 +436,7 @@ fn stop(pid: i32, child: &Mutex<Option<Child>>) {
 }
 
 /// The user's ids outside (for the holder's maps).
-pub fn ids() -> (u32, u32) {
+pub(crate) fn ids() -> (u32, u32) {
     (getuid().as_raw(), getgid().as_raw())
 }
 

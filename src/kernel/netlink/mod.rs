@@ -5,9 +5,9 @@
 //! typed front-ends over it. A socket is opened from a thread inside the
 //! namespace it serves and stays bound to that namespace.
 
-pub mod nfnl;
-pub mod rtnl;
-pub mod transport;
+pub(crate) mod nfnl;
+pub(crate) mod rtnl;
+pub(crate) mod transport;
 
-pub use rtnl::{Answer, LinkEvents, NlSocket};
-pub use transport::{WINDOW, window};
+pub(crate) use rtnl::{LinkEvents, NlSocket};
+pub(crate) use transport::window;

@@ -13,21 +13,17 @@ use super::transport::Transport;
 use crate::kernel::error::KernelError;
 
 /// NFNL_SUBSYS_* (linux/netfilter/nfnetlink.h).
-pub const NFNL_SUBSYS_NONE: u8 = 0;
-pub const NFNL_SUBSYS_NFTABLES: u8 = 10;
-/// Batch delimiters (subsystem NONE); res_id names the batch's subsystem.
-pub const NFNL_MSG_BATCH_BEGIN: u8 = 16;
-pub const NFNL_MSG_BATCH_END: u8 = 17;
+pub(crate) const NFNL_SUBSYS_NFTABLES: u8 = 10;
 /// nfgenmsg.version.
 const NFNETLINK_V0: u8 = 0;
 /// NFPROTO_UNSPEC: every family (in a dump request).
-pub const NFPROTO_UNSPEC: u8 = 0;
+pub(crate) const NFPROTO_UNSPEC: u8 = 0;
 /// struct nfgenmsg: family, version, res_id (big-endian).
 const NFGENMSG_LEN: usize = 4;
 
 /// One nfnetlink message: the subsystem and its message type, the
 /// nfgenmsg fields and the attributes, already encoded.
-pub struct NfRequest<'a> {
+pub(crate) struct NfRequest<'a> {
     pub subsys: u8,
     pub msg: u8,
     pub family: u8,
@@ -53,12 +49,12 @@ impl NetlinkSerializable for NfRequest<'_> {
 }
 
 /// An nfnetlink socket, bound to the namespace of the thread that opened it.
-pub struct Nfnl {
+pub(crate) struct Nfnl {
     t: Transport,
 }
 
 impl Nfnl {
-    pub fn open() -> io::Result<Nfnl> {
+    pub(crate) fn open() -> io::Result<Nfnl> {
         Ok(Nfnl {
             t: Transport::open(NETLINK_NETFILTER)?,
         })
@@ -67,7 +63,7 @@ impl Nfnl {
     /// Dump every object of message type `msg` of `subsys` in every
     /// family, handing each one's family and attribute bytes to `each` as
     /// it arrives.
-    pub fn dump(
+    pub(crate) fn dump(
         &mut self,
         subsys: u8,
         msg: u8,
@@ -89,7 +85,7 @@ impl Nfnl {
     }
 
     /// The socket itself, for requests other than dumps (transactions).
-    pub fn transport(&mut self) -> &mut Transport {
+    pub(crate) fn transport(&mut self) -> &mut Transport {
         &mut self.t
     }
 }

@@ -21,7 +21,7 @@ const RTM_DELLINK: u16 = 17;
 const EVENTS_RCVBUF: usize = 64 << 20;
 
 /// A request's acknowledgement and the reply messages that came before it.
-pub type Answer = (Result<(), KernelError>, Vec<RouteNetlinkMessage>);
+pub(crate) type Answer = (Result<(), KernelError>, Vec<RouteNetlinkMessage>);
 
 /// An rtnetlink socket, bound to the namespace of the thread that opened it.
 pub struct NlSocket {
@@ -171,12 +171,12 @@ impl NlSocket {
 
 /// A socket subscribed to the link events (new, changed, deleted links) of
 /// the namespace of the thread that opened it.
-pub struct LinkEvents {
+pub(crate) struct LinkEvents {
     t: Transport,
 }
 
 impl LinkEvents {
-    pub fn subscribe() -> Result<LinkEvents, KernelError> {
+    pub(crate) fn subscribe() -> Result<LinkEvents, KernelError> {
         Ok(LinkEvents {
             t: Transport::listen(NETLINK_ROUTE, &[RTNLGRP_LINK], EVENTS_RCVBUF)?,
         })
@@ -185,7 +185,7 @@ impl LinkEvents {
     /// Read every queued event without waiting, handing each link message
     /// (new or deleted) to `each`. ENOBUFS: the queue overflowed and events
     /// were lost.
-    pub fn drain(&self, mut each: impl FnMut(&RouteNetlinkMessage)) -> io::Result<()> {
+    pub(crate) fn drain(&self, mut each: impl FnMut(&RouteNetlinkMessage)) -> io::Result<()> {
         self.t.drain(|m| {
             if (m.kind == RTM_NEWLINK || m.kind == RTM_DELLINK)
                 && let Some(msg) = m.decode()

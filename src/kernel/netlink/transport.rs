@@ -23,11 +23,11 @@ use crate::kernel::error::KernelError;
 
 /// Requests sent before acknowledgements are read; bounded so acks never
 /// overflow the receive buffer.
-pub const WINDOW: usize = 2048;
+pub(crate) const WINDOW: usize = 2048;
 
 /// The window in use: `VNET_WINDOW=1` turns pipelining off (one request,
 /// one acknowledgement), for benchmarks that measure what pipelining buys.
-pub fn window() -> usize {
+pub(crate) fn window() -> usize {
     static W: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *W.get_or_init(|| {
         std::env::var("VNET_WINDOW")
@@ -59,7 +59,7 @@ const RX_SIZE: usize = 256 << 10;
 /// One netlink message as received: its header fields and its bytes
 /// (header included).
 #[derive(Clone, Copy)]
-pub struct Msg<'a> {
+pub(crate) struct Msg<'a> {
     pub kind: u16,
     pub flags: u16,
     pub seq: u32,
@@ -68,13 +68,13 @@ pub struct Msg<'a> {
 
 impl<'a> Msg<'a> {
     /// What follows the netlink header.
-    pub fn payload(&self) -> &'a [u8] {
+    pub(crate) fn payload(&self) -> &'a [u8] {
         &self.bytes[NETLINK_HEADER_LEN..]
     }
 
     /// Decode as a message of protocol `T`; None for what `T` cannot parse
     /// (an object this crate does not know is skipped, not fatal).
-    pub fn decode<T: NetlinkDeserializable>(&self) -> Option<T> {
+    pub(crate) fn decode<T: NetlinkDeserializable>(&self) -> Option<T> {
         match NetlinkMessage::<T>::deserialize(self.bytes) {
             Ok(NetlinkMessage {
                 payload: NetlinkPayload::InnerMessage(m),
@@ -92,14 +92,14 @@ impl<'a> Msg<'a> {
 }
 
 /// What came back for a request in flight.
-pub enum Reply<'a> {
+pub(crate) enum Reply<'a> {
     /// One of its reply messages (an object of a GET, a dump entry).
     Message(Msg<'a>),
     /// Its end: the acknowledgement (or a dump's NLMSG_DONE) or its error.
     End(u32, Result<(), KernelError>),
 }
 
-pub struct Transport {
+pub(crate) struct Transport {
     sock: Socket,
     seq: u32,
     /// Serialized requests not yet sent.
@@ -111,7 +111,7 @@ pub struct Transport {
 impl Transport {
     /// A request socket of `protocol` in the calling thread's namespace:
     /// extended acks with the request left out of them, large buffers.
-    pub fn open(protocol: isize) -> io::Result<Transport> {
+    pub(crate) fn open(protocol: isize) -> io::Result<Transport> {
         let sock = Socket::new(protocol)?;
         sock.set_ext_ack(true)?;
         sock.set_cap_ack(true)?;
@@ -121,7 +121,7 @@ impl Transport {
 
     /// A socket of `protocol` subscribed to the multicast `groups`, read
     /// with `drain`. `rcvbuf` holds the events that queue up between reads.
-    pub fn listen(protocol: isize, groups: &[u32], rcvbuf: usize) -> io::Result<Transport> {
+    pub(crate) fn listen(protocol: isize, groups: &[u32], rcvbuf: usize) -> io::Result<Transport> {
         let mut sock = Socket::new(protocol)?;
         // Bound first, so the socket has a port id of its own: events the
         // kernel sends by itself carry port id 0 and skip port-0 sockets.
@@ -151,7 +151,7 @@ impl Transport {
 
     /// Queue a request that the kernel acknowledges (`NLM_F_REQUEST |
     /// NLM_F_ACK | flags`); returns its sequence number.
-    pub fn queue<T: NetlinkSerializable>(&mut self, msg: T, flags: u16) -> u32 {
+    pub(crate) fn queue<T: NetlinkSerializable>(&mut self, msg: T, flags: u16) -> u32 {
         let seq = self.next_seq();
         serialize(&mut self.out, msg, NLM_F_REQUEST | NLM_F_ACK | flags, seq);
         self.in_flight.push(seq);
@@ -162,7 +162,7 @@ impl Transport {
     /// e.g. one part of an nfnetlink batch). Its sequence number is set
     /// here, and NLM_F_REQUEST; with `ack` also NLM_F_ACK, and its end is
     /// awaited by `settle`. EINVAL for bytes that are not one message.
-    pub fn queue_serialized(&mut self, msg: &[u8], ack: bool) -> Result<u32, KernelError> {
+    pub(crate) fn queue_serialized(&mut self, msg: &[u8], ack: bool) -> Result<u32, KernelError> {
         let len = NetlinkBuffer::new_checked(msg)
             .map(|b| b.length() as usize)
             .map_err(|_| KernelError::from_errno(libc::EINVAL))?;
@@ -184,12 +184,12 @@ impl Transport {
     }
 
     /// Requests queued or sent whose end has not been read.
-    pub fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         self.in_flight.len()
     }
 
     /// Send everything queued, in as few system calls as the buffer allows.
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         let mut off = 0;
         while off < self.out.len() {
             // Split on message boundaries, below the send buffer.
@@ -211,7 +211,7 @@ impl Transport {
     /// ended, handing each message that belongs to one of them to `each`
     /// (in the order the kernel sent them). Only the socket failing is an
     /// error; a request's error is its `Reply::End`.
-    pub fn settle(&mut self, mut each: impl FnMut(Reply<'_>)) -> io::Result<()> {
+    pub(crate) fn settle(&mut self, mut each: impl FnMut(Reply<'_>)) -> io::Result<()> {
         self.flush()?;
         let mut waiting: HashSet<u32> = self.in_flight.drain(..).collect();
         while !waiting.is_empty() {
@@ -233,7 +233,7 @@ impl Transport {
     /// Send a dump request now (`NLM_F_REQUEST | NLM_F_DUMP`); read it with
     /// `read_dump`. One dump at a time per socket (the kernel's rule), but
     /// many sockets at once.
-    pub fn start_dump<T: NetlinkSerializable>(&mut self, msg: T) -> io::Result<u32> {
+    pub(crate) fn start_dump<T: NetlinkSerializable>(&mut self, msg: T) -> io::Result<u32> {
         let seq = self.next_seq();
         let mut buf = Vec::new();
         serialize(&mut buf, msg, NLM_F_REQUEST | NLM_F_DUMP, seq);
@@ -244,7 +244,7 @@ impl Transport {
     /// Read the dump `seq` to its end, handing each object to `each` as it
     /// arrives (nothing is kept: a dump of thousands of links stays small
     /// in memory). Messages of other sequence numbers are dropped.
-    pub fn read_dump(
+    pub(crate) fn read_dump(
         &mut self,
         seq: u32,
         mut each: impl FnMut(Msg<'_>),
@@ -267,7 +267,7 @@ impl Transport {
 
     /// Read every queued message without waiting (events of a `listen`
     /// socket). ENOBUFS: the queue overflowed and events were lost.
-    pub fn drain(&self, mut each: impl FnMut(Msg<'_>)) -> io::Result<()> {
+    pub(crate) fn drain(&self, mut each: impl FnMut(Msg<'_>)) -> io::Result<()> {
         while self.recv_each(false, &mut each)? {}
         Ok(())
     }

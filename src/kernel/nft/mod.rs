@@ -18,7 +18,7 @@ use crate::model::nft::{Chain, Data, Expr, Hook, Rule, Ruleset, Table};
 
 /// Read every table, chain and rule of the namespace behind `ns`. The
 /// socket is opened from inside it; the dumps are read from any thread.
-pub fn read_in(ns: BorrowedFd) -> Result<Ruleset, KernelError> {
+pub(crate) fn read_in(ns: BorrowedFd) -> Result<Ruleset, KernelError> {
     let mut sock = netns::within(ns, Nfnl::open)??;
     read(&mut sock)
 }
@@ -43,7 +43,7 @@ fn read(sock: &mut Nfnl) -> Result<Ruleset, KernelError> {
 
 /// Netlink attributes: (type without the nested/byte-order flags, value).
 /// Parsing stops at the first malformed one.
-pub fn attrs(b: &[u8]) -> Vec<(u16, &[u8])> {
+pub(crate) fn attrs(b: &[u8]) -> Vec<(u16, &[u8])> {
     NlasIterator::new(b)
         .map_while(Result::ok)
         .map(|a| {
@@ -71,7 +71,7 @@ fn find<'a>(a: &[(u16, &'a [u8])], ty: u16) -> Option<&'a [u8]> {
     a.iter().find(|(t, _)| *t == ty).map(|(_, v)| *v)
 }
 
-pub fn parse_table(family: u8, b: &[u8]) -> Option<Table> {
+pub(crate) fn parse_table(family: u8, b: &[u8]) -> Option<Table> {
     let a = attrs(b);
     Some(Table {
         family,
@@ -79,7 +79,7 @@ pub fn parse_table(family: u8, b: &[u8]) -> Option<Table> {
     })
 }
 
-pub fn parse_chain(family: u8, b: &[u8]) -> Option<Chain> {
+pub(crate) fn parse_chain(family: u8, b: &[u8]) -> Option<Chain> {
     let a = attrs(b);
     let hook = find(&a, NFTA_CHAIN_HOOK).map(|h| {
         let h = attrs(h);
@@ -104,7 +104,7 @@ pub fn parse_chain(family: u8, b: &[u8]) -> Option<Chain> {
     })
 }
 
-pub fn parse_rule(family: u8, b: &[u8]) -> Option<Rule> {
+pub(crate) fn parse_rule(family: u8, b: &[u8]) -> Option<Rule> {
     let a = attrs(b);
     let exprs = find(&a, NFTA_RULE_EXPRESSIONS)
         .map(|list| {
@@ -144,7 +144,7 @@ fn value(b: Option<&[u8]>) -> Vec<u8> {
     }
 }
 
-pub fn parse_expr(b: &[u8]) -> Option<Expr> {
+pub(crate) fn parse_expr(b: &[u8]) -> Option<Expr> {
     let a = attrs(b);
     let name = string(find(&a, NFTA_EXPR_NAME)?);
     let d = find(&a, NFTA_EXPR_DATA).map(attrs).unwrap_or_default();
