@@ -3,8 +3,8 @@
 //! `vnet graph … | head`, `vnet ping --all | grep -q FAIL`.
 //!
 //! Rust ignores SIGPIPE, so a write to a closed pipe returns EPIPE, and
-//! `println!` panics on it. Every command writes through [`outln!`] and
-//! [`out!`] (or [`writer`] for code that wants an `io::Write`) instead. On
+//! `println!` panics on it. Every command writes through `outln!` and
+//! `out!` (or [`writer`] for code that wants an `io::Write`) instead. On
 //! the first EPIPE the output is marked closed and everything after is
 //! dropped unformatted; the command carries on to its end, and:
 //!
@@ -49,7 +49,7 @@ fn note(r: io::Result<()>) {
     }
 }
 
-/// Write formatted text to stdout, unless it is closed. Use [`out!`].
+/// Write formatted text to stdout, unless it is closed. Use `out!`.
 pub fn write_fmt(args: fmt::Arguments) {
     if open() {
         note(io::stdout().lock().write_fmt(args));

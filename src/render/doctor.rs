@@ -8,7 +8,7 @@ use crate::doctor::finding::Finding;
 use crate::doctor::verdict::{Status, Verdict};
 use crate::probe::path::{Dir, End, Path};
 
-/// "ns1:veth0 → host:br0-veth0 → [br0] → host:br0-veth1 → ns2:veth1 —
+/// "ns1:veth0 → host:br0-veth0 → \[br0\] → host:br0-veth1 → ns2:veth1 —
 /// delivered in ns2".
 pub fn way(p: &Path) -> String {
     let mut parts: Vec<String> = Vec::new();
