@@ -343,6 +343,7 @@ mod tests {
 
     use super::*;
     use crate::model::conditions::Param;
+    use crate::model::mechanism::SHAPER_CLASS;
 
     /// The captured requests: (tc's arguments, whole message).
     fn captured() -> Vec<(String, Vec<u8>)> {

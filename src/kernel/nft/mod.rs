@@ -203,11 +203,11 @@ pub(crate) fn parse_expr(b: &[u8]) -> Option<Expr> {
 }
 
 #[cfg(test)]
-pub mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// One attribute, as the kernel writes it.
-    pub fn nla(ty: u16, v: &[u8]) -> Vec<u8> {
+    pub(crate) fn nla(ty: u16, v: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&((4 + v.len()) as u16).to_ne_bytes());
         out.extend_from_slice(&ty.to_ne_bytes());
