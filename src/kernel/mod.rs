@@ -19,6 +19,7 @@ pub mod qdisc;
 pub mod ready;
 pub mod released;
 pub mod session;
+pub mod sockdiag;
 pub mod sockopt;
 #[allow(unsafe_code)]
 pub mod sys;
