@@ -16,6 +16,7 @@
 
 pub mod case;
 pub mod cmd;
+pub mod code;
 pub mod drops;
 pub mod finding;
 pub mod gather;

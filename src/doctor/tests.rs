@@ -72,6 +72,7 @@ fn diagnose(
         dst: ip,
         v6: false,
         size,
+        service: None,
     };
     let probe = Probe {
         sent: true,
@@ -316,6 +317,7 @@ fn a_veth_whose_other_end_is_gone_has_no_carrier() {
         dst: Some(ip),
         v6: false,
         size: 56,
+        service: None,
     };
     let probe = Probe::default();
     let mut back = Way::none();
