@@ -778,6 +778,30 @@ fn xt_match(name: &str, rev: u32, info: &[u8], pkt: &Packet) -> Option<bool> {
             let hit = u32::from(state) & pkt.ct_state != 0;
             Some(hit != (invert & STATE != 0))
         }
+        // struct xt_tcp { u16 spts[2], dpts[2]; u8 option, flg_mask, flg_cmp, invflags; }
+        // struct xt_udp { u16 spts[2], dpts[2]; u8 invflags; }
+        "tcp" | "udp" => {
+            let proto = if name == "tcp" { 6 } else { 17 };
+            if pkt.l4proto != proto {
+                return Some(false);
+            }
+            let inv = *info.get(if name == "tcp" { 11 } else { 8 })?;
+            let (sport, dport) = (
+                u16::from_be_bytes([*pkt.l4.first()?, *pkt.l4.get(1)?]),
+                u16::from_be_bytes([*pkt.l4.get(2)?, *pkt.l4.get(3)?]),
+            );
+            let within = |o: usize, p: u16| Some((u16_at(o)?..=u16_at(o + 2)?).contains(&p));
+            let s_hit = within(0, sport)? != (inv & 1 != 0);
+            let d_hit = within(4, dport)? != (inv & 2 != 0);
+            let flags = if name == "tcp" {
+                let (mask, cmp) = (*info.get(9)?, *info.get(10)?);
+                let f = *pkt.l4.get(13)?;
+                ((f & mask) == cmp) != (inv & 4 != 0)
+            } else {
+                true
+            };
+            Some(s_hit && d_hit && flags)
+        }
         // struct ipt_icmp { u8 type; u8 code[2]; u8 invflags; }
         "icmp" if pkt.nfproto == nft::IPV4 || pkt.l4proto == 1 => {
             let (ty, lo, hi, inv) = (*info.first()?, *info.get(1)?, *info.get(2)?, *info.get(3)?);
