@@ -35,6 +35,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Asked between steps: a true answer stops the run (Ctrl-C).
     pub cancelled: fn() -> bool,
+    /// The interfaces the lab files of labs that are up describe.
+    pub intended: Vec<super::snapshot::Intended>,
 }
 
 /// A payload size other traffic is unlikely to have, so the kernel's
@@ -146,6 +148,7 @@ pub fn run(src: &str, dst_arg: &str, opts: &Options) -> Result<Verdict, ProbeErr
         peers: world.peers.clone(),
         detail,
         listeners,
+        intended: opts.intended.clone(),
     };
     let dropped = drops::correlate(&events, case.packet_len() as u32, &fwd, &back);
     let judged = judge(&Ctx {

@@ -51,6 +51,17 @@ pub struct Snapshot {
     pub detail: BTreeMap<String, Detail>,
     /// With a service: the listening sockets of every namespace.
     pub listeners: BTreeMap<String, Listeners>,
+    /// What the lab files of labs that are up say each node's interfaces
+    /// are (to give back what a move took away).
+    pub intended: Vec<Intended>,
+}
+
+/// One interface as a lab file wants it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Intended {
+    pub node: String,
+    pub iface: String,
+    pub addrs: Vec<IpNet>,
 }
 
 /// One namespace's listening sockets and accept queue overflows.

@@ -35,6 +35,7 @@ fn snapshot(all: Vec<LiveNs>) -> Snapshot {
         ns: all.into_iter().map(|n| (n.ns.clone(), n)).collect(),
         peers,
         detail,
+        ..Snapshot::default()
     }
 }
 

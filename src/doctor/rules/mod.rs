@@ -32,8 +32,8 @@ pub const RULES: &[Rule] = &[
         check: link::down,
     },
     Rule {
-        ids: &["link.wrong-ns", "link.none"],
-        about: "the destination has no interface; a veth end sits in another namespace",
+        ids: &["link.wrong-ns", "link.moved", "link.none"],
+        about: "the destination has no interface: a veth end never moved into it, or moved out of it into another namespace",
         check: link::placement,
     },
     Rule {
