@@ -229,7 +229,8 @@ fn start(sb: &sandbox::Sandbox, servers: &[Server]) -> Result<Vec<String>, Strin
     for (i, s) in servers.iter().enumerate() {
         let ready = format!("/run/listener-{i}");
         let out = sb.sh(&format!(
-            "ip netns exec {ns} env VNET_TEST_LISTEN={spec} VNET_TEST_READY={ready} {exe} >/dev/null 2>&1 &
+            "ip -n {ns} link set lo up
+ip netns exec {ns} env VNET_TEST_LISTEN={spec} VNET_TEST_READY={ready} {exe} >/dev/null 2>&1 &
 echo $!
 for i in $(seq 200); do [ -e {ready} ] && break; sleep 0.02; done
 [ -e {ready} ] || {{ echo 'the listener did not start' >&2; exit 1; }}",

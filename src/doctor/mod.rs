@@ -20,6 +20,7 @@ pub mod code;
 pub mod drops;
 pub mod finding;
 pub mod gather;
+pub mod matrix;
 pub mod netfilter;
 pub mod reasons;
 pub mod rules;
