@@ -423,6 +423,19 @@ EOF")
 fn usage_errors_of_a_service_target() {
     let sb = sandbox::Sandbox::new();
     sb.sh(SEED).ok();
+    // trace's JSON carries the schema's version and validates too.
+    let out = sb.vnet("trace -W 0.5 --json ns1 ns2").ok();
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    let mut s: Value = serde_json::from_str(include_str!("../docs/doctor.schema.json")).unwrap();
+    let o = s.as_object_mut().unwrap();
+    for k in ["required", "properties", "additionalProperties", "type"] {
+        o.remove(k);
+    }
+    o.insert("$ref".into(), Value::from("#/$defs/trace"));
+    let trace = jsonschema::validator_for(&s).unwrap();
+    let errors: Vec<String> = trace.iter_errors(&v).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
     for bad in ["ns2:tcp/0", "ns2:sctp/80", "ns2:tcp/x", ":tcp/80"] {
         let out = sb.vnet(&format!("doctor ns1 {bad}")).expect(2);
         assert!(!out.stderr.is_empty());
