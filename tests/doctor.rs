@@ -550,7 +550,8 @@ fn healthy_networks_work_and_name_no_cause() {
         assert!(secs < 5.0);
         let text = sb.vnet(&format!("doctor {args}")).ok();
         assert!(
-            text.stdout.contains(": the path works [DELIVERED]\nreply after "),
+            text.stdout
+                .contains(": the path works [DELIVERED]\nreply after "),
             "{}",
             text.stdout
         );

@@ -412,7 +412,8 @@ EOF")
         "{fx:?}"
     );
     assert!(
-        fx.iter().any(|c| c == "ip -n b addr add 10.9.0.2/24 dev eth0"),
+        fx.iter()
+            .any(|c| c == "ip -n b addr add 10.9.0.2/24 dev eth0"),
         "{fx:?}"
     );
     let cause = v["causes"][0]["cause"].as_str().unwrap_or("");

@@ -100,10 +100,7 @@ pub const TABLE: &[(Code, &str)] = &[
         Code::LinkDown,
         "an interface on the way is down, has no carrier, is missing, in another namespace, or off its bridge",
     ),
-    (
-        Code::Mtu,
-        "the packet is bigger than an MTU on the way",
-    ),
+    (Code::Mtu, "the packet is bigger than an MTU on the way"),
     (Code::Loop, "routes send it round in a loop"),
     (
         Code::Impaired,

@@ -364,7 +364,7 @@ fn eval(
             text: describe(rule),
             reject: ran.reject.clone(),
         };
-        if let Some(to) = ran.nat.clone()
+        if let Some(to) = ran.nat
             && !maybe
         {
             st.nat.get_or_insert((blamed(), to));
@@ -648,11 +648,9 @@ impl Run {
         let v6 = self.family == nft::IPV6;
         match name {
             "REJECT" => {
-                let with = info
-                    .get(..4)
-                    .map_or(if v6 { 4 } else { 3 }, |b| {
-                        u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
-                    });
+                let with = info.get(..4).map_or(if v6 { 4 } else { 3 }, |b| {
+                    u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+                });
                 self.verdict = Some((NF_DROP, None));
                 self.reject = Some(xt_reject_words(with, v6));
             }
@@ -877,9 +875,14 @@ pub fn describe(rule: &Rule) -> String {
                 regs.insert(*dreg, Src::Value(v.clone()));
             }
             Expr::Reject { kind, code } => {
-                words.push(format!("reject with {}", reject_words(*kind, *code, rule.family)));
+                words.push(format!(
+                    "reject with {}",
+                    reject_words(*kind, *code, rule.family)
+                ));
             }
-            Expr::Target { name, rev, info } => words.push(target_words(name, *rev, info, rule.family)),
+            Expr::Target { name, rev, info } => {
+                words.push(target_words(name, *rev, info, rule.family))
+            }
             Expr::Nat {
                 kind,
                 reg_addr,
@@ -901,7 +904,10 @@ pub fn describe(rule: &Rule) -> String {
                     (None, Some(p)) => format!(":{p}"),
                     (None, None) => "?".into(),
                 };
-                words.push(format!("{} to {to}", if *kind == 1 { "dnat" } else { "snat" }));
+                words.push(format!(
+                    "{} to {to}",
+                    if *kind == 1 { "dnat" } else { "snat" }
+                ));
             }
             Expr::Redirect { reg_proto } => {
                 let port = match reg_proto.and_then(|r| regs.get(&r)) {

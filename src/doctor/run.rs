@@ -23,9 +23,9 @@ use crate::kernel::profile;
 use crate::kernel::tracefs::{self, Instance};
 use crate::model::live::LiveNs;
 use crate::probe::ProbeError;
+use crate::probe::service::{self, Seen, split_target};
 use crate::probe::target::Family;
 use crate::probe::trace::{self, TraceOptions};
-use crate::probe::service::{self, Seen, split_target};
 use crate::probe::world::World;
 
 pub struct Options {

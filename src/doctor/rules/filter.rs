@@ -5,13 +5,13 @@
 
 use super::hooks::{Pass, passes};
 use crate::doctor::case::{Ctx, Direction};
-use crate::doctor::code::Code;
-use crate::probe::service::{Seen, Service};
 use crate::doctor::cmd;
+use crate::doctor::code::Code;
 use crate::doctor::finding::Finding;
 use crate::doctor::netfilter::{Blame, Outcome, Packet, judge};
 use crate::doctor::snapshot::place;
 use crate::model::nft::{self, Chain, family_name, hook_name};
+use crate::probe::service::{Seen, Service};
 
 /// "chain FORWARD of table ip filter".
 fn chain_words(c: &Chain) -> String {

@@ -299,9 +299,15 @@ fn moved(cx: &Ctx, d: &str) -> Option<Finding> {
         ));
     }
     for a in &addrs {
-        cmds.push(cmd::ip(d, &format!("addr add {a} dev {}", cmd::dev(&l.name))));
+        cmds.push(cmd::ip(
+            d,
+            &format!("addr add {a} dev {}", cmd::dev(&l.name)),
+        ));
     }
-    cmds.push(cmd::ip(d, &format!("link set dev {} up", cmd::dev(&l.name))));
+    cmds.push(cmd::ip(
+        d,
+        &format!("link set dev {} up", cmd::dev(&l.name)),
+    ));
     let side = match cx.snap.bridge_of(pns, pl) {
         Some(b) => format!("a port of {} there", b.name),
         None => "still where it was".to_string(),
@@ -336,5 +342,11 @@ fn moved(cx: &Ctx, d: &str) -> Option<Finding> {
             }
         ));
     }
-    Some(f.fix(format!("move {} back into {d} and give it its address again", l.name), cmds))
+    Some(f.fix(
+        format!(
+            "move {} back into {d} and give it its address again",
+            l.name
+        ),
+        cmds,
+    ))
 }

@@ -102,15 +102,13 @@ pub fn listeners(cx: &Ctx) -> Vec<Finding> {
         {
             f = f.evidence(format!("{ns}: TcpExt ListenOverflows = {o}"));
         }
-        return vec![
-            f.fix(
-                "make the server accept its connections (is it stuck?), or give it a bigger backlog",
-                vec![
-                    find_server(&ns, svc),
-                    cmd::sysctl(&ns, "net.core.somaxconn", "4096"),
-                ],
-            ),
-        ];
+        return vec![f.fix(
+            "make the server accept its connections (is it stuck?), or give it a bigger backlog",
+            vec![
+                find_server(&ns, svc),
+                cmd::sysctl(&ns, "net.core.somaxconn", "4096"),
+            ],
+        )];
     }
     let mut f = if let Some(l) = here.first() {
         let which = if l.addr.is_loopback() {
@@ -216,10 +214,7 @@ fn translations(cx: &Ctx) -> Vec<(String, Translation)> {
     for pass in passes(cx) {
         let dnat_hook = pass.dir == Direction::There
             && matches!(pass.hook, nft::OUTPUT | nft::PREROUTING)
-            && matches!(
-                pass.id,
-                "filter.output" | "filter.forward" | "filter.input"
-            );
+            && matches!(pass.id, "filter.output" | "filter.forward" | "filter.input");
         let snat_hook = pass.dir == Direction::There
             && pass.hook == nft::POSTROUTING
             && matches!(pass.id, "filter.output" | "filter.forward");
@@ -273,10 +268,7 @@ pub fn nat(cx: &Ctx) -> Vec<Finding> {
     let mut out = Vec::new();
     for (ns, t) in translations(cx) {
         let c = &t.chain;
-        let hook = c
-            .hook
-            .as_ref()
-            .map_or("?", |h| hook_name(c.family, h.num));
+        let hook = c.hook.as_ref().map_or("?", |h| hook_name(c.family, h.num));
         let table = format!("table {} {}", family_name(c.family), c.table);
         let r = &t.rule;
         let del = if c.looks_like_iptables() {
@@ -285,7 +277,10 @@ pub fn nat(cx: &Ctx) -> Vec<Finding> {
             } else {
                 "iptables"
             };
-            cmd::exec(&ns, &format!("{tool} -t nat -D {} {}", cmd::dev(&r.chain), r.position))
+            cmd::exec(
+                &ns,
+                &format!("{tool} -t nat -D {} {}", cmd::dev(&r.chain), r.position),
+            )
         } else {
             cmd::exec(
                 &ns,
