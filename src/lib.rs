@@ -13,7 +13,14 @@ pub mod doctor;
 pub mod engine;
 pub mod import;
 pub mod kernel;
+pub mod lab;
 pub mod model;
 pub mod plan;
 pub mod probe;
 pub mod render;
+
+// The library's deliberate surface (docs/library-rust.md).
+pub use lab::{
+    Builder, Diagnosis, End, Error, ImpairReport, Lab, Matrix, Node, Pair, Result, RunningLab,
+    Status, Trace,
+};

@@ -6,6 +6,7 @@ pub mod down;
 pub mod files;
 pub mod impair;
 pub mod live;
+pub mod orphans;
 pub mod lock;
 pub mod privilege;
 pub mod record;

@@ -11,6 +11,7 @@ pub mod features;
 pub mod msg;
 pub mod netlink;
 pub mod netns;
+pub mod pidfd;
 pub mod nft;
 pub mod nft_write;
 pub mod observe;

@@ -133,3 +133,40 @@ pub fn raise_on_termination() {
         let _ = unsafe { sigaction(s, &action) };
     }
 }
+
+/// A pidfd for process `pid` (pidfd_open(2), Linux 5.3): it names that
+/// process and no other, even after its pid is reused.
+pub fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor
+    // (or -1); nothing is borrowed. A descriptor it returns is owned by no
+    // one else, so OwnedFd may take it (and close it once).
+    unsafe {
+        let fd = libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0u32);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int))
+    }
+}
+
+/// Send `signal` to the process a pidfd names (pidfd_send_signal(2)).
+/// A process that has already exited answers ESRCH, never another process.
+pub fn pidfd_send_signal(fd: BorrowedFd, signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: the fd is borrowed (open for the call); the siginfo pointer
+    // is null, which the call accepts (a plain kill-like signal).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0u32,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
