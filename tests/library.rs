@@ -24,6 +24,23 @@ fn in_sandbox(sb: &Sandbox, name: &str) -> Out {
     )
 }
 
+/// The word a child printed after `key` (on a line of the test runner's).
+fn printed(out: &Out, key: &str) -> String {
+    out.stdout
+        .split(&format!("{key} "))
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {key} in:\n{}\n{}", out.stdout, out.stderr))
+        .to_string()
+}
+
+/// The process `pid` is gone (the sandbox shares the machine's pids).
+#[track_caller]
+fn gone(pid: &str) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert!(!stat.contains("600"), "process {pid} still runs: {stat:?}");
+}
+
 /// The sandbox holds nothing but its loopback interface.
 #[track_caller]
 fn nothing_left(sb: &Sandbox) {
@@ -129,6 +146,7 @@ pub fn run_spawn_enter_probe_child() {
             c
         })
         .unwrap();
+    println!("SLEEPER {}", sleeper.id());
 
     // enter: sockets made in the node stay there; a TCP exchange across r1.
     let listener = net
@@ -200,7 +218,7 @@ pub fn run_spawn_enter_probe_child() {
 
 pub fn a_panic_with_a_lab_up_child() {
     let net = vnet::Lab::from_file(SEED).unwrap().up().unwrap();
-    let _sleeper = net
+    let sleeper = net
         .node("ns1")
         .spawn({
             let mut c = Command::new("sleep");
@@ -208,6 +226,7 @@ pub fn a_panic_with_a_lab_up_child() {
             c
         })
         .unwrap();
+    println!("SLEEPER {}", sleeper.id());
     assert!(net.ping_all().unwrap().all_reachable());
     panic!("a test failing with lab {} up", net.name());
 }
@@ -266,9 +285,7 @@ fn run_spawn_enter_and_probes_work_and_down_leaves_nothing() {
     let out = in_sandbox(&sb, "run_spawn_enter_probe_child");
     assert!(out.stdout.contains("LIBRARY DONE"), "{}\n{}", out.stdout, out.stderr);
     nothing_left(&sb);
-    // No process left in the sandbox but its holder.
-    let ps = sb.sh("pgrep -x sleep || true").ok();
-    assert_eq!(ps.stdout.trim(), "");
+    gone(&printed(&out, "SLEEPER"));
 }
 
 fn a_panic_with_a_lab_up_leaves_nothing() {
@@ -277,8 +294,7 @@ fn a_panic_with_a_lab_up_leaves_nothing() {
     assert_ne!(out.code, 0);
     assert!(out.stdout.contains("a test failing with lab seed-bridge-") || out.stderr.contains("a test failing with lab seed-bridge-"), "{}\n{}", out.stdout, out.stderr);
     nothing_left(&sb);
-    let ps = sb.sh("pgrep -x sleep || true").ok();
-    assert_eq!(ps.stdout.trim(), "");
+    gone(&printed(&out, "SLEEPER"));
 }
 
 fn sixteen_ten_node_labs_in_parallel_leave_nothing() {
@@ -293,12 +309,7 @@ fn a_dead_owners_lab_goes_at_the_next_start_or_with_down_orphans() {
     // The first process dies with its lab up: the lab stays, recognisable.
     let out = in_sandbox(&sb, "dies_with_a_lab_up_child");
     assert_ne!(out.code, 0);
-    let lab = out
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("LAB "))
-        .unwrap_or_else(|| panic!("{}\n{}", out.stdout, out.stderr))
-        .to_string();
+    let lab = printed(&out, "LAB");
     assert_eq!(sb.netns().len(), 3);
     let rec = sb.sh(&format!("cat /run/vnet/{lab}.json")).ok();
     assert!(rec.stdout.contains("\"owner\""), "{}", rec.stdout);

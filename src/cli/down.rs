@@ -24,7 +24,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> i32 {
     let Some(lab) = &a.lab else {
-        return orphans(&a);
+        return orphans();
     };
     let name = match load::lab_arg(lab) {
         Ok(l) => l.name().to_string(),
@@ -60,7 +60,7 @@ pub fn run(a: Args) -> i32 {
     }
 }
 
-fn orphans(a: &Args) -> i32 {
+fn orphans() -> i32 {
     if let Err(e) = engine::require_privilege("down") {
         return super::up::report(&e);
     }

@@ -1,8 +1,8 @@
 //! [`Node`]: programs and code inside one node's namespace.
 //!
-//! Each call runs on a thread made for it that enters the namespace (and,
-//! for programs, a mount namespace of its own with the node's /sys and
-//! /etc/netns/NODE files, as `ip netns exec` does); what it starts inherits
+//! Each call runs on a thread made for it that enters the node's network
+//! namespace and a mount namespace of its own with the node's /sys and
+//! /etc/netns/NODE files, as `ip netns exec` does; what it starts inherits
 //! both. The caller's threads never change namespace.
 
 use std::ffi::OsStr;
@@ -45,9 +45,11 @@ impl<'a> Node<'a> {
             .ok_or_else(|| self.lab.unknown(&self.name))
     }
 
-    /// Run `f` on a thread inside the node's network namespace, with the
-    /// caller's other namespaces; return what it returns (a panic in `f`
-    /// goes on in the caller). Sockets made there stay in the namespace.
+    /// Run `f` on a thread inside the node, as `ip netns exec` puts a
+    /// program there: its network namespace, and a mount namespace of the
+    /// thread's own with the node's /sys. Returns what `f` returns (a panic
+    /// in `f` goes on in the caller). Sockets made there stay in the
+    /// namespace; programs started there run in the node.
     ///
     /// ```no_run
     /// # let net = vnet::Lab::from_file("examples/router.yaml")?.up()?;
@@ -59,16 +61,7 @@ impl<'a> Node<'a> {
         F: FnOnce() -> R + Send,
         R: Send,
     {
-        let ns = self.netns()?.to_string();
-        self.on_thread(move || {
-            if ns != HOST {
-                exec::enter_net(&ns).map_err(|error| Error::Kernel {
-                    step: format!("enter namespace {ns}"),
-                    error,
-                })?;
-            }
-            Ok(f())
-        })
+        self.in_namespaces(f)
     }
 
     /// Run a program in the node and collect its output, as
