@@ -24,3 +24,11 @@ pub use lab::{
     Builder, Diagnosis, End, Error, ImpairReport, Lab, Matrix, Node, Pair, Result, RunningLab,
     Status, Trace,
 };
+
+// The README's and the library page's examples compile (as doctests).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/library-rust.md")]
+struct LibraryPageExamples;
