@@ -28,9 +28,12 @@ mod tests {
     }
 
     #[test]
-    fn a_server_in_one_node_answers_a_client_in_another() -> Result<(), Box<dyn std::error::Error>> {
+    fn a_server_in_one_node_answers_a_client_in_another() -> Result<(), Box<dyn std::error::Error>>
+    {
         let net = vnet::Lab::from_file(ROUTER)?.up()?;
-        let listener = net.node("h2").enter(|| TcpListener::bind("10.0.2.2:7000"))??;
+        let listener = net
+            .node("h2")
+            .enter(|| TcpListener::bind("10.0.2.2:7000"))??;
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
             s.write_all(b"hello").unwrap();

@@ -108,7 +108,11 @@ fn bad_labs_are_refused_with_the_place_and_the_reason() {
         .unwrap_err();
     assert!(e.to_string().contains("nowhere"), "{e}");
     let e = vnet::Lab::from_file("/nonexistent/lab.yaml").unwrap_err();
-    assert!(e.to_string().starts_with("cannot read /nonexistent/lab.yaml"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("cannot read /nonexistent/lab.yaml"),
+        "{e}"
+    );
 }
 
 // ---- run inside the sandbox by the tests below ------------------------------
@@ -126,8 +130,16 @@ pub fn run_spawn_enter_probe_child() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("10.0.1.2"));
     // The node's own /sys.
     let out = h1.run(["ls", "/sys/class/net"]).unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>(), ["eth0", "lo"]);
-    assert_eq!(h1.run(["sh", "-c", "exit 3"]).unwrap().status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["eth0", "lo"]
+    );
+    assert_eq!(
+        h1.run(["sh", "-c", "exit 3"]).unwrap().status.code(),
+        Some(3)
+    );
     assert!(matches!(
         h1.run(["/nonexistent/program"]),
         Err(vnet::Error::Io { .. })
@@ -189,8 +201,16 @@ pub fn run_spawn_enter_probe_child() {
     assert!(m.all_reachable(), "{m}");
     assert!(m.ok());
     // 3 nodes, each pinging 2 addresses (v4, v6) of each address of the others.
-    assert!(m.pairs().iter().any(|p| p.from == "h1" && p.to == "h2" && p.reachable));
-    assert!(m.pairs().iter().all(|p| ["h1", "h2", "r1"].contains(&p.from.as_str())));
+    assert!(
+        m.pairs()
+            .iter()
+            .any(|p| p.from == "h1" && p.to == "h2" && p.reachable)
+    );
+    assert!(
+        m.pairs()
+            .iter()
+            .all(|p| ["h1", "h2", "r1"].contains(&p.from.as_str()))
+    );
     let t = net.trace("h1", "h2").unwrap();
     assert!(t.answered);
     let d = net.doctor("h1", "h2").unwrap();
@@ -239,7 +259,10 @@ pub fn sixteen_labs_in_parallel_child() {
                 let m = net.ping_all().unwrap();
                 assert!(m.all_reachable(), "thread {t}: {m}");
                 assert_eq!(m.pairs().len(), 90);
-                let out = net.node("h10").run(["ping", "-c1", "-W2", "10.0.0.1"]).unwrap();
+                let out = net
+                    .node("h10")
+                    .run(["ping", "-c1", "-W2", "10.0.0.1"])
+                    .unwrap();
                 assert!(out.status.success(), "thread {t}: {out:?}");
                 net.name().to_string()
             })
@@ -283,7 +306,12 @@ pub fn exact_names_child() {
 fn run_spawn_enter_and_probes_work_and_down_leaves_nothing() {
     let sb = Sandbox::new();
     let out = in_sandbox(&sb, "run_spawn_enter_probe_child");
-    assert!(out.stdout.contains("LIBRARY DONE"), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("LIBRARY DONE"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
     nothing_left(&sb);
     gone(&printed(&out, "SLEEPER"));
 }
@@ -292,7 +320,13 @@ fn a_panic_with_a_lab_up_leaves_nothing() {
     let sb = Sandbox::new();
     let out = in_sandbox(&sb, "a_panic_with_a_lab_up_child");
     assert_ne!(out.code, 0);
-    assert!(out.stdout.contains("a test failing with lab seed-bridge-") || out.stderr.contains("a test failing with lab seed-bridge-"), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("a test failing with lab seed-bridge-")
+            || out.stderr.contains("a test failing with lab seed-bridge-"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
     nothing_left(&sb);
     gone(&printed(&out, "SLEEPER"));
 }
@@ -300,7 +334,12 @@ fn a_panic_with_a_lab_up_leaves_nothing() {
 fn sixteen_ten_node_labs_in_parallel_leave_nothing() {
     let sb = Sandbox::new();
     let out = in_sandbox(&sb, "sixteen_labs_in_parallel_child");
-    assert!(out.stdout.contains("LIBRARY DONE"), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("LIBRARY DONE"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
     nothing_left(&sb);
 }
 
@@ -315,7 +354,12 @@ fn a_dead_owners_lab_goes_at_the_next_start_or_with_down_orphans() {
     assert!(rec.stdout.contains("\"owner\""), "{}", rec.stdout);
     // The next process that brings a lab up removes it first.
     let out = in_sandbox(&sb, "reaps_orphans_child");
-    assert!(out.stdout.contains("LIBRARY DONE"), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("LIBRARY DONE"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
     nothing_left(&sb);
     // And `vnet down --orphans` does too.
     in_sandbox(&sb, "dies_with_a_lab_up_child");
@@ -328,7 +372,12 @@ fn a_dead_owners_lab_goes_at_the_next_start_or_with_down_orphans() {
 fn exact_names_are_the_files_and_drop_removes_them() {
     let sb = Sandbox::new();
     let out = in_sandbox(&sb, "exact_names_child");
-    assert!(out.stdout.contains("LIBRARY DONE"), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("LIBRARY DONE"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
     nothing_left(&sb);
 }
 

@@ -71,7 +71,9 @@ fn orphans() -> i32 {
     };
     let reaped = engine::orphans::reap(&hooks);
     if reaped.is_empty() {
-        crate::outln!("no orphans: every lab's owner is running, or it was brought up by `vnet up`");
+        crate::outln!(
+            "no orphans: every lab's owner is running, or it was brought up by `vnet up`"
+        );
         return OK;
     }
     let mut code = OK;

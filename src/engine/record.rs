@@ -131,7 +131,13 @@ mod tests {
     fn this_process_is_alive_and_a_changed_start_is_not() {
         let me = Owner::me();
         assert!(me.alive());
-        assert!(!Owner { start: me.start + 1, ..me }.alive());
+        assert!(
+            !Owner {
+                start: me.start + 1,
+                ..me
+            }
+            .alive()
+        );
     }
 }
 

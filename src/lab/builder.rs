@@ -157,12 +157,7 @@ impl Builder {
 
     /// A veth pair with link conditions on both ends' egress, written as in
     /// a lab file: `"delay: 20ms, loss: 1%"`.
-    pub fn link_with(
-        mut self,
-        a: impl Into<End>,
-        b: impl Into<End>,
-        conditions: &str,
-    ) -> Builder {
+    pub fn link_with(mut self, a: impl Into<End>, b: impl Into<End>, conditions: &str) -> Builder {
         self.links
             .push((a.into(), b.into(), Some(conditions.to_string())));
         self

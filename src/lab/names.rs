@@ -193,7 +193,10 @@ mod tests {
     #[test]
     fn every_global_name_is_tagged_and_the_rest_kept() {
         let lab = parse_lab("t.yaml", SEED).unwrap();
-        let tag = Tag { pid: 4_194_303, n: 37 };
+        let tag = Tag {
+            pid: 4_194_303,
+            n: 37,
+        };
         let (t, names) = tagged(&lab, tag);
         assert_eq!(t.name, "seed-bridge-2ih9r-11");
         assert_eq!(names.node("ns1"), Some("seed-bridge-2ih9r-11.ns1"));
@@ -204,10 +207,16 @@ mod tests {
         let mut hosts: Vec<&String> = host.links.keys().collect();
         hosts.sort();
         // br0-veth0 does not fit after the tag: numbered instead.
-        assert!(hosts.iter().all(|h| h.starts_with("2ih9r-11-") && h.len() <= 15));
+        assert!(
+            hosts
+                .iter()
+                .all(|h| h.starts_with("2ih9r-11-") && h.len() <= 15)
+        );
         assert_eq!(hosts.len(), 4);
         assert!(host.links.contains_key("2ih9r-11-vh0"));
-        let ns1 = net.ns(&Netns::Named("seed-bridge-2ih9r-11.ns1".into())).unwrap();
+        let ns1 = net
+            .ns(&Netns::Named("seed-bridge-2ih9r-11.ns1".into()))
+            .unwrap();
         assert!(ns1.links.contains_key("veth0"));
         assert_eq!(t.expect[0].to, "seed-bridge-2ih9r-11.ns2");
         // And the result is a lab file like any other.
@@ -235,7 +244,13 @@ mod tests {
         let long = "a".repeat(32);
         let text = format!("name: {long}\nnodes:\n  {}: {{}}\n", "n".repeat(64));
         let lab = parse_lab("t.yaml", &text).unwrap();
-        let (t, _) = tagged(&lab, Tag { pid: 99_999, n: 999 });
+        let (t, _) = tagged(
+            &lab,
+            Tag {
+                pid: 99_999,
+                n: 999,
+            },
+        );
         assert!(t.name.len() <= LAB_NAME_MAX);
         assert!(parse_lab("t.yaml", &crate::model::write::lab_yaml(&t, &[])).is_ok());
     }

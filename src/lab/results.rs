@@ -22,7 +22,11 @@ pub struct Matrix {
 }
 
 impl Matrix {
-    pub(super) fn new(mut report: MatrixReport, mut checked: Vec<Checked>, names: &Names) -> Matrix {
+    pub(super) fn new(
+        mut report: MatrixReport,
+        mut checked: Vec<Checked>,
+        names: &Names,
+    ) -> Matrix {
         let back = |n: &mut String| *n = names.file_name(n).to_string();
         report.nodes.iter_mut().for_each(back);
         report.no_address.iter_mut().for_each(back);
