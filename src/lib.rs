@@ -22,7 +22,7 @@ pub mod render;
 // The library's deliberate surface (docs/library-rust.md).
 pub use lab::{
     Builder, Diagnosis, End, Error, ImpairReport, Lab, Matrix, Node, Pair, Result, RunningLab,
-    Status, Trace,
+    Status, Trace, enter_rootless,
 };
 
 // The README's and the library page's examples compile (as doctests).

@@ -12,6 +12,7 @@ const COMMANDS: &[&str] = &[
     "down",
     "status",
     "exec",
+    "shell",
     "validate",
     "import",
     "graph",
@@ -141,9 +142,10 @@ fn bash_completes_commands_and_options() {
     assert_eq!(bash_completes(&script, &["st"]), ["status"]);
     assert_eq!(bash_completes(&script, &["do"]), ["down", "doctor"]);
     assert_eq!(bash_completes(&script, &["ping", "--al"]), ["--all"]);
+    // --rootless is global: every command takes it.
     assert_eq!(
         bash_completes(&script, &["completions", ""]),
-        ["-h", "--help", "bash", "zsh", "fish"]
+        ["-h", "--rootless", "--help", "bash", "zsh", "fish"]
     );
 }
 

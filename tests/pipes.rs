@@ -166,10 +166,10 @@ const FILE_ONLY: &[(&str, &[&[&str]])] = &[
     ("help", &[&["help"], &["--help"], &["help", "up"]]),
 ];
 
-/// Commands covered in the sandbox by the kernel tests below, and `exec`,
-/// whose output is the program it runs.
+/// Commands covered in the sandbox by the kernel tests below, and `exec`
+/// and `shell`, whose output is the program they run.
 const IN_SANDBOX: &[&str] = &[
-    "up", "down", "status", "export", "ping", "trace", "doctor", "exec", "perf", "impair",
+    "up", "down", "status", "export", "ping", "trace", "doctor", "exec", "shell", "perf", "impair",
 ];
 
 fn every_command_is_covered_here() {
@@ -258,6 +258,9 @@ fn kernel_commands_end_quietly_and_keep_their_exit_code() {
         let script = format!("\"$VNET\" {args}");
         assert_eq!(same_end(&script, in_sb(&sb, &script)), 0, "{script}");
     }
+    // Rootless mode (its status starts with the mode line), cut as well.
+    let script = "$AS_USER \"$VNET\" status";
+    assert_eq!(same_end(script, in_sb(&sb, script)), 0, "{script}");
     // One end down: the matrix fails, and says so by its exit code
     // whether or not anyone reads it.
     sb.sh("ip -n ns2 link set veth1 down").ok();

@@ -6,6 +6,7 @@ pub mod down;
 pub mod exec;
 pub mod export;
 pub mod graph;
+pub mod holder;
 pub mod impair;
 pub mod import;
 pub mod load;
@@ -14,6 +15,8 @@ pub mod out;
 pub mod perf;
 pub mod ping;
 pub mod progress;
+pub mod rootless;
+pub mod shell;
 pub mod signals;
 pub mod status;
 pub mod trace;
@@ -35,6 +38,9 @@ pub const USAGE: i32 = 2;
     long_about = "Build, show, test and explain Linux virtual networks: network namespaces joined by veth pairs and bridges, declared in one lab file.\n\nExit codes: 0 success, 1 runtime failure, 2 bad usage or invalid lab file."
 )]
 pub struct Cli {
+    /// Work rootless even with privilege: labs live in namespaces of this user's own (also VNET_ROOTLESS=1; chosen by itself without CAP_NET_ADMIN)
+    #[arg(long, global = true)]
+    pub rootless: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -49,6 +55,8 @@ pub enum Command {
     Status(status::Args),
     /// Run a command inside a node's namespace
     Exec(exec::Args),
+    /// An interactive shell inside a node ($SHELL, else /bin/sh)
+    Shell(shell::Args),
     /// Check a lab file without touching the kernel (no root needed)
     Validate(validate::Args),
     /// Turn a script of ip commands, an ip -batch file or a containerlab file into a lab file
@@ -71,14 +79,29 @@ pub enum Command {
     Man(man::Args),
     /// Throughput between two nodes, TCP or UDP (built in, no iperf3): goodput, retransmits, loss, jitter
     Perf(perf::Args),
+    /// The rootless holder, started by vnet itself
+    #[command(name = "__holder", hide = true)]
+    Holder(holder::Args),
 }
 
+/// Run the command, inside the user's rootless namespaces when it works
+/// rootless (entered first, while the process is one thread).
 pub fn run(cli: Cli) -> i32 {
+    if let Err(code) = rootless::enter(&cli) {
+        return code;
+    }
+    let code = dispatch(cli);
+    rootless::settle();
+    code
+}
+
+fn dispatch(cli: Cli) -> i32 {
     match cli.command {
         Command::Up(a) => up::run(a),
         Command::Down(a) => down::run(a),
         Command::Status(a) => status::run(a),
         Command::Exec(a) => exec::run(a),
+        Command::Shell(a) => shell::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Import(a) => import::run(a),
         Command::Graph(a) => graph::run(a),
@@ -90,6 +113,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
         Command::Perf(a) => perf::run(a),
+        Command::Holder(a) => holder::run(a),
     }
 }
 

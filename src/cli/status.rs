@@ -16,6 +16,12 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> i32 {
+    // Which namespaces these labs live in, when it is not the machine's.
+    if !a.json
+        && let Some(mode) = super::rootless::mode()
+    {
+        crate::outln!("mode: {mode}");
+    }
     let Some(arg) = &a.lab else {
         return match status::list() {
             Ok(labs) => {

@@ -100,6 +100,27 @@ fn refuse_unsupported(lab: &Lab, observed: &plan::Observed) -> Result<(), Engine
     }
 }
 
+/// A lab that names the real host's interfaces in its host namespace
+/// cannot be built where the host namespace is not the real one (rootless
+/// mode): refused before any change, with the reason.
+fn refuse_real_host(lab: &Lab) -> Result<(), EngineError> {
+    let in_host = lab
+        .links
+        .iter()
+        .flat_map(|l| &l.ends)
+        .filter(|e| lab.namespace_of(&e.node).is_host())
+        .map(|e| e.interface.as_str())
+        .chain(
+            lab.bridges()
+                .filter(|(_, b)| b.inside.is_none())
+                .map(|(name, _)| name),
+        );
+    match crate::kernel::userns::needs_real_host(in_host) {
+        Some(why) => Err(EngineError::Refused(why)),
+        None => Ok(()),
+    }
+}
+
 pub fn up(
     lab: &Lab,
     opts: &UpOptions,
@@ -149,6 +170,7 @@ fn up_locked(
     let (observed, stale) = observe_lab(&mut session, &lab.name, &net, journal.clone())?;
     profile::mark("observed");
     refuse_unsupported(lab, &observed)?;
+    refuse_real_host(lab)?;
 
     // A mount point left by an interrupted run of this lab is removed; any
     // other stale file under /run/netns is not ours to touch.

@@ -8,6 +8,7 @@ pub mod error;
 pub mod exec;
 pub mod fault;
 pub mod features;
+pub mod holder;
 pub mod msg;
 pub mod netlink;
 pub mod netns;
@@ -26,5 +27,6 @@ pub mod sys;
 pub mod sysctl;
 pub mod tc;
 pub mod tracefs;
+pub mod userns;
 
 pub use error::KernelError;

@@ -16,7 +16,7 @@ pub struct Pidfd {
 
 impl Pidfd {
     pub fn open(pid: u32) -> Result<Pidfd, KernelError> {
-        let fd = sys::pidfd_open(pid)?;
+        let fd = sys::pidfd_open(pid as i32)?;
         Ok(Pidfd { fd, pid })
     }
 

@@ -134,20 +134,22 @@ pub fn raise_on_termination() {
     }
 }
 
-/// A pidfd for process `pid` (pidfd_open(2), Linux 5.3): it names that
-/// process and no other, even after its pid is reused.
-pub fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
+/// pidfd_open(2): a descriptor of process `pid` that polls readable once
+/// the process has ended, so that a process which is not our child (the
+/// rootless holder) can be waited for without polling /proc. nix has no
+/// wrapper for it.
+pub fn pidfd_open(pid: i32) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
-    // SAFETY: pidfd_open takes two integers and returns a new descriptor
-    // (or -1); nothing is borrowed. A descriptor it returns is owned by no
-    // one else, so OwnedFd may take it (and close it once).
-    unsafe {
-        let fd = libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0u32);
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int))
+    // SAFETY: pidfd_open takes a pid and a flags word (both plain integers)
+    // and returns a new descriptor or -1 with errno set; it touches no
+    // memory of ours.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
     }
+    // SAFETY: `r` is a descriptor the kernel just opened for us and that
+    // nothing else owns; OwnedFd closes it once.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r as libc::c_int) })
 }
 
 /// Send `signal` to the process a pidfd names (pidfd_send_signal(2)).

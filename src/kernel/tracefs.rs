@@ -72,6 +72,9 @@ impl Instance {
     /// Create the instance and switch on `events` in it. The error says in
     /// words why the kernel's drop records are unavailable.
     pub fn start(events: &[Event]) -> Result<Instance, String> {
+        if let Some(why) = super::userns::tracefs_refusal() {
+            return Err(why);
+        }
         let (root, mounted) = match find_mounted() {
             Some(r) => (r, None),
             None => {

@@ -42,7 +42,9 @@
 //!
 //! **Privilege.** Building labs needs CAP_NET_ADMIN and CAP_SYS_ADMIN:
 //! run as root, or inside a user namespace of your own
-//! (`unshare -rn --mount`, as the tests do).
+//! (`unshare -rn --mount`, as the tests do), or call [`enter_rootless`] at
+//! the start of `main` to work in the user's rootless namespaces as the
+//! `vnet` commands do (docs/rootless.md).
 
 mod builder;
 mod error;
@@ -50,6 +52,7 @@ mod lab;
 mod names;
 mod node;
 mod results;
+mod rootless;
 mod running;
 
 pub use builder::{Builder, End};
@@ -57,6 +60,7 @@ pub use error::{Error, Result};
 pub use lab::Lab;
 pub use node::Node;
 pub use results::{Diagnosis, Matrix};
+pub use rootless::enter_rootless;
 pub use running::RunningLab;
 
 pub use crate::doctor::verdict::Status;

@@ -75,7 +75,9 @@ impl Out {
 const SETUP: &str = r#"
 set -e
 mount -t tmpfs -o mode=755 tmpfs /run
-mkdir -p /run/netns /run/lock
+mkdir -p /run/netns /run/lock /run/user/0 /run/user/65534/home
+chmod 700 /run/user/0 /run/user/65534
+chown -R 65534:65534 /run/user/65534 2>/dev/null || true
 umount -l /sys 2>/dev/null || true
 mount -t sysfs sysfs /sys
 ip link set lo up
@@ -218,19 +220,50 @@ impl Sandbox {
         c.args(["-n", "-m", "--", "sh", "-c", &script])
             .env("REPO", env!("CARGO_MANIFEST_DIR"))
             .env("NOBODY", self.nobody())
+            .env("AS_USER", self.as_user())
             .env("VNET", env!("CARGO_BIN_EXE_vnet"))
             .env("NO_COLOR", "1");
         c
     }
 
     /// A command prefix (also `$NOBODY` in scripts) that runs what follows
-    /// without privilege: as nobody when run by root; as uid 0 without any
+    /// without privilege and without rootless mode (VNET_ROOTLESS=0), so
+    /// that vnet refuses: as nobody when run by root; as uid 0 without any
     /// capability in a user namespace, where nobody has no uid.
     pub fn nobody(&self) -> &'static str {
         match self.mode {
-            Mode::Root => "setpriv --reuid=65534 --regid=65534 --clear-groups",
-            Mode::User => "setpriv --bounding-set=-all --inh-caps=-all",
+            Mode::Root => "setpriv --reuid=65534 --regid=65534 --clear-groups env VNET_ROOTLESS=0",
+            Mode::User => "setpriv --bounding-set=-all --inh-caps=-all env VNET_ROOTLESS=0",
         }
+    }
+
+    /// A command prefix (also `$AS_USER` in scripts) that runs what follows
+    /// as the sandbox's unprivileged user, for rootless mode: uid 65534
+    /// when run by root; in a user namespace, where 65534 has no uid, uid 0
+    /// without any capability. Either has a HOME and an XDG_RUNTIME_DIR of
+    /// its own (/run/user/65534, made by the sandbox).
+    pub fn as_user(&self) -> &'static str {
+        match self.mode {
+            Mode::Root => {
+                "setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/run/user/65534/home XDG_RUNTIME_DIR=/run/user/65534"
+            }
+            Mode::User => {
+                "setpriv --bounding-set=-all --inh-caps=-all env HOME=/run/user/65534/home XDG_RUNTIME_DIR=/run/user/65534"
+            }
+        }
+    }
+
+    /// The uid `as_user` has outside the namespaces vnet makes for it.
+    pub fn user_uid(&self) -> u32 {
+        match self.mode {
+            Mode::Root => 65534,
+            Mode::User => 0,
+        }
+    }
+
+    /// `vnet ARGS…` as the sandbox's unprivileged user (rootless mode).
+    pub fn vnet_as_user(&self, args: &str) -> Out {
+        self.sh(&format!("$AS_USER \"$VNET\" {args}"))
     }
 
     /// `vnet ARGS…` inside the sandbox.
@@ -320,6 +353,10 @@ fn ns_opt(ns: &str) -> String {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        // A rootless holder that vnet started in here (a test that failed
+        // before `down`) is not in the sandbox's namespaces' lifetime: end
+        // it by the PID it recorded.
+        let _ = self.sh("for f in /run/user/*/vnet/holder.pid; do [ -f \"$f\" ] && kill \"$(cat \"$f\")\" 2>/dev/null; done; true");
         // Closing stdin ends the holder; kill only our own child, by its PID.
         let _ = self.holder.kill();
         let _ = self.holder.wait();
