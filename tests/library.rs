@@ -247,6 +247,8 @@ pub fn a_panic_with_a_lab_up_child() {
         })
         .unwrap();
     println!("SLEEPER {}", sleeper.id());
+    // Never waited for here: the lab's teardown kills it.
+    std::mem::forget(sleeper);
     assert!(net.ping_all().unwrap().all_reachable());
     panic!("a test failing with lab {} up", net.name());
 }

@@ -117,6 +117,23 @@ pub fn remove(lab: &str) -> io::Result<()> {
     }
 }
 
+/// Labs with a record.
+pub fn labs() -> Vec<String> {
+    let Ok(dir) = files::existing_state_dir() else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,21 +156,4 @@ mod tests {
             .alive()
         );
     }
-}
-
-/// Labs with a record.
-pub fn labs() -> Vec<String> {
-    let Ok(dir) = files::existing_state_dir() else {
-        return Vec::new();
-    };
-    let mut out: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
 }

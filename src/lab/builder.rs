@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::error::Result;
-use super::lab::Lab;
+use super::spec::Lab;
 use crate::model::write::{quoted, scalar};
 
 /// One end of a link: `"node:interface"`, with addresses and an MTU.

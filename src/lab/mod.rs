@@ -48,20 +48,20 @@
 
 mod builder;
 mod error;
-mod lab;
 mod names;
 mod node;
 mod results;
 mod rootless;
 mod running;
+mod spec;
 
 pub use builder::{Builder, End};
 pub use error::{Error, Result};
-pub use lab::Lab;
 pub use node::Node;
 pub use results::{Diagnosis, Matrix};
 pub use rootless::enter_rootless;
 pub use running::RunningLab;
+pub use spec::Lab;
 
 pub use crate::doctor::verdict::Status;
 pub use crate::engine::impair::ImpairReport;

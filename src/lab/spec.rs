@@ -1,5 +1,5 @@
-//! [`Lab`]: a validated lab, ready to be brought up as many times as asked,
-//! each copy under names of its own.
+//! [`Lab`]: a validated lab (a lab file, or a builder's), ready to be
+//! brought up as many times as asked, each copy under names of its own.
 
 use std::path::Path;
 use std::sync::OnceLock;
