@@ -198,10 +198,10 @@ mod tests {
             n: 37,
         };
         let (t, names) = tagged(&lab, tag);
-        assert_eq!(t.name, "seed-bridge-2ih9r-11");
-        assert_eq!(names.node("ns1"), Some("seed-bridge-2ih9r-11.ns1"));
-        assert_eq!(names.node("br0"), Some("2ih9r-11-br0"));
-        assert_eq!(names.file_name("seed-bridge-2ih9r-11.ns2"), "ns2");
+        assert_eq!(t.name, "seed-bridge-2hwcf-11");
+        assert_eq!(names.node("ns1"), Some("seed-bridge-2hwcf-11.ns1"));
+        assert_eq!(names.node("br0"), Some("2hwcf-11-br0"));
+        assert_eq!(names.file_name("seed-bridge-2hwcf-11.ns2"), "ns2");
         let net = desired(&t);
         let host = net.ns(&Netns::Host).unwrap();
         let mut hosts: Vec<&String> = host.links.keys().collect();
@@ -210,15 +210,15 @@ mod tests {
         assert!(
             hosts
                 .iter()
-                .all(|h| h.starts_with("2ih9r-11-") && h.len() <= 15)
+                .all(|h| h.starts_with("2hwcf-11-") && h.len() <= 15)
         );
         assert_eq!(hosts.len(), 4);
-        assert!(host.links.contains_key("2ih9r-11-vh0"));
+        assert!(host.links.contains_key("2hwcf-11-vh0"));
         let ns1 = net
-            .ns(&Netns::Named("seed-bridge-2ih9r-11.ns1".into()))
+            .ns(&Netns::Named("seed-bridge-2hwcf-11.ns1".into()))
             .unwrap();
         assert!(ns1.links.contains_key("veth0"));
-        assert_eq!(t.expect[0].to, "seed-bridge-2ih9r-11.ns2");
+        assert_eq!(t.expect[0].to, "seed-bridge-2hwcf-11.ns2");
         // And the result is a lab file like any other.
         let text = crate::model::write::lab_yaml(&t, &[]);
         assert_eq!(parse_lab("t.yaml", &text).unwrap(), t);
