@@ -5,6 +5,7 @@
 //! /etc/netns/NODE files, as `ip netns exec` does; what it starts inherits
 //! both. The caller's threads never change namespace.
 
+use std::borrow::BorrowMut;
 use std::ffi::OsStr;
 use std::process::{Child, Command, Output};
 
@@ -81,20 +82,25 @@ impl<'a> Node<'a> {
         self.output(cmd)
     }
 
-    /// Run a prepared command in the node and collect its output.
-    pub fn output(&self, mut cmd: Command) -> Result<Output> {
-        let what = format!("run {:?} in {}", cmd.get_program(), self.name);
-        self.in_namespaces(move || cmd.output())?
+    /// Run a prepared command (a `Command` or `&mut Command`) in the node
+    /// and collect its output.
+    pub fn output<C: BorrowMut<Command> + Send>(&self, mut cmd: C) -> Result<Output> {
+        let what = format!("run {:?} in {}", cmd.borrow_mut().get_program(), self.name);
+        self.in_namespaces(move || cmd.borrow_mut().output())?
             .map_err(|source| Error::Io { what, source })
     }
 
-    /// Start a command in the node. The lab kills it (SIGKILL) when it is
-    /// torn down, unless it ended before; the `Child` is still the
-    /// caller's to wait for.
-    pub fn spawn(&self, mut cmd: Command) -> Result<Child> {
-        let what = format!("start {:?} in {}", cmd.get_program(), self.name);
+    /// Start a command (a `Command` or `&mut Command`) in the node. The
+    /// lab kills it (SIGKILL) when it is torn down, unless it ended before;
+    /// the `Child` is still the caller's to wait for.
+    pub fn spawn<C: BorrowMut<Command> + Send>(&self, mut cmd: C) -> Result<Child> {
+        let what = format!(
+            "start {:?} in {}",
+            cmd.borrow_mut().get_program(),
+            self.name
+        );
         let child = self
-            .in_namespaces(move || cmd.spawn())?
+            .in_namespaces(move || cmd.borrow_mut().spawn())?
             .map_err(|source| Error::Io { what, source })?;
         let fd = Pidfd::open(child.id()).map_err(|error| Error::Kernel {
             step: format!("hold process {} for teardown", child.id()),
