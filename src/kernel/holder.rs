@@ -60,8 +60,14 @@ fn make(dir: &Path) -> Result<(), String> {
         ("uid_map", format!("0 {uid} 1\n")),
         ("gid_map", format!("0 {gid} 1\n")),
     ] {
-        std::fs::write(format!("/proc/self/{file}"), text)
-            .map_err(|e| format!("cannot write /proc/self/{file}: {e}"))?;
+        std::fs::write(format!("/proc/self/{file}"), text).map_err(|e| {
+            let why = if uid == 0 && e.raw_os_error() == Some(libc::EPERM) {
+                " (mapping uid 0 needs CAP_SETFCAP, which this process lacks)"
+            } else {
+                ""
+            };
+            format!("cannot write /proc/self/{file}: {e}{why}")
+        })?;
     }
     unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWNET)
         .map_err(|e| format!("cannot make the mount and network namespaces: {e}"))?;

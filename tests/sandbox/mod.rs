@@ -241,14 +241,17 @@ impl Sandbox {
     /// as the sandbox's unprivileged user, for rootless mode: uid 65534
     /// when run by root; in a user namespace, where 65534 has no uid, uid 0
     /// without any capability. Either has a HOME and an XDG_RUNTIME_DIR of
-    /// its own (/run/user/65534, made by the sandbox).
+    /// its own (/run/user/65534, made by the sandbox). Neither has
+    /// CAP_NET_ADMIN, so vnet chooses rootless mode by itself.
     pub fn as_user(&self) -> &'static str {
         match self.mode {
             Mode::Root => {
                 "setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/run/user/65534/home XDG_RUNTIME_DIR=/run/user/65534"
             }
+            // CAP_SETFCAP alone: since Linux 5.12 mapping uid 0 (this
+            // user's uid outside) into a new user namespace needs it.
             Mode::User => {
-                "setpriv --bounding-set=-all --inh-caps=-all env HOME=/run/user/65534/home XDG_RUNTIME_DIR=/run/user/65534"
+                "setpriv --bounding-set=-all,+setfcap --inh-caps=-all env HOME=/run/user/65534/home XDG_RUNTIME_DIR=/run/user/65534"
             }
         }
     }
