@@ -13,7 +13,22 @@ pub mod doctor;
 pub mod engine;
 pub mod import;
 pub mod kernel;
+pub mod lab;
 pub mod model;
 pub mod plan;
 pub mod probe;
 pub mod render;
+
+// The library's deliberate surface (docs/library-rust.md).
+pub use lab::{
+    Builder, Diagnosis, End, Error, ImpairReport, Lab, Matrix, Node, Pair, Result, RunningLab,
+    Status, Trace, enter_rootless,
+};
+
+// The README's and the library page's examples compile (as doctests).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/library-rust.md")]
+struct LibraryPageExamples;

@@ -15,6 +15,7 @@ pub mod netns;
 pub mod nft;
 pub mod nft_write;
 pub mod observe;
+pub mod pidfd;
 pub mod profile;
 pub mod qdisc;
 pub mod ready;
