@@ -5,18 +5,11 @@
 //! the kernel layer applies it over netlink. Everything but the kernel layer
 //! (and the commands that use it) is pure and runs without root.
 //!
-//! # The library surface
-//!
-//! - the model: [`Lab`], [`parse_lab`] (and [`model`] for the lab's parts);
-//! - plans: [`plan()`], [`Plan`] and their scripts ([`plan::script`]);
-//! - the engine: [`up`], [`down`], [`status`] with their options and reports;
-//! - probes: [`ping`], [`matrix`];
-//! - the doctor: [`doctor()`] and its [`Verdict`];
-//! - one error type, [`Error`], that every layer's error converts into.
-//!
-//! The modules `cli` and `kernel` are the command line's and the kernel
-//! layer's; they are public only for the `vnet` binary and are not part of
-//! the library's promise.
+//! The library's surface is [`Lab`] and [`Builder`], a [`RunningLab`] and its
+//! [`Node`]s, and one [`Error`] that every layer's error converts into (see
+//! docs/library-rust.md). The modules `cli` and `kernel` are the command
+//! line's and the kernel layer's: public only for the `vnet` binary, hidden
+//! from the documentation, and no part of the library's promise.
 
 // Every `unsafe` block is in `kernel::sys`, behind safe wrappers.
 #![deny(unsafe_code)]
@@ -29,50 +22,22 @@ pub mod engine;
 pub mod import;
 #[doc(hidden)]
 pub mod kernel;
+pub mod lab;
 pub mod model;
 pub mod plan;
 pub mod probe;
 pub mod render;
 
-pub use doctor::run::{Options as DoctorOptions, run as doctor};
-pub use doctor::verdict::{Status as VerdictStatus, Verdict};
-pub use engine::down::{DownReport, down};
-pub use engine::status::{LabStatus, LabSummary, list as list_labs, show as status};
-pub use engine::up::{UpOptions, UpReport, up};
-pub use engine::{EngineError, Hooks};
-pub use model::{Lab, LabFileError, parse_lab};
-pub use plan::{Plan, plan};
-pub use probe::ProbeError;
-pub use probe::icmp::{PingOptions, PingStats, ping};
-pub use probe::matrix::{MatrixOptions, run as matrix};
+// The library's deliberate surface (docs/library-rust.md).
+pub use lab::{
+    Builder, Diagnosis, End, Error, ImpairReport, Lab, Matrix, Node, Pair, Result, RunningLab,
+    Status, Trace, enter_rootless,
+};
 
-/// Any error of vnet, by layer; each keeps its cause reachable through
-/// [`std::error::Error::source`]. The words are those the command line
-/// prints.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Model(#[from] model::Error),
-    #[error(transparent)]
-    Plan(#[from] plan::Error),
-    #[error(transparent)]
-    Kernel(#[from] kernel::Error),
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    #[error(transparent)]
-    Probe(#[from] ProbeError),
-    #[error(transparent)]
-    Import(#[from] import::Error),
-}
-
-impl From<LabFileError> for Error {
-    fn from(e: LabFileError) -> Error {
-        Error::Model(e.into())
-    }
-}
-
-impl From<kernel::KernelError> for Error {
-    fn from(e: kernel::KernelError) -> Error {
-        Error::Kernel(e.into())
-    }
-}
+// The README's and the library page's examples compile (as doctests).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/library-rust.md")]
+struct LibraryPageExamples;

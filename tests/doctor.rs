@@ -374,6 +374,20 @@ fn size_arg(args: &str) -> String {
     format!("-s {}", 100 + 3 * NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// The JSON Schema every verdict is held to.
+fn schema() -> &'static jsonschema::Validator {
+    static V: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/doctor.schema.json"
+        ))
+        .expect("docs/doctor.schema.json");
+        let s: Value = serde_json::from_str(&text).expect("the schema is JSON");
+        jsonschema::validator_for(&s).expect("the schema is a JSON Schema")
+    })
+}
+
 /// `vnet doctor --json ARGS` with a short timeout: exit code, verdict, seconds.
 fn diagnose(sb: &sandbox::Sandbox, args: &str) -> (i32, Value, f64, sandbox::Out) {
     let t = Instant::now();
@@ -384,6 +398,16 @@ fn diagnose(sb: &sandbox::Sandbox, args: &str) -> (i32, Value, f64, sandbox::Out
     } else {
         Value::Null
     };
+    if !v.is_null() {
+        let errors: Vec<String> = schema()
+            .iter_errors(&v)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "doctor {args}: not valid against docs/doctor.schema.json: {errors:?}"
+        );
+    }
     (out.code, v, secs, out)
 }
 
@@ -526,7 +550,8 @@ fn healthy_networks_work_and_name_no_cause() {
         assert!(secs < 5.0);
         let text = sb.vnet(&format!("doctor {args}")).ok();
         assert!(
-            text.stdout.contains(": the path works\nreply after "),
+            text.stdout
+                .contains(": the path works [DELIVERED]\nreply after "),
             "{}",
             text.stdout
         );

@@ -21,7 +21,7 @@ pub(crate) const UNKNOWN: i32 = 3;
 pub struct Args {
     /// The node to send from: a namespace name, or `host`
     pub src: String,
-    /// The node (its address on a subnet SRC is on, else its first) or the IP address
+    /// The node (its address on a subnet SRC is on, else its first) or the IP address; `DST:tcp/PORT` or `DST:udp/PORT` asks about a service there (`[fd00::2]:tcp/80` for an IPv6 address)
     pub dst: String,
     /// Seconds to wait for the reply
     #[arg(short = 'W', long, value_parser = parse_secs, default_value = "1")]
@@ -72,6 +72,7 @@ pub(crate) fn run(a: Args) -> i32 {
         size: a.size,
         timeout: a.timeout,
         cancelled: signals::cancelled,
+        intended: intended(),
     };
     let v = match run::run(&a.src, &a.dst, &opts) {
         Ok(v) => v,
@@ -89,4 +90,28 @@ pub(crate) fn run(a: Args) -> i32 {
         crate::out!("{}", crate::render::doctor::render(&v));
     }
     v.status.exit_code()
+}
+
+/// What the lab files of the labs vnet brought up say each node's
+/// interfaces are: the doctor gives back what a move took away.
+fn intended() -> Vec<crate::doctor::snapshot::Intended> {
+    let mut out = Vec::new();
+    for lab in crate::engine::record::labs() {
+        let Some(l) = crate::engine::record::load(&lab).and_then(|r| {
+            crate::model::parse_lab(r.file.as_deref().unwrap_or("recorded"), r.text.as_deref()?)
+                .ok()
+        }) else {
+            continue;
+        };
+        for link in &l.links {
+            for e in &link.ends {
+                out.push(crate::doctor::snapshot::Intended {
+                    node: e.node.clone(),
+                    iface: e.interface.clone(),
+                    addrs: e.ips.clone(),
+                });
+            }
+        }
+    }
+    out
 }

@@ -1,4 +1,5 @@
-//! `vnet down LAB.yaml|NAME`: remove everything the lab owns.
+//! `vnet down LAB.yaml|NAME`: remove everything the lab owns;
+//! `vnet down --orphans`: every lab whose owning program is gone.
 
 use clap::Args as ClapArgs;
 
@@ -9,7 +10,11 @@ use crate::engine::{self, Hooks};
 #[derive(ClapArgs)]
 pub struct Args {
     /// The lab file, or the lab's name
-    pub lab: String,
+    #[arg(required_unless_present = "orphans", conflicts_with = "orphans")]
+    pub lab: Option<String>,
+    /// Remove every lab whose owner is gone: labs brought up through the library by a process that died without tearing them down
+    #[arg(long)]
+    pub orphans: bool,
     /// Refuse instead of waiting when another vnet is working on this lab
     #[arg(long)]
     pub no_wait: bool,
@@ -18,7 +23,10 @@ pub struct Args {
 }
 
 pub(crate) fn run(a: Args) -> i32 {
-    let name = match load::lab_arg(&a.lab) {
+    let Some(lab) = &a.lab else {
+        return orphans();
+    };
+    let name = match load::lab_arg(lab) {
         Ok(l) => l.name().to_string(),
         Err(code) => return code,
     };
@@ -50,4 +58,35 @@ pub(crate) fn run(a: Args) -> i32 {
         }
         Err(e) => super::up::report(&e),
     }
+}
+
+fn orphans() -> i32 {
+    if let Err(e) = engine::require_privilege("down") {
+        return super::up::report(&e);
+    }
+    let waiting = |_: Option<u32>| eprintln!("vnet: waiting for another vnet working on an orphan");
+    let hooks = Hooks {
+        waiting_for_lock: &waiting,
+        ..Hooks::silent()
+    };
+    let reaped = engine::orphans::reap(&hooks);
+    if reaped.is_empty() {
+        crate::outln!(
+            "no orphans: every lab's owner is running, or it was brought up by `vnet up`"
+        );
+        return OK;
+    }
+    let mut code = OK;
+    for (name, r) in reaped {
+        match r {
+            Ok(r) => crate::outln!(
+                "{name}: down in {} — {} namespaces and {} host interfaces removed (its owner is gone)",
+                crate::render::elapsed::elapsed(r.elapsed),
+                r.namespaces,
+                r.interfaces
+            ),
+            Err(e) => code = super::up::report(&e),
+        }
+    }
+    code
 }

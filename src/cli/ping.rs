@@ -59,6 +59,12 @@ pub struct Args {
     /// With --all: use at most N neighbour (ARP/NDP) entries at once
     #[arg(long, value_name = "N", requires = "all")]
     pub max_neigh: Option<usize>,
+    /// With --all: probe the service tcp/PORT instead of pinging (a TCP connection per pair); each failed pair gets the doctor's disposition code
+    #[arg(long, value_name = "PORT", requires = "all", conflicts_with_all = ["udp", "expect", "count"])]
+    pub tcp: Option<u16>,
+    /// With --all: probe the service udp/PORT (a datagram per pair, and any ICMP error it draws)
+    #[arg(long, value_name = "PORT", requires = "all", conflicts_with_all = ["expect", "count"])]
+    pub udp: Option<u16>,
     /// Machine-readable output
     #[arg(long)]
     pub json: bool,
@@ -410,6 +416,9 @@ fn all(a: &Args, lab: &str) -> i32 {
         ));
         return FAILED;
     }
+    if let Some(svc) = service(a) {
+        return service_matrix(a, &nodes, svc);
+    }
     let mut world = match World::read(Some(&nodes)) {
         Ok(w) => w,
         Err(e) => return report(&e),
@@ -443,6 +452,57 @@ fn all(a: &Args, lab: &str) -> i32 {
         crate::out!("{}", crate::render::matrix::render(&m, &checked, a.timeout));
     }
     if ok { OK } else { FAILED }
+}
+
+/// `--tcp PORT` / `--udp PORT`.
+fn service(a: &Args) -> Option<crate::probe::service::Service> {
+    use crate::probe::service::{Proto, Service};
+    match (a.tcp, a.udp) {
+        (Some(port), _) => Some(Service {
+            proto: Proto::Tcp,
+            port,
+        }),
+        (_, Some(port)) => Some(Service {
+            proto: Proto::Udp,
+            port,
+        }),
+        _ => None,
+    }
+}
+
+/// The matrix of a service: each pair's disposition code.
+fn service_matrix(a: &Args, nodes: &[String], svc: crate::probe::service::Service) -> i32 {
+    if svc.port == 0 {
+        super::error("--tcp/--udp: a port is a number from 1 to 65535");
+        return USAGE;
+    }
+    super::signals::catch();
+    let m = match crate::doctor::matrix::run(
+        nodes,
+        svc,
+        family(a),
+        a.timeout,
+        super::signals::cancelled,
+    ) {
+        Ok(m) => m,
+        Err(e) => {
+            if super::signals::cancelled() {
+                super::error("interrupted");
+                return 130;
+            }
+            return report(&e);
+        }
+    };
+    if a.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&m).unwrap_or_default());
+    } else {
+        crate::out!("{}", crate::doctor::matrix::render(&m));
+    }
+    if m.delivered() == m.pairs.len() {
+        OK
+    } else {
+        FAILED
+    }
 }
 
 #[cfg(test)]

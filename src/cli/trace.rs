@@ -66,7 +66,16 @@ pub(crate) fn run(a: Args) -> i32 {
         Err(e) => return report(&e),
     };
     if a.json {
-        crate::outln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        // With `schema_version`: docs/doctor.schema.json, $defs/trace.
+        let mut j = serde_json::json!({
+            "schema_version": crate::doctor::verdict::SCHEMA_VERSION,
+        });
+        if let (Some(o), Ok(serde_json::Value::Object(r))) =
+            (j.as_object_mut(), serde_json::to_value(&r))
+        {
+            o.extend(r);
+        }
+        crate::outln!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
     } else if a.mermaid {
         crate::out!("{}", r.mermaid());
     } else {

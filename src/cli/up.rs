@@ -76,6 +76,7 @@ pub(crate) fn run(a: Args) -> i32 {
         ready_timeout: Duration::from_secs_f64(a.ready_timeout),
         file: Some(loaded.path.clone()),
         text: Some(loaded.text.clone()),
+        owner: None,
     };
     let result = engine::up::up(lab, &opts, &hooks, &signals::CANCEL);
     crate::kernel::profile::mark("returned");

@@ -10,6 +10,7 @@ use super::drops::Drop;
 use super::snapshot::Snapshot;
 use super::way::Way;
 use crate::probe::path::Topology;
+use crate::probe::service::{Proto, Service, ServiceSeen};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Case {
@@ -23,6 +24,8 @@ pub struct Case {
     pub v6: bool,
     /// Payload bytes of the echo request.
     pub size: usize,
+    /// `DST:tcp/PORT`: the service asked about (None: a ping).
+    pub service: Option<Service>,
 }
 
 impl Case {
@@ -32,6 +35,22 @@ impl Case {
             40 + 8 + self.size
         } else {
             20 + 8 + self.size
+        }
+    }
+
+    /// What travels this way, in words: the echo request, or the
+    /// service's first packet and its answer.
+    pub fn what(&self, dir: Direction) -> String {
+        match (self.service, dir) {
+            (None, d) => d.packet().to_string(),
+            (Some(s), Direction::There) => match s.proto {
+                Proto::Tcp => format!("the TCP SYN to port {}", s.port),
+                Proto::Udp => format!("the UDP datagram to port {}", s.port),
+            },
+            (Some(s), Direction::Back) => match s.proto {
+                Proto::Tcp => format!("the SYN-ACK from port {}", s.port),
+                Proto::Udp => format!("the answer from port {}", s.port),
+            },
         }
     }
 }
@@ -49,6 +68,8 @@ pub struct Probe {
     /// Where the packet walk last saw the probe, in words.
     pub walk: Option<String>,
     pub timeout_ms: f64,
+    /// With a service: what the connection (or datagram) met.
+    pub service: Option<ServiceSeen>,
 }
 
 pub struct Ctx<'a> {

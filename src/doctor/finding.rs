@@ -3,10 +3,15 @@
 
 use serde::Serialize;
 
+use super::code::{self, Code};
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     /// The rule's id, e.g. `link.down`, `filter.br-netfilter`.
     pub id: &'static str,
+    /// Its disposition code (from the id, unless the rule knows better:
+    /// a filter rule that rejects is REJECTED).
+    pub code: Code,
     /// The cause in one plain sentence.
     pub cause: String,
     /// A guess: the evidence fits, but does not prove it.
@@ -45,6 +50,7 @@ impl Finding {
     pub fn new(id: &'static str, cause: impl Into<String>) -> Finding {
         Finding {
             id,
+            code: code::of_rule(id),
             cause: cause.into(),
             guess: false,
             fixes: Vec::new(),
@@ -68,6 +74,11 @@ impl Finding {
         if !self.ns.iter().any(|n| n == ns) {
             self.ns.push(ns.to_string());
         }
+        self
+    }
+
+    pub fn code(mut self, c: Code) -> Finding {
+        self.code = c;
         self
     }
 

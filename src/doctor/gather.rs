@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use netlink_packet_route::RouteNetlinkMessage;
 
-use super::snapshot::{Detail, SYSCTLS};
-use crate::kernel::{KernelError, netns, nft, observe, sysctl, tc};
+use super::snapshot::{Detail, Listeners, SYSCTLS};
+use crate::kernel::{KernelError, netns, nft, observe, sockdiag, sysctl, tc};
 use crate::model::live::{LinkStats, LiveQdisc};
 use crate::probe::neigh;
 use crate::probe::world::World;
@@ -137,4 +137,30 @@ fn ruleset_and_conditions(world: &mut World, ns: &str, d: &mut Detail, notes: &m
         live.qdiscs = d.qdiscs.clone();
         crate::kernel::cond::attach(live, &losses);
     }
+}
+
+/// The listening sockets of every namespace (sock_diag), and each one's
+/// accept queue overflows (/proc/net/netstat from inside it).
+pub fn listeners(world: &World, notes: &mut Vec<String>) -> BTreeMap<String, Listeners> {
+    let mut out = BTreeMap::new();
+    for ns in world.nodes() {
+        let Some(fd) = world.fd(&ns) else { continue };
+        let sockets = match sockdiag::read_in(fd) {
+            Ok(s) => s,
+            Err(e) => {
+                notes.push(format!("{ns}: listening sockets (sock_diag): {e}"));
+                continue;
+            }
+        };
+        let overflows = netns::within(fd, || {
+            std::fs::read_to_string("/proc/thread-self/net/netstat")
+                .ok()
+                .and_then(|s| sockdiag::listen_overflows(&s))
+                .map(|(o, _)| o)
+        })
+        .ok()
+        .flatten();
+        out.insert(ns, Listeners { sockets, overflows });
+    }
+    out
 }

@@ -16,9 +16,11 @@
 
 pub mod case;
 pub mod cmd;
+pub mod code;
 pub mod drops;
 pub mod finding;
 pub mod gather;
+pub mod matrix;
 pub mod netfilter;
 pub mod reasons;
 pub mod rules;

@@ -85,6 +85,39 @@ impl Packet {
         }
     }
 
+    /// The first packet of a connection (TCP SYN, a UDP datagram) from
+    /// `src`:`sport` to `dst`:`dport`, or with `reply` its answer (SYN-ACK).
+    pub fn service(
+        src: IpAddr,
+        dst: IpAddr,
+        proto: u8,
+        (sport, dport): (u16, u16),
+        reply: bool,
+    ) -> Packet {
+        let mut l4 = Vec::new();
+        l4.extend_from_slice(&sport.to_be_bytes());
+        l4.extend_from_slice(&dport.to_be_bytes());
+        if proto == 6 {
+            // seq, ack, data offset 5, SYN (SYN-ACK), window.
+            l4.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, u8::from(reply)]);
+            l4.extend_from_slice(&[0x50, if reply { 0x12 } else { 0x02 }, 0xff, 0xff]);
+            l4.extend_from_slice(&[0, 0, 0, 0]);
+        } else {
+            l4.extend_from_slice(&20u16.to_be_bytes());
+            l4.extend_from_slice(&[0, 0]);
+        }
+        let l4len = l4.len() + if proto == 6 { 0 } else { 12 };
+        let mut p = Packet::echo(src, dst, reply, l4len.saturating_sub(8));
+        if p.nfproto == nft::IPV4 {
+            p.l3[9] = proto;
+        } else {
+            p.l3[6] = proto;
+        }
+        p.l4 = l4;
+        p.l4proto = proto;
+        p
+    }
+
     /// An ARP request from `sender` for `target`.
     pub fn arp(sender: std::net::Ipv4Addr, target: std::net::Ipv4Addr) -> Packet {
         let mut h = vec![0, 1, 8, 0, 6, 4, 0, 1];
@@ -139,6 +172,69 @@ pub struct Blamed {
     /// 1-based position in its chain (what `iptables -D CHAIN N` takes).
     pub position: usize,
     pub text: String,
+    /// A reject, and what it answers with ("tcp reset", "icmp
+    /// port-unreachable"); None: a silent drop.
+    pub reject: Option<String>,
+}
+
+/// Where address translation sends the packet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Translation {
+    /// "dnat", "snat", "redirect", "masquerade".
+    pub kind: &'static str,
+    pub addr: Option<IpAddr>,
+    pub port: Option<u16>,
+    /// The rule that does it.
+    pub rule: Blamed,
+    pub chain: Chain,
+}
+
+impl Translation {
+    /// "192.168.1.3:8080", "port 9090 of itself", "the outgoing interface's address".
+    pub fn to_words(&self) -> String {
+        match (self.kind, self.addr, self.port) {
+            (_, Some(IpAddr::V6(a)), Some(p)) => format!("[{a}]:{p}"),
+            (_, Some(a), Some(p)) => format!("{a}:{p}"),
+            (_, Some(a), None) => a.to_string(),
+            ("redirect", None, Some(p)) => format!("port {p} of the namespace itself"),
+            ("redirect", None, None) => "the namespace itself".to_string(),
+            ("masquerade", None, _) => "the outgoing interface's address".to_string(),
+            (_, None, Some(p)) => format!("port {p}"),
+            (_, None, None) => "another address".to_string(),
+        }
+    }
+
+    /// Whether it changes where the packet goes (not only its source).
+    pub fn redirects(&self) -> bool {
+        matches!(self.kind, "dnat" | "redirect")
+    }
+}
+
+/// Run `pkt` through the nat base chains of `hook` (prerouting, output:
+/// destination; postrouting, input: source) and say which rule
+/// translates it, if any (only rules that match for certain).
+pub fn translate(rs: &Ruleset, families: &[u8], hook: u32, pkt: &Packet) -> Option<Translation> {
+    let mut bases: Vec<&Chain> = rs
+        .chains
+        .iter()
+        .filter(|c| families.contains(&c.family) && c.kind.as_deref() == Some("nat"))
+        .filter(|c| c.hook.as_ref().is_some_and(|h| h.num == hook))
+        .collect();
+    bases.sort_by_key(|c| c.hook.as_ref().map_or(0, |h| h.priority));
+    for base in bases {
+        let mut st = State::default();
+        eval(rs, base, pkt, 0, &mut Vec::new(), &mut st);
+        if let Some((rule, (kind, addr, port))) = st.nat {
+            return Some(Translation {
+                kind,
+                addr,
+                port,
+                rule,
+                chain: base.clone(),
+            });
+        }
+    }
+    None
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -219,7 +315,12 @@ struct State {
     /// The first rule that might have dropped it.
     maybe_drop: Option<(Option<Blamed>, Vec<String>)>,
     unknown: Vec<String>,
+    /// The rule that translated it (nat chains), and to what.
+    nat: Option<(Blamed, NatTo)>,
 }
+
+/// (kind, address, port) of a translation.
+type NatTo = (&'static str, Option<IpAddr>, Option<u16>);
 
 enum End {
     Accept,
@@ -244,7 +345,8 @@ fn eval(
         return End::Fall;
     }
     for (i, rule) in rs.rules_of(chain).enumerate() {
-        let (m, verdict) = run(rule, pkt);
+        let (m, ran) = run(rule, pkt);
+        let verdict = ran.verdict;
         let maybe = match m {
             Match::No => continue,
             Match::Yes => false,
@@ -260,7 +362,14 @@ fn eval(
             handle: rule.handle,
             position: i + 1,
             text: describe(rule),
+            reject: ran.reject.clone(),
         };
+        if let Some(to) = ran.nat
+            && !maybe
+        {
+            st.nat.get_or_insert((blamed(), to));
+            return End::Accept;
+        }
         let Some((code, target)) = verdict else {
             continue;
         };
@@ -407,22 +516,27 @@ fn meta(pkt: &Packet, key: u32) -> Val {
     }
 }
 
-fn run(rule: &Rule, pkt: &Packet) -> (Match, Option<(i32, Option<String>)>) {
+fn run(rule: &Rule, pkt: &Packet) -> (Match, Run) {
     let mut run = Run {
         regs: Regs([None; 80]),
         maybe: None,
         verdict: None,
+        reject: None,
+        nat: None,
+        family: rule.family,
     };
     for e in &rule.exprs {
         if !run.step(e, pkt) {
-            return (Match::No, None);
+            run.verdict = None;
+            run.nat = None;
+            return (Match::No, run);
         }
     }
-    let m = match run.maybe {
+    let m = match run.maybe.take() {
         Some(w) => Match::Maybe(w),
         None => Match::Yes,
     };
-    (m, run.verdict)
+    (m, run)
 }
 
 /// One rule being run over the packet.
@@ -432,6 +546,12 @@ struct Run {
     maybe: Option<String>,
     /// The verdict the rule sets, with its chain for a jump or goto.
     verdict: Option<(i32, Option<String>)>,
+    /// A reject's answer, in words.
+    reject: Option<String>,
+    /// A translation the rule makes.
+    nat: Option<NatTo>,
+    /// The rule's family (a reject's ICMP codes depend on it).
+    family: u8,
 }
 
 impl Run {
@@ -473,7 +593,39 @@ impl Run {
                 dreg,
                 data: Data::Value(v),
             } => self.regs.store(*dreg, v),
-            Expr::Reject => self.verdict = Some((NF_DROP, None)),
+            Expr::Reject { kind, code } => {
+                self.verdict = Some((NF_DROP, None));
+                self.reject = Some(reject_words(*kind, *code, self.family));
+            }
+            Expr::Target { name, rev, info } => self.target(name, *rev, info),
+            Expr::Nat {
+                kind,
+                family,
+                reg_addr,
+                reg_proto,
+            } => {
+                let len = if *family == nft::IPV6 { 16 } else { 4 };
+                let addr = reg_addr
+                    .and_then(|r| self.regs.load(r, len))
+                    .and_then(|b| ip_of(&b));
+                let port = reg_proto
+                    .and_then(|r| self.regs.load(r, 2))
+                    .map(|b| u16::from_be_bytes([b[0], b[1]]));
+                let k = if *kind == 1 { "dnat" } else { "snat" };
+                self.nat = Some((k, addr, port));
+                self.verdict = Some((NF_ACCEPT, None));
+            }
+            Expr::Redirect { reg_proto } => {
+                let port = reg_proto
+                    .and_then(|r| self.regs.load(r, 2))
+                    .map(|b| u16::from_be_bytes([b[0], b[1]]));
+                self.nat = Some(("redirect", None, port));
+                self.verdict = Some((NF_ACCEPT, None));
+            }
+            Expr::Masquerade => {
+                self.nat = Some(("masquerade", None, None));
+                self.verdict = Some((NF_ACCEPT, None));
+            }
             Expr::Match { name, rev, info } => match xt_match(name, *rev, info, pkt) {
                 Some(true) => {}
                 Some(false) => return false,
@@ -487,6 +639,37 @@ impl Run {
             Expr::Other { name } => self.other(name),
         }
         true
+    }
+
+    /// An iptables target: REJECT (a drop that answers), DNAT, SNAT,
+    /// MASQUERADE, REDIRECT (translations); others (LOG, MARK …) neither
+    /// decide nor translate.
+    fn target(&mut self, name: &str, rev: u32, info: &[u8]) {
+        let v6 = self.family == nft::IPV6;
+        match name {
+            "REJECT" => {
+                let with = info.get(..4).map_or(if v6 { 4 } else { 3 }, |b| {
+                    u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+                });
+                self.verdict = Some((NF_DROP, None));
+                self.reject = Some(xt_reject_words(with, v6));
+            }
+            "DNAT" | "SNAT" | "REDIRECT" => {
+                let (addr, port) = xt_nat_range(rev, info, v6);
+                let kind = match name {
+                    "DNAT" => "dnat",
+                    "SNAT" => "snat",
+                    _ => "redirect",
+                };
+                self.nat = Some((kind, addr.filter(|_| kind != "redirect"), port));
+                self.verdict = Some((NF_ACCEPT, None));
+            }
+            "MASQUERADE" => {
+                self.nat = Some(("masquerade", None, None));
+                self.verdict = Some((NF_ACCEPT, None));
+            }
+            _ => {}
+        }
     }
 
     /// Load packet bytes. Of the link-layer header only the ethertype is
@@ -593,6 +776,30 @@ fn xt_match(name: &str, rev: u32, info: &[u8], pkt: &Packet) -> Option<bool> {
             let hit = u32::from(state) & pkt.ct_state != 0;
             Some(hit != (invert & STATE != 0))
         }
+        // struct xt_tcp { u16 spts[2], dpts[2]; u8 option, flg_mask, flg_cmp, invflags; }
+        // struct xt_udp { u16 spts[2], dpts[2]; u8 invflags; }
+        "tcp" | "udp" => {
+            let proto = if name == "tcp" { 6 } else { 17 };
+            if pkt.l4proto != proto {
+                return Some(false);
+            }
+            let inv = *info.get(if name == "tcp" { 11 } else { 8 })?;
+            let (sport, dport) = (
+                u16::from_be_bytes([*pkt.l4.first()?, *pkt.l4.get(1)?]),
+                u16::from_be_bytes([*pkt.l4.get(2)?, *pkt.l4.get(3)?]),
+            );
+            let within = |o: usize, p: u16| Some((u16_at(o)?..=u16_at(o + 2)?).contains(&p));
+            let s_hit = within(0, sport)? != (inv & 1 != 0);
+            let d_hit = within(4, dport)? != (inv & 2 != 0);
+            let flags = if name == "tcp" {
+                let (mask, cmp) = (*info.get(9)?, *info.get(10)?);
+                let f = *pkt.l4.get(13)?;
+                ((f & mask) == cmp) != (inv & 4 != 0)
+            } else {
+                true
+            };
+            Some(s_hit && d_hit && flags)
+        }
         // struct ipt_icmp { u8 type; u8 code[2]; u8 invflags; }
         "icmp" if pkt.nfproto == nft::IPV4 || pkt.l4proto == 1 => {
             let (ty, lo, hi, inv) = (*info.first()?, *info.get(1)?, *info.get(2)?, *info.get(3)?);
@@ -661,7 +868,57 @@ pub fn describe(rule: &Rule) -> String {
                 dreg: 0,
                 data: Data::Verdict { code, chain },
             } => words.push(verdict_words(*code, chain)),
-            Expr::Reject => words.push("reject".into()),
+            Expr::Immediate {
+                dreg,
+                data: Data::Value(v),
+            } if *dreg != 0 => {
+                regs.insert(*dreg, Src::Value(v.clone()));
+            }
+            Expr::Reject { kind, code } => {
+                words.push(format!(
+                    "reject with {}",
+                    reject_words(*kind, *code, rule.family)
+                ));
+            }
+            Expr::Target { name, rev, info } => {
+                words.push(target_words(name, *rev, info, rule.family))
+            }
+            Expr::Nat {
+                kind,
+                reg_addr,
+                reg_proto,
+                ..
+            } => {
+                let value = |r: &Option<u32>| match r.and_then(|r| regs.get(&r)) {
+                    Some(Src::Value(v)) => Some(v.clone()),
+                    _ => None,
+                };
+                let addr = value(reg_addr).and_then(|v| ip_of(&v));
+                let port = value(reg_proto)
+                    .filter(|v| v.len() >= 2)
+                    .map(|v| u16::from_be_bytes([v[0], v[1]]));
+                let to = match (addr, port) {
+                    (Some(IpAddr::V6(a)), Some(p)) => format!("[{a}]:{p}"),
+                    (Some(a), Some(p)) => format!("{a}:{p}"),
+                    (Some(a), None) => a.to_string(),
+                    (None, Some(p)) => format!(":{p}"),
+                    (None, None) => "?".into(),
+                };
+                words.push(format!(
+                    "{} to {to}",
+                    if *kind == 1 { "dnat" } else { "snat" }
+                ));
+            }
+            Expr::Redirect { reg_proto } => {
+                let port = match reg_proto.and_then(|r| regs.get(&r)) {
+                    Some(Src::Value(v)) if v.len() >= 2 => {
+                        format!(" to :{}", u16::from_be_bytes([v[0], v[1]]))
+                    }
+                    _ => String::new(),
+                };
+                words.push(format!("redirect{port}"));
+            }
+            Expr::Masquerade => words.push("masquerade".into()),
             Expr::Match { name, .. } => words.push(format!("xt match \"{name}\"")),
             Expr::Other { name } if !matches!(name.as_str(), "bitwise" | "immediate") => {
                 words.push(name.clone());
@@ -683,6 +940,8 @@ enum Src {
     EtherType,
     CtState,
     Num(String),
+    /// An immediate value (a nat statement's address or port).
+    Value(Vec<u8>),
 }
 
 fn meta_source(key: u32) -> Src {
@@ -826,6 +1085,139 @@ fn verdict_words(code: i32, chain: &Option<String>) -> String {
         (NFT_RETURN, _) => "return".into(),
         (NFT_CONTINUE, _) => "continue".into(),
         (c, _) => format!("verdict {c}"),
+    }
+}
+
+/// A 4- or 16-byte address (the first 4 bytes of a 16-byte IPv4 union
+/// are read by the caller choosing the length).
+fn ip_of(b: &[u8]) -> Option<IpAddr> {
+    match b.len() {
+        4 => <[u8; 4]>::try_from(b).ok().map(IpAddr::from),
+        16 => <[u8; 16]>::try_from(b).ok().map(IpAddr::from),
+        _ => None,
+    }
+}
+
+/// An nftables reject's answer in the words of `nft list ruleset`.
+pub fn reject_words(kind: u32, code: u8, family: u8) -> String {
+    match kind {
+        1 => "tcp reset".into(),
+        2 => match code {
+            0 => "icmpx no-route",
+            1 => "icmpx port-unreachable",
+            2 => "icmpx host-unreachable",
+            _ => "icmpx admin-prohibited",
+        }
+        .into(),
+        _ if family == nft::IPV6 => match code {
+            0 => "icmpv6 no-route".into(),
+            1 => "icmpv6 admin-prohibited".into(),
+            3 => "icmpv6 addr-unreachable".into(),
+            4 => "icmpv6 port-unreachable".into(),
+            c => format!("icmpv6 code {c}"),
+        },
+        _ => match code {
+            0 => "icmp net-unreachable".into(),
+            1 => "icmp host-unreachable".into(),
+            2 => "icmp prot-unreachable".into(),
+            3 => "icmp port-unreachable".into(),
+            9 => "icmp net-prohibited".into(),
+            10 => "icmp host-prohibited".into(),
+            13 => "icmp admin-prohibited".into(),
+            c => format!("icmp code {c}"),
+        },
+    }
+}
+
+/// iptables' `--reject-with` (enum ipt_reject_with / ip6t_reject_with).
+fn xt_reject_words(with: u32, v6: bool) -> String {
+    let w = if v6 {
+        match with {
+            0 => "icmp6-no-route",
+            1 => "icmp6-adm-prohibited",
+            2 => "icmp6-not-neighbour",
+            3 => "icmp6-addr-unreachable",
+            4 => "icmp6-port-unreachable",
+            6 => "tcp-reset",
+            7 => "icmp6-policy-fail",
+            8 => "icmp6-reject-route",
+            _ => "icmp6 (other)",
+        }
+    } else {
+        match with {
+            0 => "icmp-net-unreachable",
+            1 => "icmp-host-unreachable",
+            2 => "icmp-proto-unreachable",
+            3 => "icmp-port-unreachable",
+            5 => "icmp-net-prohibited",
+            6 => "icmp-host-prohibited",
+            7 => "tcp-reset",
+            8 => "icmp-admin-prohibited",
+            _ => "icmp (other)",
+        }
+    };
+    w.to_string()
+}
+
+/// The address and port of an xtables NAT target's range: revision 0
+/// (struct nf_nat_ipv4_multi_range_compat), 1 and 2 (struct
+/// nf_nat_range / nf_nat_range2), when the flags say they are given.
+fn xt_nat_range(rev: u32, info: &[u8], v6: bool) -> (Option<IpAddr>, Option<u16>) {
+    const MAP_IPS: u32 = 1;
+    const PROTO_SPECIFIED: u32 = 2;
+    let u32_at = |o: usize| {
+        info.get(o..o + 4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let be16_at = |o: usize| info.get(o..o + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let (flags, addr_at, port_at) = match rev {
+        0 => (u32_at(4), 8, 16),
+        _ => (u32_at(0), 4, 36),
+    };
+    let flags = flags.unwrap_or(0);
+    let len = if v6 && rev != 0 { 16 } else { 4 };
+    let addr = (flags & MAP_IPS != 0)
+        .then(|| info.get(addr_at..addr_at + len).and_then(ip_of))
+        .flatten();
+    let port = (flags & PROTO_SPECIFIED != 0)
+        .then(|| be16_at(port_at))
+        .flatten();
+    (addr, port)
+}
+
+/// An iptables target in the words of `iptables -S`.
+fn target_words(name: &str, rev: u32, info: &[u8], family: u8) -> String {
+    let v6 = family == nft::IPV6;
+    match name {
+        "REJECT" => {
+            let with = info
+                .get(..4)
+                .map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+            format!("-j REJECT --reject-with {}", xt_reject_words(with, v6))
+        }
+        "DNAT" | "SNAT" | "REDIRECT" => {
+            let (a, p) = xt_nat_range(rev, info, v6);
+            let to = match (a, p) {
+                (Some(IpAddr::V6(a)), Some(p)) => format!("[{a}]:{p}"),
+                (Some(a), Some(p)) => format!("{a}:{p}"),
+                (Some(a), None) => a.to_string(),
+                (None, Some(p)) => format!(":{p}"),
+                (None, None) => String::new(),
+            };
+            let opt = match name {
+                "DNAT" => " --to-destination ",
+                "SNAT" => " --to-source ",
+                _ if p.is_some() => " --to-ports ",
+                _ => "",
+            };
+            let to = if name == "REDIRECT" {
+                p.map(|p| p.to_string()).unwrap_or_default()
+            } else {
+                to
+            };
+            format!("-j {name}{opt}{to}")
+        }
+        n => format!("-j {n}"),
     }
 }
 

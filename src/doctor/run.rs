@@ -23,6 +23,7 @@ use crate::kernel::profile;
 use crate::kernel::tracefs::{self, Instance};
 use crate::model::live::LiveNs;
 use crate::probe::ProbeError;
+use crate::probe::service::{self, Seen, split_target};
 use crate::probe::target::Family;
 use crate::probe::trace::{self, TraceOptions};
 use crate::probe::world::World;
@@ -34,6 +35,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Asked between steps: a true answer stops the run (Ctrl-C).
     pub cancelled: fn() -> bool,
+    /// The interfaces the lab files of labs that are up describe.
+    pub intended: Vec<super::snapshot::Intended>,
 }
 
 /// A payload size other traffic is unlikely to have, so the kernel's
@@ -73,13 +76,15 @@ fn interrupted() -> ProbeError {
     ProbeError::Failed("interrupted".into())
 }
 
-pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> {
+pub fn run(src: &str, dst_arg: &str, opts: &Options) -> Result<Verdict, ProbeError> {
     let start = Instant::now();
+    let (dst, service) = split_target(dst_arg).map_err(ProbeError::Usage)?;
     let mut world = World::read(None)?;
     profile::mark("doctor: namespaces read");
-    let (dst_ip, dst_node) = trace::resolve(&world, src, dst, opts.family)?;
+    let (dst_ip, dst_node) = trace::resolve(&world, src, &dst, opts.family)?;
     refuse_non_unicast(&world, src, dst_ip)?;
-    let case = case_of(src, dst, dst_ip, dst_node, opts);
+    let mut case = case_of(src, dst_arg, dst_ip, dst_node, opts);
+    case.service = service;
     // The namespaces worth reading closely.
     let (fwd0, back0) = planned_ways(&world, src, dst_ip);
     let nss = namespaces_to_read(&world, &case, &fwd0, &back0);
@@ -110,20 +115,48 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
     }
 
     profile::mark("doctor: drop records");
+    // The service: a real connection (or datagram) from SRC, then who
+    // listens where.
+    let seen = match (service, dst_ip) {
+        (Some(svc), Some(ip)) => {
+            let fd = world
+                .fd(src)
+                .ok_or_else(|| ProbeError::Usage(format!("unknown node `{src}`")))?;
+            Some(service::probe(fd, ip, svc, opts.timeout)?)
+        }
+        _ => None,
+    };
+    let listeners = match service {
+        Some(_) => gather::listeners(&world, &mut unchecked),
+        None => BTreeMap::new(),
+    };
+    profile::mark("doctor: service probe");
     // The namespaces on the way, after the probe.
     gather::refresh(&mut world, &nss, &mut unchecked);
     let detail = gather::details(&mut world, &nss, before, &mut unchecked);
-    let (fwd, back, probe) = match &report {
+    let (fwd, back, mut probe) = match &report {
         Some(r) => seen_ways(r, dst_ip),
         None => (fwd0, back0, Probe::default()),
     };
+    if let Some(s) = seen {
+        probe.answered = matches!(s.seen, Seen::Connected | Seen::Answered);
+        probe.service = Some(s);
+    }
     profile::mark("doctor: namespaces on the way");
     let snap = Snapshot {
         ns: world.ns.clone(),
         peers: world.peers.clone(),
         detail,
+        listeners,
+        intended: opts.intended.clone(),
     };
-    let dropped = drops::correlate(&events, case.packet_len() as u32, &fwd, &back);
+    let mut dropped = drops::correlate(&events, case.packet_len() as u32, &fwd, &back);
+    // With a service, an echo that came back says nothing of the service:
+    // its records (the reply taken by vnet's raw socket, not by a ping
+    // socket: NO_SOCKET) are not evidence.
+    if case.service.is_some() && probe.rtt_ms.is_some() {
+        dropped.clear();
+    }
     let judged = judge(&Ctx {
         snap: &snap,
         topo: snap.topology(),
@@ -136,6 +169,8 @@ pub fn run(src: &str, dst: &str, opts: &Options) -> Result<Verdict, ProbeError> 
     profile::mark("doctor: rules");
     let counters = moved(&snap, &nss);
     Ok(Verdict {
+        schema_version: verdict::SCHEMA_VERSION,
+        code: verdict::code_of(judged.status, &judged.causes, &fwd),
         status: judged.status,
         case,
         probe,
@@ -185,6 +220,7 @@ fn case_of(
         dst: dst_ip,
         v6,
         size: opts.size.unwrap_or_else(marker_size),
+        service: None,
     }
 }
 
@@ -315,6 +351,7 @@ fn seen_ways(r: &trace::TraceReport, dst_ip: Option<IpAddr>) -> (Way, Way, Probe
         error: r.error.clone(),
         walk: r.loss.as_ref().map(|l| l.text.clone()),
         timeout_ms: r.timeout_ms,
+        service: None,
     };
     (fwd, back, probe)
 }
@@ -337,7 +374,18 @@ fn judge(cx: &Ctx) -> Judged {
     } else {
         rules::run(cx)
     };
-    let (status, causes, loose) = verdict::decide(cx, findings);
+    let (mut status, causes, loose) = verdict::decide(cx, findings);
+    // UDP says nothing when it works: no error, no cause, and a socket
+    // there to take it is as far as anyone can tell.
+    if status == verdict::Status::Unknown
+        && cx
+            .probe
+            .service
+            .as_ref()
+            .is_some_and(|s| s.seen == Seen::Sent)
+    {
+        status = verdict::Status::Works;
+    }
     let not_from_dst = if cx.probe.answered {
         verdict::reply_from_dst(cx).err()
     } else {

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Serialize;
 
+use crate::kernel::sockdiag::Listener;
 use crate::model::lab::Mac;
 use crate::model::live::{LinkStats, LiveLink, LiveNeigh, LiveNs, LiveQdisc};
 use crate::model::nft::Ruleset;
@@ -48,6 +49,27 @@ pub struct Snapshot {
     pub ns: BTreeMap<String, LiveNs>,
     pub peers: HashMap<Key, Key>,
     pub detail: BTreeMap<String, Detail>,
+    /// With a service: the listening sockets of every namespace.
+    pub listeners: BTreeMap<String, Listeners>,
+    /// What the lab files of labs that are up say each node's interfaces
+    /// are (to give back what a move took away).
+    pub intended: Vec<Intended>,
+}
+
+/// One interface as a lab file wants it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Intended {
+    pub node: String,
+    pub iface: String,
+    pub addrs: Vec<IpNet>,
+}
+
+/// One namespace's listening sockets and accept queue overflows.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Listeners {
+    pub sockets: Vec<Listener>,
+    /// TcpExt ListenOverflows (None: not read).
+    pub overflows: Option<u64>,
 }
 
 impl Snapshot {

@@ -35,6 +35,7 @@ fn snapshot(all: Vec<LiveNs>) -> Snapshot {
         ns: all.into_iter().map(|n| (n.ns.clone(), n)).collect(),
         peers,
         detail,
+        ..Snapshot::default()
     }
 }
 
@@ -72,6 +73,7 @@ fn diagnose(
         dst: ip,
         v6: false,
         size,
+        service: None,
     };
     let probe = Probe {
         sent: true,
@@ -316,6 +318,7 @@ fn a_veth_whose_other_end_is_gone_has_no_carrier() {
         dst: Some(ip),
         v6: false,
         size: 56,
+        service: None,
     };
     let probe = Probe::default();
     let mut back = Way::none();

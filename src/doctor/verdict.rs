@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use super::case::{Case, Ctx, Probe};
+use super::code::Code;
 use super::drops::Drop;
 use super::finding::Finding;
 use super::reasons;
@@ -33,8 +34,15 @@ impl Status {
     }
 }
 
+/// The version of the JSON shape (docs/doctor.schema.json): raised when a
+/// field changes meaning or goes; new fields keep it.
+pub const SCHEMA_VERSION: u32 = 1;
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Verdict {
+    pub schema_version: u32,
+    /// The disposition: DELIVERED, or the first cause's code.
+    pub code: Code,
     pub status: Status,
     pub case: Case,
     pub probe: Probe,
@@ -54,6 +62,18 @@ pub struct Verdict {
     pub namespaces: Vec<String>,
     pub rules: usize,
     pub elapsed_ms: f64,
+}
+
+/// The verdict's disposition code.
+pub fn code_of(status: Status, causes: &[Finding], fwd: &Way) -> Code {
+    match status {
+        Status::Works => Code::Delivered,
+        Status::Found => causes.first().map_or(Code::Unknown, |c| c.code),
+        Status::Unknown if fwd.path.end == crate::probe::path::End::Loop && fwd.dst.is_some() => {
+            Code::Loop
+        }
+        Status::Unknown => Code::Unknown,
+    }
 }
 
 /// Whether the reply came from the destination asked for, and if not, why.

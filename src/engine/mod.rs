@@ -7,6 +7,7 @@ pub mod files;
 pub mod impair;
 pub mod live;
 pub mod lock;
+pub mod orphans;
 pub mod privilege;
 pub mod record;
 pub mod scan;

@@ -23,6 +23,57 @@ pub struct Record {
     pub pid: u32,
     /// Names a run may create: host interfaces and namespaces.
     pub journal: BTreeSet<String>,
+    /// The program that owns the lab, when the library brought it up: the
+    /// lab lives as long as that process, and is an orphan (see
+    /// `engine::orphans`) once it is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+}
+
+/// A process, told apart from a later one with the same pid by its start
+/// time (field 22 of /proc/PID/stat, in clock ticks since boot).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub pid: u32,
+    pub start: u64,
+}
+
+impl Owner {
+    /// This process.
+    pub fn me() -> Owner {
+        let pid = std::process::id();
+        Owner {
+            pid,
+            start: start_time(pid).unwrap_or(0),
+        }
+    }
+
+    /// Whether the process still runs (a zombie counts as gone).
+    pub fn alive(&self) -> bool {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+            return false;
+        };
+        match stat_fields(&stat) {
+            Some((state, start)) => state != "Z" && state != "X" && start == self.start,
+            None => false,
+        }
+    }
+}
+
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_fields(&stat).map(|(_, start)| start)
+}
+
+/// State and start time from /proc/PID/stat. The command (field 2) may
+/// hold spaces and parentheses: the fields after it follow its last ')'.
+fn stat_fields(stat: &str) -> Option<(&str, u64)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    // After the state (field 3), the start time is field 22.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
 }
 
 fn path(lab: &str) -> io::Result<PathBuf> {
@@ -81,4 +132,28 @@ pub fn labs() -> Vec<String> {
         .unwrap_or_default();
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_time_follows_the_last_parenthesis() {
+        let stat = "42 (a) b)) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10";
+        assert_eq!(stat_fields(stat), Some(("S", 98765)));
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_changed_start_is_not() {
+        let me = Owner::me();
+        assert!(me.alive());
+        assert!(
+            !Owner {
+                start: me.start + 1,
+                ..me
+            }
+            .alive()
+        );
+    }
 }

@@ -24,6 +24,8 @@ pub struct UpOptions {
     /// Absolute path and text of the lab file, kept in the state record.
     pub file: Option<String>,
     pub text: Option<String>,
+    /// The process the lab lives as long as (the library's labs).
+    pub owner: Option<record::Owner>,
 }
 
 impl Default for UpOptions {
@@ -33,6 +35,7 @@ impl Default for UpOptions {
             ready_timeout: Duration::from_secs(15),
             file: None,
             text: None,
+            owner: None,
         }
     }
 }
@@ -217,6 +220,7 @@ fn up_locked(
         state: "building".into(),
         pid: std::process::id(),
         journal: journal.clone(),
+        owner: opts.owner.clone(),
     };
     record::save(&rec).map_err(|e| EngineError::Io("write the state record".into(), e))?;
 
@@ -305,6 +309,7 @@ fn ensure_record(
         state: "up".into(),
         pid: std::process::id(),
         journal: journal.clone(),
+        owner: opts.owner.clone(),
     };
     record::save(&rec).map_err(|e| EngineError::Io("write the state record".into(), e))
 }

@@ -11,28 +11,12 @@ use nix::sched::{CloneFlags, setns, unshare};
 use super::error::KernelError;
 use super::netns::{self, Found};
 
-/// Move the calling (single-threaded) process into namespace `name`.
+/// Move the calling thread into namespace `name`, with a mount namespace
+/// of its own: the whole process when it is single-threaded (`vnet exec`),
+/// else only this thread, which then must be one made for the purpose (the
+/// library's `run` and `spawn`: what it starts inherits both namespaces).
 pub(crate) fn enter(name: &str) -> Result<(), KernelError> {
-    let fd = match netns::open_named(name)? {
-        Found::Namespace(fd) => fd,
-        Found::Absent => {
-            return Err(
-                KernelError::from_errno(libc::ENOENT).with_detail(Some(format!(
-                    "no namespace {name} under {}",
-                    netns::RUN_DIR
-                ))),
-            );
-        }
-        Found::Stale => {
-            return Err(
-                KernelError::from_errno(libc::EINVAL).with_detail(Some(format!(
-                    "{}/{name} is not a mounted namespace",
-                    netns::RUN_DIR
-                ))),
-            );
-        }
-    };
-    setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)?;
+    enter_net(name)?;
     unshare(CloneFlags::CLONE_NEWNS)?;
     // Our mounts must not propagate back to the host.
     mount(
@@ -53,6 +37,32 @@ pub(crate) fn enter(name: &str) -> Result<(), KernelError> {
         );
     }
     bind_etc(name);
+    Ok(())
+}
+
+/// Move the calling thread into network namespace `name`, and nothing
+/// else (sockets it opens then belong to that namespace for good).
+pub(crate) fn enter_net(name: &str) -> Result<(), KernelError> {
+    let fd = match netns::open_named(name)? {
+        Found::Namespace(fd) => fd,
+        Found::Absent => {
+            return Err(
+                KernelError::from_errno(libc::ENOENT).with_detail(Some(format!(
+                    "no namespace {name} under {}",
+                    netns::RUN_DIR
+                ))),
+            );
+        }
+        Found::Stale => {
+            return Err(
+                KernelError::from_errno(libc::EINVAL).with_detail(Some(format!(
+                    "{}/{name} is not a mounted namespace",
+                    netns::RUN_DIR
+                ))),
+            );
+        }
+    };
+    setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)?;
     Ok(())
 }
 

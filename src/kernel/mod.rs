@@ -15,11 +15,13 @@ pub(crate) mod netns;
 pub(crate) mod nft;
 pub(crate) mod nft_write;
 pub(crate) mod observe;
+pub(crate) mod pidfd;
 pub(crate) mod profile;
 pub(crate) mod qdisc;
 pub(crate) mod ready;
 pub(crate) mod released;
 pub(crate) mod session;
+pub(crate) mod sockdiag;
 pub(crate) mod sockopt;
 #[allow(unsafe_code)]
 pub(crate) mod sys;

@@ -151,3 +151,24 @@ pub(crate) fn pidfd_open(pid: i32) -> io::Result<std::os::fd::OwnedFd> {
     // nothing else owns; OwnedFd closes it once.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r as libc::c_int) })
 }
+
+/// Send `signal` to the process a pidfd names (pidfd_send_signal(2)).
+/// A process that has already exited answers ESRCH, never another process.
+pub(crate) fn pidfd_send_signal(fd: BorrowedFd, signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: the fd is borrowed (open for the call); the siginfo pointer
+    // is null, which the call accepts (a plain kill-like signal).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0u32,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

@@ -127,7 +127,33 @@ pub enum Expr {
         packets: u64,
         bytes: u64,
     },
-    Reject,
+    /// `reject`: NFT_REJECT_ICMP_UNREACH (0, with an ICMP code),
+    /// NFT_REJECT_TCP_RST (1), NFT_REJECT_ICMPX_UNREACH (2, with an icmpx code).
+    Reject {
+        kind: u32,
+        code: u8,
+    },
+    /// An iptables target (`-j NAME`) run through the xtables compat
+    /// layer (REJECT, DNAT, SNAT, MASQUERADE …): its revision and options.
+    Target {
+        name: String,
+        rev: u32,
+        info: Vec<u8>,
+    },
+    /// `snat` (kind 0) or `dnat` (kind 1) to the address (and port) held in
+    /// the registers named.
+    Nat {
+        kind: u32,
+        family: u8,
+        reg_addr: Option<u32>,
+        reg_proto: Option<u32>,
+    },
+    /// `redirect`: DNAT to the receiving interface's own address.
+    Redirect {
+        reg_proto: Option<u32>,
+    },
+    /// `masquerade`: SNAT to the outgoing interface's address.
+    Masquerade,
     /// An iptables extension (`-m NAME`) run through the xtables compat
     /// layer: its revision and its binary options.
     Match {

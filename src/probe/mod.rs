@@ -21,6 +21,7 @@ pub mod outcome;
 pub mod path;
 pub mod pcapng;
 pub mod perf;
+pub mod service;
 
 pub mod sock;
 pub mod stats;

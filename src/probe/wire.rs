@@ -118,6 +118,15 @@ fn mac_at(b: &[u8], at: usize) -> Option<Mac> {
     Some(Mac(s))
 }
 
+/// An ICMP (ICMPv6) error in words: "port unreachable", "host unreachable".
+pub fn icmp_error_words(v6: bool, ty: u8, code: u8) -> String {
+    if v6 {
+        icmp6_error(ty, code)
+    } else {
+        icmp4_error(ty, code)
+    }
+}
+
 fn icmp4_error(ty: u8, code: u8) -> String {
     match (ty, code) {
         (ICMP_DEST_UNREACH, 0) => "network unreachable".into(),

@@ -60,9 +60,21 @@ pub fn render(v: &Verdict) -> String {
         (None, Some(n)) => n.clone(),
         (None, None) => c.dst_arg.clone(),
     };
-    let _ = writeln!(out, "doctor {} → {dst}: {}", c.src, headline(v));
+    let dst = match c.service {
+        Some(svc) => format!("{dst} {svc}"),
+        None => dst,
+    };
+    let _ = writeln!(
+        out,
+        "doctor {} → {dst}: {} [{}]",
+        c.src,
+        headline(v),
+        v.code
+    );
     if v.status == Status::Works {
-        if let Some(rtt) = v.probe.rtt_ms {
+        if let Some(s) = &v.probe.service {
+            let _ = writeln!(out, "probe: {}", s.text());
+        } else if let Some(rtt) = v.probe.rtt_ms {
             let _ = writeln!(out, "reply after {rtt:.3} ms ({} bytes of payload)", c.size);
         }
         let _ = writeln!(out, "way there: {}", way(&v.there.path));
@@ -111,6 +123,19 @@ pub fn render(v: &Verdict) -> String {
 /// What became of the probe, in a few words.
 fn headline(v: &Verdict) -> String {
     let c = &v.case;
+    if let Some(s) = &v.probe.service {
+        return match (v.status, &s.seen) {
+            (Status::Works, crate::probe::service::Seen::Sent) => {
+                "the service takes it (no error came back)".to_string()
+            }
+            (Status::Works, _) => "the service answers".to_string(),
+            _ => {
+                let t = s.text();
+                let why = t.split_once(": ").map_or(t.as_str(), |(_, w)| w);
+                format!("it does not answer: {why}")
+            }
+        };
+    }
     match v.status {
         Status::Works => "the path works".to_string(),
         _ => match (&v.probe.error, &v.not_from_dst, c.dst) {

@@ -4,12 +4,14 @@
 //! through; and the destination ignoring echo requests.
 
 use super::hooks::{Pass, passes};
-use crate::doctor::case::Ctx;
+use crate::doctor::case::{Ctx, Direction};
 use crate::doctor::cmd;
+use crate::doctor::code::Code;
 use crate::doctor::finding::Finding;
 use crate::doctor::netfilter::{Blame, Outcome, Packet, judge};
 use crate::doctor::snapshot::place;
 use crate::model::nft::{self, Chain, family_name, hook_name};
+use crate::probe::service::{Seen, Service};
 
 /// "chain FORWARD of table ip filter".
 fn chain_words(c: &Chain) -> String {
@@ -66,8 +68,10 @@ fn nname(s: &str) -> String {
 }
 
 /// The accept rule that lets the probe through this chain.
-fn accept(pass: &Pass, c: &Chain) -> (String, String) {
+fn accept(pass: &Pass, c: &Chain, service: Option<Service>) -> (String, String) {
     let v6 = pass.pkt.nfproto == nft::IPV6;
+    // The answer of a service goes back from its port: let the request in.
+    let service = service.filter(|_| pass.dir == Direction::There);
     let iif = pass.pkt.iif.as_ref().map(|x| x.0.clone());
     let oif = pass.pkt.oif.as_ref().map(|x| x.0.clone());
     let what = match pass.id {
@@ -76,7 +80,10 @@ fn accept(pass: &Pass, c: &Chain) -> (String, String) {
             pass.bridge.as_deref().unwrap_or("the bridge")
         ),
         "filter.arp" => "accept the ARP requests".to_string(),
-        _ => "accept the probe's packets".to_string(),
+        _ => match service {
+            Some(svc) => format!("accept {svc}"),
+            None => "accept the probe's packets".to_string(),
+        },
     };
     if c.looks_like_iptables() {
         let mut m = Vec::new();
@@ -91,7 +98,9 @@ fn accept(pass: &Pass, c: &Chain) -> (String, String) {
             if let Some(o) = &oif {
                 m.push(format!("-o {}", cmd::dev(o)));
             }
-            if matches!(pass.id, "filter.input" | "filter.output") {
+            if let Some(svc) = service {
+                m.push(format!("-p {} --dport {}", svc.proto.name(), svc.port));
+            } else if matches!(pass.id, "filter.input" | "filter.output") {
                 m.push(if v6 {
                     "-p ipv6-icmp".into()
                 } else {
@@ -119,7 +128,9 @@ fn accept(pass: &Pass, c: &Chain) -> (String, String) {
         if let Some(o) = &oif {
             m.push(format!("oifname {}", nname(o)));
         }
-        if matches!(pass.id, "filter.input" | "filter.output") {
+        if let Some(svc) = service {
+            m.push(format!("{} dport {}", svc.proto.name(), svc.port));
+        } else if matches!(pass.id, "filter.input" | "filter.output") {
             m.push(if v6 {
                 "meta l4proto ipv6-icmp".into()
             } else {
@@ -137,10 +148,31 @@ fn accept(pass: &Pass, c: &Chain) -> (String, String) {
     (what, cmd::exec(&pass.ns, &rule.replace("  ", " ")))
 }
 
-fn finding(pass: &Pass, blame: &Blame, certain: bool, unknown: &[String]) -> Finding {
+fn finding(cx: &Ctx, pass: &Pass, blame: &Blame, certain: bool, unknown: &[String]) -> Finding {
     let c = &blame.chain;
     let ns = &pass.ns;
     let mut f = Finding::new(pass.id, cause(pass, blame)).at(ns);
+    if let Some(with) = blame.rule.as_ref().and_then(|r| r.reject.as_ref()) {
+        f = f.code(Code::Rejected);
+        if let Some(s) = &cx.probe.service {
+            let fits = match &s.seen {
+                Seen::Reset => with.contains("tcp"),
+                Seen::Icmp { .. } => !with.contains("tcp"),
+                _ => false,
+            };
+            f = f.evidence(format!(
+                "the probe: {}{}",
+                s.text(),
+                if fits {
+                    " — the answer this rule sends"
+                } else {
+                    ""
+                }
+            ));
+        }
+    } else if let Some(s) = &cx.probe.service {
+        f = f.evidence(format!("the probe: {}", s.text()));
+    }
     if !certain {
         f = f.guess();
         for u in unknown {
@@ -179,7 +211,7 @@ fn finding(pass: &Pass, blame: &Blame, certain: bool, unknown: &[String]) -> Fin
             blame.via.join(" → ")
         ));
     }
-    let (what, command) = let_through(pass, blame);
+    let (what, command) = let_through(pass, blame, cx.case.service);
     f.fix(what, vec![command])
 }
 
@@ -190,13 +222,27 @@ fn cause(pass: &Pass, blame: &Blame) -> String {
     let what = pass.what.as_str();
     let how = match &blame.rule {
         None => "its policy is drop and no rule accepts it".to_string(),
-        Some(r) if r.chain == c.name => format!("rule {} drops it ({})", r.position, r.text),
-        Some(r) => format!(
-            "rule {} of chain {}, jumped to from it, drops it ({})",
-            r.position, r.chain, r.text
-        ),
+        Some(r) => {
+            let does = match &r.reject {
+                Some(with) => format!("rejects it with {with}"),
+                None => "drops it".to_string(),
+            };
+            if r.chain == c.name {
+                format!("rule {} {does} ({})", r.position, r.text)
+            } else {
+                format!(
+                    "rule {} of chain {}, jumped to from it, {does} ({})",
+                    r.position, r.chain, r.text
+                )
+            }
+        }
     };
     let chain = chain_words(c);
+    let drops = if blame.rule.as_ref().is_some_and(|r| r.reject.is_some()) {
+        "rejects"
+    } else {
+        "drops"
+    };
     match pass.id {
         "filter.br-netfilter" => format!(
             "br_netfilter sends frames bridged by {} in {ns} through the {} hooks, where {chain} drops {what}: {how}",
@@ -211,9 +257,9 @@ fn cause(pass: &Pass, blame: &Blame) -> String {
             "the nftables bridge family drops {what} bridged by {} in {ns}: in {chain}, {how}",
             pass.bridge.as_deref().unwrap_or("the bridge"),
         ),
-        "filter.forward" => format!("{ns}'s forward filter drops {what}: in {chain}, {how}"),
-        "filter.input" => format!("{ns}'s input filter drops {what}: in {chain}, {how}"),
-        "filter.output" => format!("{ns}'s output filter drops {what}: in {chain}, {how}"),
+        "filter.forward" => format!("{ns}'s forward filter {drops} {what}: in {chain}, {how}"),
+        "filter.input" => format!("{ns}'s input filter {drops} {what}: in {chain}, {how}"),
+        "filter.output" => format!("{ns}'s output filter {drops} {what}: in {chain}, {how}"),
         "filter.netdev" => format!(
             "a netdev filter on {} drops {what}: in {chain}, {how}",
             place(ns, pass.dev.as_deref().unwrap_or("?")),
@@ -250,11 +296,11 @@ fn chain_evidence(pass: &Pass, blame: &Blame) -> String {
 
 /// The fix: an accept rule before a dropping policy, else deleting the
 /// rule that drops (with the tool that made it).
-fn let_through(pass: &Pass, blame: &Blame) -> (String, String) {
+fn let_through(pass: &Pass, blame: &Blame, service: Option<Service>) -> (String, String) {
     let c = &blame.chain;
     let ns = &pass.ns;
     match &blame.rule {
-        None => accept(pass, c),
+        None => accept(pass, c, service),
         Some(r) => {
             let del = if c.looks_like_iptables() {
                 cmd::exec(
@@ -314,7 +360,7 @@ pub fn netfilter(cx: &Ctx) -> Vec<Finding> {
             // The same chain drops the other way too: one cause, and its
             // fix lets both ways through.
             if blame.rule.is_none() {
-                let (_, command) = accept(&pass, &blame.chain);
+                let (_, command) = accept(&pass, &blame.chain, cx.case.service);
                 let f = &mut out[*i];
                 let line = format!(
                     "it would drop {} too ({})",
@@ -334,14 +380,14 @@ pub fn netfilter(cx: &Ctx) -> Vec<Finding> {
             continue;
         }
         blamed.push((key, out.len()));
-        out.push(finding(&pass, &blame, certain, &unknown));
+        out.push(finding(cx, &pass, &blame, certain, &unknown));
     }
     out
 }
 
 /// The destination ignores echo requests altogether.
 pub fn echo_ignore(cx: &Ctx) -> Vec<Finding> {
-    if cx.probe.answered {
+    if cx.probe.answered || cx.case.service.is_some() {
         return Vec::new();
     }
     let Some(ns) = cx.fwd.delivered_in() else {

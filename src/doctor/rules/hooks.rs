@@ -239,12 +239,12 @@ fn echo(cx: &Ctx, way: &Way, dir: Direction, out: &mut Vec<Pass>) {
     let (Some(src), Some(dst)) = (way.src, way.dst) else {
         return;
     };
-    let pkt = Packet::echo(src, dst, dir == Direction::Back, cx.case.size);
+    let pkt = first_packet(cx, src, dst, dir);
     let ip = ip_families(&pkt);
     let mut p = Passes {
         out,
         dir,
-        what: dir.packet().to_string(),
+        what: cx.case.what(dir),
     };
     let last = way.legs.len().saturating_sub(1);
     for (i, leg) in way.legs.iter().enumerate() {
@@ -324,6 +324,28 @@ fn echo(cx: &Ctx, way: &Way, dir: Direction, out: &mut Vec<Pass>) {
             );
         }
     }
+}
+
+/// The packet that goes this way: the echo request (reply), or with a
+/// service its first packet (TCP SYN, the UDP datagram) and the answer,
+/// from the probe's own source port when it had one.
+pub fn first_packet(cx: &Ctx, src: IpAddr, dst: IpAddr, dir: Direction) -> Packet {
+    let reply = dir == Direction::Back;
+    let Some(svc) = cx.case.service else {
+        return Packet::echo(src, dst, reply, cx.case.size);
+    };
+    let ephemeral = cx
+        .probe
+        .service
+        .as_ref()
+        .and_then(|s| s.local)
+        .map_or(40_000, |a| a.port());
+    let ports = if reply {
+        (svc.port, ephemeral)
+    } else {
+        (ephemeral, svc.port)
+    };
+    Packet::service(src, dst, svc.proto.number(), ports, reply)
 }
 
 /// The ARP request of one hop: asked by the sender, answered by the next hop.

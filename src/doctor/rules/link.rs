@@ -172,6 +172,11 @@ pub fn placement(cx: &Ctx) -> Vec<Finding> {
             }
         }
     }
+    if lost.is_empty()
+        && let Some(f) = moved(cx, d)
+    {
+        return vec![f];
+    }
     if let [(ns, l, p)] = lost.as_slice() {
         let via = match cx.snap.bridge_of(ns, p) {
             Some(b) => format!("the other end of {}'s port {}", b.name, p.name),
@@ -222,4 +227,126 @@ pub fn placement(cx: &Ctx) -> Vec<Finding> {
         .at(d)
         .evidence(format!("{d}: no interface besides lo")),
     ]
+}
+
+/// A veth end sitting in another namespace than `d`, without an address,
+/// its peer still on the side it came from: `d`'s interface, moved away
+/// (a move takes the addresses with it). The lab file, when there is one,
+/// says which interface it was and what its addresses were.
+fn moved(cx: &Ctx, d: &str) -> Option<Finding> {
+    let wanted: Vec<&crate::doctor::snapshot::Intended> =
+        cx.snap.intended.iter().filter(|i| i.node == d).collect();
+    let mut found: Vec<(String, LiveLink, String, LiveLink)> = Vec::new();
+    for (ns, n) in &cx.snap.ns {
+        if ns == d {
+            continue;
+        }
+        for l in n.links.iter().filter(|l| l.kind.as_deref() == Some("veth")) {
+            if l.master.is_some() || l.addrs.iter().any(|a| !a.is_kernel_made()) {
+                continue;
+            }
+            let Some((pns, pl)) = cx.snap.peer(ns, l.index) else {
+                continue;
+            };
+            if pns == ns {
+                continue;
+            }
+            // With a lab file: only the interface it gives `d`.
+            if !wanted.is_empty() && !wanted.iter().any(|w| w.iface == l.name) {
+                continue;
+            }
+            found.push((ns.clone(), l.clone(), pns.to_string(), pl.clone()));
+        }
+    }
+    let [(ns, l, pns, pl)] = found.as_slice() else {
+        return None;
+    };
+    let mut cmds = vec![cmd::ip(
+        ns,
+        &format!("link set dev {} netns {}", cmd::dev(&l.name), cmd::dev(d)),
+    )];
+    let from_lab: Vec<String> = wanted
+        .iter()
+        .filter(|w| w.iface == l.name)
+        .flat_map(|w| w.addrs.iter().map(|a| a.to_string()))
+        .collect();
+    // Without a lab file: the address asked for, when one was.
+    let addrs = if from_lab.is_empty() {
+        cx.case
+            .dst
+            .filter(|_| cx.case.dst_node.is_none())
+            .map(|ip| {
+                let plen = cx
+                    .snap
+                    .get(&cx.case.src)
+                    .and_then(|n| {
+                        n.links
+                            .iter()
+                            .flat_map(|x| x.addrs.iter())
+                            .find(|a| a.net.contains(&ip))
+                    })
+                    .map_or(if ip.is_ipv4() { 24 } else { 64 }, |a| a.net.prefix_len());
+                vec![format!("{ip}/{plen}")]
+            })
+            .unwrap_or_default()
+    } else {
+        from_lab
+    };
+    if addrs.is_empty() {
+        cmds.push(cmd::ip(
+            d,
+            &format!("addr add ADDRESS/PREFIX dev {}", cmd::dev(&l.name)),
+        ));
+    }
+    for a in &addrs {
+        cmds.push(cmd::ip(
+            d,
+            &format!("addr add {a} dev {}", cmd::dev(&l.name)),
+        ));
+    }
+    cmds.push(cmd::ip(
+        d,
+        &format!("link set dev {} up", cmd::dev(&l.name)),
+    ));
+    let side = match cx.snap.bridge_of(pns, pl) {
+        Some(b) => format!("a port of {} there", b.name),
+        None => "still where it was".to_string(),
+    };
+    let mut f = Finding::new(
+        "link.moved",
+        format!(
+            "{d}'s interface {} is now in {ns}: it was moved out of {d}, and its addresses went with the move; its peer {} is still in {pns} ({side})",
+            l.name,
+            place(pns, &pl.name)
+        ),
+    )
+    .at(d)
+    .at(ns)
+    .evidence(format!("{d}: no interface besides lo"))
+    .evidence(format!(
+        "{}: a veth without an address, {}, its peer {}",
+        place(ns, &l.name),
+        if l.admin_up { "up" } else { "down" },
+        place(pns, &pl.name)
+    ));
+    if wanted.is_empty() {
+        f = f.guess();
+    } else {
+        f = f.evidence(format!(
+            "the lab file gives {d} the interface {}{}",
+            l.name,
+            if addrs.is_empty() {
+                String::new()
+            } else {
+                format!(" with {}", addrs.join(", "))
+            }
+        ));
+    }
+    Some(f.fix(
+        format!(
+            "move {} back into {d} and give it its address again",
+            l.name
+        ),
+        cmds,
+    ))
 }

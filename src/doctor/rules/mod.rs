@@ -11,6 +11,7 @@ pub mod link;
 pub mod neigh;
 pub mod queue;
 pub mod route;
+pub mod service;
 pub mod size;
 
 use super::case::Ctx;
@@ -31,8 +32,8 @@ pub const RULES: &[Rule] = &[
         check: link::down,
     },
     Rule {
-        ids: &["link.wrong-ns", "link.none"],
-        about: "the destination has no interface; a veth end sits in another namespace",
+        ids: &["link.wrong-ns", "link.moved", "link.none"],
+        about: "the destination has no interface: a veth end never moved into it, or moved out of it into another namespace",
         check: link::placement,
     },
     Rule {
@@ -127,6 +128,21 @@ pub const RULES: &[Rule] = &[
         ],
         about: "an nftables or iptables chain on the way drops the probe",
         check: filter::netfilter,
+    },
+    Rule {
+        ids: &["nat.dnat", "nat.snat"],
+        about: "address translation on the way (DNAT, redirect, SNAT, masquerade) sends the connection elsewhere",
+        check: service::nat,
+    },
+    Rule {
+        ids: &[
+            "service.no-listener",
+            "service.wrong-address",
+            "service.other-namespace",
+            "service.backlog-full",
+        ],
+        about: "nothing listens on the port where the connection lands, only on another address (127.0.0.1), in another namespace, or its accept queue is full",
+        check: service::listeners,
     },
     Rule {
         ids: &["filter.icmp-echo-ignore"],

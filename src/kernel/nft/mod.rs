@@ -190,7 +190,29 @@ pub(crate) fn parse_expr(b: &[u8]) -> Option<Expr> {
             bytes: find(&d, NFTA_COUNTER_BYTES).and_then(be64).unwrap_or(0),
             packets: find(&d, NFTA_COUNTER_PACKETS).and_then(be64).unwrap_or(0),
         },
-        "reject" => Expr::Reject,
+        "reject" => Expr::Reject {
+            kind: u(NFTA_REJECT_TYPE).unwrap_or(0),
+            code: find(&d, NFTA_REJECT_ICMP_CODE)
+                .and_then(|v| v.first().copied())
+                .unwrap_or(0),
+        },
+        "target" => Expr::Target {
+            name: find(&d, NFTA_TARGET_NAME).map(string).unwrap_or_default(),
+            rev: u(NFTA_TARGET_REV).unwrap_or(0),
+            info: find(&d, NFTA_TARGET_INFO)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default(),
+        },
+        "nat" => Expr::Nat {
+            kind: u(NFTA_NAT_TYPE).unwrap_or(0),
+            family: u(NFTA_NAT_FAMILY).unwrap_or(0) as u8,
+            reg_addr: u(NFTA_NAT_REG_ADDR_MIN),
+            reg_proto: u(NFTA_NAT_REG_PROTO_MIN),
+        },
+        "redir" => Expr::Redirect {
+            reg_proto: u(NFTA_REDIR_REG_PROTO_MIN),
+        },
+        "masq" => Expr::Masquerade,
         "match" => Expr::Match {
             name: find(&d, NFTA_MATCH_NAME).map(string).unwrap_or_default(),
             rev: u(NFTA_MATCH_REV).unwrap_or(0),

@@ -89,3 +89,17 @@ pub(super) const NFT_LOOKUP_F_INV: u32 = 1;
 pub(super) const NFTA_MATCH_NAME: u16 = 1;
 pub(super) const NFTA_MATCH_REV: u16 = 2;
 pub(super) const NFTA_MATCH_INFO: u16 = 3;
+/// enum nft_reject_attributes; enum nft_reject_types.
+pub(super) const NFTA_REJECT_TYPE: u16 = 1;
+pub(super) const NFTA_REJECT_ICMP_CODE: u16 = 2;
+/// enum nft_target_attributes (an xtables target run through nft_compat).
+pub(super) const NFTA_TARGET_NAME: u16 = 1;
+pub(super) const NFTA_TARGET_REV: u16 = 2;
+pub(super) const NFTA_TARGET_INFO: u16 = 3;
+/// enum nft_nat_attributes.
+pub(super) const NFTA_NAT_TYPE: u16 = 1;
+pub(super) const NFTA_NAT_FAMILY: u16 = 2;
+pub(super) const NFTA_NAT_REG_ADDR_MIN: u16 = 3;
+pub(super) const NFTA_NAT_REG_PROTO_MIN: u16 = 5;
+/// enum nft_redir_attributes (and nft_masq's, the same numbers).
+pub(super) const NFTA_REDIR_REG_PROTO_MIN: u16 = 1;
