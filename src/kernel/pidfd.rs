@@ -19,6 +19,19 @@ impl Pidfd {
         Ok(Pidfd { fd })
     }
 
+    /// Sends `signal` through the pidfd, so a reused pid is never hit.
+    pub(crate) fn signal(&self, signal: libc::c_int) -> Result<(), KernelError> {
+        Ok(sys::pidfd_send_signal(self.fd.as_fd(), signal)?)
+    }
+
+    /// Waits until the process has exited, whoever its parent is (a pidfd
+    /// becomes readable at exit), at most `limit_ms`.
+    pub(crate) fn wait_exit(&self, limit_ms: u16) {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(limit_ms));
+    }
+
     /// SIGKILL, then wait until it has exited (a zombie holds no
     /// namespace). Left unreaped: whoever holds its `Child` may still wait.
     /// A process that is already gone is no error.

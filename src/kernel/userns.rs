@@ -415,10 +415,10 @@ pub(crate) fn settle(idle: impl FnOnce() -> bool) {
 }
 
 fn stop(pid: i32, child: &Mutex<Option<Child>>) {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use nix::sys::signal::{Signal, kill};
-    let pidfd = super::sys::pidfd_open(pid);
-    if kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM).is_err() {
+    let Ok(pidfd) = super::pidfd::Pidfd::open(pid as u32) else {
+        return;
+    };
+    if pidfd.signal(libc::SIGTERM).is_err() {
         return;
     }
     if let Ok(mut c) = child.lock()
@@ -427,12 +427,9 @@ fn stop(pid: i32, child: &Mutex<Option<Child>>) {
         let _ = c.wait();
         return;
     }
-    if let Ok(fd) = pidfd {
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        // It ends at once on SIGTERM; the bound only guards against a
-        // holder stuck in the kernel.
-        let _ = poll(&mut fds, PollTimeout::from(10_000u16));
-    }
+    // It ends at once on SIGTERM; the bound only guards against a holder
+    // stuck in the kernel.
+    pidfd.wait_exit(10_000);
 }
 
 /// The user's ids outside (for the holder's maps).
