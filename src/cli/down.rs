@@ -20,6 +20,9 @@ pub struct Args {
     pub no_wait: bool,
     #[arg(long, short)]
     pub quiet: bool,
+    /// The host of a split lab whose part this is (parts are removed by their marks, so this only checks the name against the file)
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
 }
 
 pub(crate) fn run(a: Args) -> i32 {
@@ -27,7 +30,15 @@ pub(crate) fn run(a: Args) -> i32 {
         return orphans();
     };
     let name = match load::lab_arg(lab) {
-        Ok(l) => l.name().to_string(),
+        Ok(l) => {
+            if let (Some(h), load::LabArg::File(f)) = (&a.host, &l)
+                && f.lab.hosts.get(h).is_none()
+            {
+                super::error(format!("--host {h}: not a host of lab {}", f.lab.name));
+                return super::USAGE;
+            }
+            l.name().to_string()
+        }
         Err(code) => return code,
     };
     let bar = Bar::new(a.quiet);

@@ -65,6 +65,9 @@ pub struct Args {
     /// With --all: probe the service udp/PORT (a datagram per pair, and any ICMP error it draws)
     #[arg(long, value_name = "PORT", requires = "all", conflicts_with_all = ["expect", "count"])]
     pub udp: Option<u16>,
+    /// With --all on a lab split over hosts: this host's name (default: the host whose underlay address is on this machine); its nodes ping every address of the lab, those on other hosts included
+    #[arg(long, value_name = "NAME", requires = "all")]
+    pub host: Option<String>,
     /// Machine-readable output
     #[arg(long)]
     pub json: bool,
@@ -278,17 +281,34 @@ fn single(
 }
 
 /// The nodes of `--all LAB` and the expectations that come with them.
-fn lab_nodes(lab: &str) -> Result<(String, Vec<String>, Vec<Expectation>), i32> {
+type Remote = Vec<(String, Vec<std::net::IpAddr>)>;
+
+/// A split lab's nodes on this host, and the addresses of those on others.
+fn split(lab: &mut crate::model::Lab, host: Option<&str>) -> Result<(Vec<String>, Remote), i32> {
+    if let Err(e) = crate::engine::hosts::choose(lab, host, true) {
+        super::error(e);
+        return Err(USAGE);
+    }
+    let nodes = lab
+        .netns_nodes()
+        .filter(|(n, _)| crate::model::hosts::is_local(lab, n))
+        .map(|(n, _)| n.to_string())
+        .collect();
+    Ok((nodes, crate::model::hosts::remote_addresses(lab)))
+}
+
+fn lab_nodes(lab: &str, host: Option<&str>) -> Result<(String, Vec<String>, Vec<Expectation>, Remote), i32> {
     if lab.is_empty() {
         return Ok((
             "every named namespace".into(),
             netns::list_named(),
             Vec::new(),
+            Vec::new(),
         ));
     }
     // A file's nodes are its namespaces; a name's are those carrying its mark.
-    if let load::LabArg::File(l) = load::lab_arg(lab)? {
-        let nodes: Vec<String> = l.lab.netns_nodes().map(|(n, _)| n.to_string()).collect();
+    if let load::LabArg::File(mut l) = load::lab_arg(lab)? {
+        let (nodes, remote) = split(&mut l.lab, host)?;
         let present: BTreeSet<String> = netns::list_named().into_iter().collect();
         let missing: Vec<&str> = nodes
             .iter()
@@ -303,7 +323,8 @@ fn lab_nodes(lab: &str) -> Result<(String, Vec<String>, Vec<Expectation>), i32> 
             ));
             return Err(FAILED);
         }
-        return Ok((format!("lab {}", l.lab.name), nodes, l.lab.expect));
+        let expect = local_expectations(&l.lab);
+        return Ok((format!("lab {}", l.lab.name), nodes, expect, remote));
     }
     let mut session = match Session::new() {
         Ok(s) => s,
@@ -337,9 +358,18 @@ fn lab_nodes(lab: &str) -> Result<(String, Vec<String>, Vec<Expectation>), i32> 
         return Err(USAGE);
     }
     // The recorded file's order and expectations, when vnet brought the lab up.
-    let recorded = record::load(lab).and_then(|r| {
-        crate::model::parse_lab(r.file.as_deref().unwrap_or("recorded"), r.text.as_deref()?).ok()
+    let rec = record::load(lab);
+    let recorded = rec.as_ref().and_then(|r| {
+        let mut l =
+            crate::model::parse_lab(r.file.as_deref().unwrap_or("recorded"), r.text.as_deref()?)
+                .ok()?;
+        l.hosts.here = r.host.clone();
+        Some(l)
     });
+    let remote = recorded
+        .as_ref()
+        .map(crate::model::hosts::remote_addresses)
+        .unwrap_or_default();
     let order: Vec<&str> = recorded
         .as_ref()
         .map(|l| l.netns_nodes().map(|(n, _)| n).collect())
@@ -350,9 +380,23 @@ fn lab_nodes(lab: &str) -> Result<(String, Vec<String>, Vec<Expectation>), i32> 
     });
     let expect = recorded
         .as_ref()
-        .map(|l| l.expect.clone())
+        .map(local_expectations)
         .unwrap_or_default();
-    Ok((format!("lab {lab}"), nodes, expect))
+    Ok((format!("lab {lab}"), nodes, expect, remote))
+}
+
+/// Expectations between nodes of this host (a split lab's others are
+/// checked from the host their source is on).
+fn local_expectations(lab: &crate::model::Lab) -> Vec<Expectation> {
+    lab.expect
+        .iter()
+        .filter(|e| {
+            [&e.from, &e.to]
+                .iter()
+                .all(|n| *n == HOST || crate::model::hosts::is_local(lab, n))
+        })
+        .cloned()
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -371,7 +415,7 @@ fn all(a: &Args, lab: &str) -> i32 {
     if let Err(e) = world::require_privilege("ping --all") {
         return report(&e);
     }
-    let (what, mut nodes, mut expect) = match lab_nodes(lab) {
+    let (what, mut nodes, mut expect, remote) = match lab_nodes(lab, a.host.as_deref()) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -408,7 +452,7 @@ fn all(a: &Args, lab: &str) -> i32 {
             }
         }
     }
-    if nodes.len() < 2 {
+    if nodes.len() + remote.len() < 2 {
         super::error(format!(
             "{what} has {} node{}: nothing to ping",
             nodes.len(),
@@ -428,10 +472,27 @@ fn all(a: &Args, lab: &str) -> i32 {
         max_neigh: a.max_neigh,
         count: a.count.unwrap_or(1),
     };
-    let m = match matrix::run(&mut world, &nodes, &opts) {
-        Ok(m) => m,
-        Err(e) => return report(&e),
+    let mut m = if nodes.len() > 1 {
+        match matrix::run(&mut world, &nodes, &opts) {
+            Ok(m) => m,
+            Err(e) => return report(&e),
+        }
+    } else {
+        crate::probe::outcome::MatrixReport {
+            nodes: nodes.clone(),
+            count: opts.count.max(1),
+            ..Default::default()
+        }
     };
+    if !remote.is_empty() {
+        match crate::probe::remote::run(&world, &nodes, &remote, opts.count, a.timeout) {
+            Ok(pairs) => {
+                m.nodes.extend(remote.iter().map(|(n, _)| n.clone()));
+                m.pairs.extend(pairs);
+            }
+            Err(e) => return report(&e),
+        }
+    }
     let checked = outcome::check(&expect, &m);
     let ok = if expect.is_empty() {
         m.all_answered()

@@ -30,6 +30,9 @@ pub struct Args {
     /// Seconds to wait for carrier and forwarding once the changes are made
     #[arg(long, default_value_t = 15.0)]
     pub ready_timeout: f64,
+    /// Build this host's part of a lab split over `hosts:` (default: the host whose underlay address is on this machine)
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -43,10 +46,14 @@ pub enum Format {
 }
 
 pub(crate) fn run(a: Args) -> i32 {
-    let loaded = match load::lab_file(&a.file) {
+    let mut loaded = match load::lab_file(&a.file) {
         Ok(l) => l,
         Err(code) => return code,
     };
+    if let Err(e) = engine::hosts::choose(&mut loaded.lab, a.host.as_deref(), !a.dry_run) {
+        super::error(e);
+        return USAGE;
+    }
     let lab = &loaded.lab;
     if a.dry_run {
         return dry_run(&a, &loaded);
@@ -84,6 +91,16 @@ pub(crate) fn run(a: Args) -> i32 {
     match result {
         Ok(r) => {
             let took = elapsed(r.elapsed);
+            if let Some(h) = &lab.hosts.here {
+                crate::outln!(
+                    "{}: part of host {h} ({} tunnel end(s) to other hosts)",
+                    lab.name,
+                    crate::model::hosts::tunnels(lab)
+                        .iter()
+                        .filter(|t| t.hosts.contains(h))
+                        .count()
+                );
+            }
             if r.plan.is_empty() {
                 crate::outln!(
                     "{}: nothing to do, the kernel matches the file ({} namespaces, {} interfaces; checked in {took})",

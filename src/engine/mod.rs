@@ -4,6 +4,7 @@
 pub mod cond;
 pub mod down;
 pub mod files;
+pub mod hosts;
 pub mod impair;
 pub mod live;
 pub mod lock;

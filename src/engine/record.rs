@@ -28,6 +28,9 @@ pub struct Record {
     /// `engine::orphans`) once it is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<Owner>,
+    /// The host whose part of a split lab this machine holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// A process, told apart from a later one with the same pid by its start

@@ -101,6 +101,13 @@ pub fn show(name: &str, lab: Option<Lab>) -> Result<LabStatus, EngineError> {
         let r = rec.as_ref()?;
         crate::model::parse_lab(r.file.as_deref().unwrap_or("recorded"), r.text.as_deref()?).ok()
     });
+    // A split lab: the part this machine holds, as recorded by `up`.
+    let lab = lab.map(|mut l| {
+        if l.hosts.here.is_none() && !l.hosts.is_empty() {
+            l.hosts.here = rec.as_ref().and_then(|r| r.host.clone());
+        }
+        l
+    });
     let net = lab.as_ref().map(desired).unwrap_or_default();
     let mut session = Session::new().map_err(|e| EngineError::kernel("open netlink", e))?;
     let journal = rec.as_ref().map(|r| r.journal.clone()).unwrap_or_default();

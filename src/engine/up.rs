@@ -221,6 +221,7 @@ fn up_locked(
         pid: std::process::id(),
         journal: journal.clone(),
         owner: opts.owner.clone(),
+        host: lab.hosts.here.clone(),
     };
     record::save(&rec).map_err(|e| EngineError::Io("write the state record".into(), e))?;
 
@@ -310,6 +311,7 @@ fn ensure_record(
         pid: std::process::id(),
         journal: journal.clone(),
         owner: opts.owner.clone(),
+        host: lab.hosts.here.clone(),
     };
     record::save(&rec).map_err(|e| EngineError::Io("write the state record".into(), e))
 }
@@ -325,6 +327,11 @@ fn created_names(a: &Action) -> Vec<String> {
     match a {
         Action::AddNetns { ns, .. } => vec![ns.clone()],
         Action::AddBridge {
+            ns: Netns::Host,
+            name,
+            ..
+        } => vec![name.clone()],
+        Action::AddVxlan {
             ns: Netns::Host,
             name,
             ..
@@ -424,6 +431,15 @@ fn readiness(net: &Net, plan: &Plan) -> Want {
                 // With STP the ports learn for twice the forward delay first.
                 if has_port && !iface.addrs.is_empty() && !stp {
                     want.insert((ns.clone(), name.clone(), Need::Carrier));
+                }
+            }
+            // A tunnel end has carrier once up; as a bridge port it must
+            // forward before the network is ready.
+            IfaceKind::Vxlan(_) => {
+                if let Some(m) = &iface.master
+                    && stp.get(&(ns.clone(), m.clone())) == Some(&false)
+                {
+                    want.insert((ns.clone(), name.clone(), Need::Forwarding));
                 }
             }
         }

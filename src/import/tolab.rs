@@ -64,6 +64,7 @@ pub fn to_lab(w: &World, name: &str, opts: Options) -> Converted {
         expect: Vec::new(),
         ipv6_link_local: c.opts.ipv6_link_local,
         index: Default::default(),
+        hosts: Default::default(),
     };
     let mut notes = c.notes;
     notes.sort_by_key(|n| n.line);

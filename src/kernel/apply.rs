@@ -82,6 +82,18 @@ fn hint(action: &Action, e: &KernelError) -> Option<&'static str> {
         (Action::AddBridge { .. } | Action::AddVeth { .. }, libc::EEXIST) => Some(
             "an interface with this name appeared after vnet read the kernel (another tool at work?); run `vnet up` again",
         ),
+        (Action::AddVxlan { .. }, libc::EEXIST) => Some(
+            "a VXLAN device with this VNI and port exists already on this host (another lab, or by hand); set another `vni_base` on the hosts",
+        ),
+        (Action::AddVxlan { .. }, libc::EADDRINUSE) => Some(
+            "the tunnel's UDP port is taken on this host; set another `port` on the hosts",
+        ),
+        (Action::AddVxlan { .. }, libc::EOPNOTSUPP) => {
+            Some("this kernel has no VXLAN support (CONFIG_VXLAN, module vxlan)")
+        }
+        (Action::AddVxlan { .. }, libc::ENODEV) => {
+            Some("the host's `interface:` is not an interface of this machine")
+        }
         (Action::AddAddr { .. }, libc::EEXIST) => {
             Some("the address is already on another interface of this namespace")
         }
@@ -387,6 +399,9 @@ impl<'a> Executor<'a> {
                         want(ns, m);
                     }
                 }
+                Action::AddVxlan {
+                    underlay: Some(d), ..
+                } => want(&Netns::Host, d),
                 Action::AddAddr { ns, dev, .. }
                 | Action::DelAddr { ns, dev, .. }
                 | Action::SetConditions { ns, dev, .. } => want(ns, dev),
@@ -563,6 +578,49 @@ impl<'a> Executor<'a> {
                     msg::new_veth(&m, &p, peer_fd),
                     NLM_F_CREATE | NLM_F_EXCL,
                 )
+            }
+            Action::AddVxlan {
+                ns,
+                name,
+                vni,
+                remote,
+                local,
+                port,
+                underlay,
+                mtu,
+                mac,
+            } => {
+                self.forget_or_learn(ns, name, 0);
+                let into = match ns {
+                    Netns::Host => None,
+                    Netns::Named(_) => Some(self.session.ns_fd(ns).ok_or_else(|| {
+                        KernelError::from_errno(libc::ENOENT)
+                            .with_detail(Some(format!("namespace {ns} is not open")))
+                    })?),
+                };
+                let underlay = underlay
+                    .as_ref()
+                    .map(|d| self.needs_index(&Netns::Host, d))
+                    .transpose()?;
+                let v = msg::NewVxlan {
+                    vni: *vni,
+                    remote: *remote,
+                    local: *local,
+                    port: *port,
+                    underlay,
+                    into,
+                    iface: NewIface {
+                        name,
+                        index: 0,
+                        group: self.group,
+                        mtu: *mtu,
+                        mac: mac.map(|m| m.0),
+                        up: false,
+                    },
+                };
+                // Sent in the host namespace: the tunnel's socket lives on
+                // the underlay whatever namespace the device ends up in.
+                (Netns::Host, msg::new_vxlan(&v), NLM_F_CREATE | NLM_F_EXCL)
             }
             Action::SetLink { ns, name, set } => {
                 let master = match &set.master {
@@ -756,7 +814,9 @@ impl<'a> Executor<'a> {
             Netns::Named(n) => !self.fresh.contains(n),
         };
         match a {
-            Action::AddBridge { ns, name, .. } if outside(ns) => {
+            Action::AddBridge { ns, name, .. } | Action::AddVxlan { ns, name, .. }
+                if outside(ns) =>
+            {
                 self.created.links.push((ns.clone(), name.clone()));
             }
             Action::AddVeth { a, b } => {

@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
     AfSpecInet6, AfSpecUnspec, BridgeStpState, In6AddrGenMode, InfoBridge, InfoData, InfoKind,
-    InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -91,6 +91,47 @@ pub(crate) fn new_veth(
     m.attributes.push(LinkAttribute::LinkInfo(vec![
         LinkInfo::Kind(InfoKind::Veth),
         LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))),
+    ]));
+    RouteNetlinkMessage::NewLink(m)
+}
+
+/// What a VXLAN tunnel end needs besides its name and marks.
+pub(crate) struct NewVxlan<'a> {
+    pub vni: u32,
+    pub remote: IpAddr,
+    pub local: IpAddr,
+    pub port: u16,
+    /// Index of the underlay interface, in the namespace the request is sent to.
+    pub underlay: Option<u32>,
+    /// Where the device goes once made (None: where the request is sent);
+    /// its UDP socket stays in the sending namespace.
+    pub into: Option<RawFd>,
+    pub iface: NewIface<'a>,
+}
+
+/// A VXLAN device, learning on, unicast to one remote.
+pub(crate) fn new_vxlan(v: &NewVxlan) -> RouteNetlinkMessage {
+    let mut m = new_iface(&v.iface);
+    if let Some(fd) = v.into {
+        m.attributes.push(LinkAttribute::NetNsFd(fd));
+    }
+    let mut data = vec![InfoVxlan::Id(v.vni)];
+    match v.remote {
+        IpAddr::V4(a) => data.push(InfoVxlan::Group(a)),
+        IpAddr::V6(a) => data.push(InfoVxlan::Group6(a)),
+    }
+    match v.local {
+        IpAddr::V4(a) => data.push(InfoVxlan::Local(a)),
+        IpAddr::V6(a) => data.push(InfoVxlan::Local6(a)),
+    }
+    if let Some(i) = v.underlay {
+        data.push(InfoVxlan::Link(i));
+    }
+    data.push(InfoVxlan::Port(v.port));
+    data.push(InfoVxlan::Learning(true));
+    m.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Vxlan),
+        LinkInfo::Data(InfoData::Vxlan(data)),
     ]));
     RouteNetlinkMessage::NewLink(m)
 }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ipnet::IpNet;
 
 use super::conditions::Conditions;
+use super::hosts;
 use super::lab::{Lab, Mac, Netns, NodeKind};
 use super::route::Route;
 
@@ -46,6 +47,24 @@ pub struct Iface {
 pub enum IfaceKind {
     Veth { peer_ns: Netns, peer: String },
     Bridge { stp: bool, vlan_filtering: bool },
+    /// This host's end of a link to a node on another host.
+    Vxlan(Vxlan),
+}
+
+/// A VXLAN tunnel end: created in the host namespace (its UDP socket stays
+/// there, on the underlay) and then placed where the link's end lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vxlan {
+    pub vni: u32,
+    /// The far host's underlay address.
+    pub remote: std::net::IpAddr,
+    /// This host's underlay address.
+    pub local: std::net::IpAddr,
+    pub port: u16,
+    /// The underlay interface, when the file names one.
+    pub underlay: Option<String>,
+    /// The far host (for messages).
+    pub far_host: String,
 }
 
 impl IfaceKind {
@@ -53,6 +72,7 @@ impl IfaceKind {
         match self {
             IfaceKind::Veth { .. } => "veth",
             IfaceKind::Bridge { .. } => "bridge",
+            IfaceKind::Vxlan(_) => "vxlan",
         }
     }
 }
@@ -108,7 +128,12 @@ impl Net {
 /// The kernel network a lab stands for.
 pub fn desired(lab: &Lab) -> Net {
     let mut net = Net::default();
+    let tunnels = hosts::tunnels(lab);
+    let split = lab.hosts.here.is_some();
     for (name, node) in lab.netns_nodes() {
+        if split && !hosts::is_local(lab, name) {
+            continue;
+        }
         let spec = net
             .namespaces
             .entry(Netns::Named(name.to_string()))
@@ -125,6 +150,9 @@ pub fn desired(lab: &Lab) -> Net {
         }
     }
     for (name, b) in lab.bridges() {
+        if split && !hosts::is_local(lab, name) {
+            continue;
+        }
         let ns = lab.namespace_of(name);
         let spec = net.namespaces.entry(ns).or_default();
         let v6 = b.ips.iter().any(|a| matches!(a, IpNet::V6(_)));
@@ -145,7 +173,7 @@ pub fn desired(lab: &Lab) -> Net {
             },
         );
     }
-    for link in &lab.links {
+    for (index, link) in lab.links.iter().enumerate() {
         for (i, (me, peer)) in [
             (&link.ends[0], &link.ends[1]),
             (&link.ends[1], &link.ends[0]),
@@ -153,6 +181,16 @@ pub fn desired(lab: &Lab) -> Net {
         .into_iter()
         .enumerate()
         {
+            if split && !hosts::is_local(lab, &me.node) {
+                continue;
+            }
+            let kind = match tunnel_end(lab, &tunnels, index, i) {
+                Some(vx) if split => IfaceKind::Vxlan(vx),
+                _ => IfaceKind::Veth {
+                    peer_ns: lab.namespace_of(&peer.node),
+                    peer: peer.interface.clone(),
+                },
+            };
             let ns = lab.namespace_of(&me.node);
             let master = match lab.node(&me.node).map(|n| &n.kind) {
                 Some(NodeKind::Bridge(_)) => Some(me.node.clone()),
@@ -164,10 +202,7 @@ pub fn desired(lab: &Lab) -> Net {
                 me.interface.clone(),
                 Iface {
                     name: me.interface.clone(),
-                    kind: IfaceKind::Veth {
-                        peer_ns: lab.namespace_of(&peer.node),
-                        peer: peer.interface.clone(),
-                    },
+                    kind,
                     master,
                     addrs: me.ips.iter().copied().collect(),
                     mtu: me.mtu,
@@ -186,6 +221,21 @@ pub fn desired(lab: &Lab) -> Net {
         }
     }
     net
+}
+
+/// End `end` of link `link` as a tunnel end, when the link crosses hosts.
+fn tunnel_end(lab: &Lab, tunnels: &[hosts::Tunnel], link: usize, end: usize) -> Option<Vxlan> {
+    let t = hosts::tunnel_of(tunnels, link)?;
+    let me = lab.hosts.get(&t.hosts[end])?;
+    let far = lab.hosts.get(&t.hosts[1 - end])?;
+    Some(Vxlan {
+        vni: t.vni,
+        remote: far.address,
+        local: me.address,
+        port: t.port,
+        underlay: me.interface.clone(),
+        far_host: far.name.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -214,5 +264,33 @@ mod tests {
         );
         assert_eq!(ns1.sysctls["net.ipv4.ip_forward"], "0");
         assert_eq!(net.veth_pairs().len(), 2);
+    }
+
+    #[test]
+    fn a_host_part_has_its_nodes_and_tunnel_ends() {
+        let text = "name: split\nhosts:\n  - { name: a, address: 192.0.2.1 }\n  - { name: b, address: 192.0.2.2, interface: eth9 }\nnodes:\n  n1: {}\n  n2: { host: b }\n  br0: { kind: bridge }\nlinks:\n  - endpoints: [\"n1:eth0\", \"n2:eth0\"]\n  - endpoints: [\"n2:eth1\", \"br0:p2\"]\n";
+        let mut lab = parse_lab("t.yaml", text).unwrap();
+        lab.hosts.here = Some("b".into());
+        let net = desired(&lab);
+        assert_eq!(net.named().collect::<Vec<_>>(), vec!["n2"]);
+        assert!(net.ns(&Netns::Host).is_none());
+        let n2 = net.ns(&Netns::Named("n2".into())).unwrap();
+        let IfaceKind::Vxlan(vx) = &n2.links["eth0"].kind else {
+            panic!("eth0 is not a tunnel end")
+        };
+        assert_eq!(vx.remote.to_string(), "192.0.2.1");
+        assert_eq!(vx.local.to_string(), "192.0.2.2");
+        assert_eq!(vx.underlay.as_deref(), Some("eth9"));
+        assert_eq!(n2.links["eth0"].mtu, Some(1450));
+        assert!(matches!(n2.links["eth1"].kind, IfaceKind::Vxlan(_)));
+        lab.hosts.here = Some("a".into());
+        let net = desired(&lab);
+        let host = net.ns(&Netns::Host).unwrap();
+        assert!(matches!(host.links["p2"].kind, IfaceKind::Vxlan(_)));
+        assert_eq!(host.links["p2"].master.as_deref(), Some("br0"));
+        let IfaceKind::Vxlan(back) = &net.ns(&Netns::Named("n1".into())).unwrap().links["eth0"].kind else {
+            panic!()
+        };
+        assert_eq!(back.vni, vx.vni);
     }
 }

@@ -98,6 +98,20 @@ pub struct RawLab {
     /// Keep the kernel's IPv6 link-local addresses on interfaces that have no
     /// IPv6 address in the file (off by default: they flood big labs).
     pub ipv6_link_local: Option<At<bool>>,
+    /// The machines a lab is split over (see `model::hosts`).
+    pub hosts: Option<At<Vec<At<RawHost>>>>,
+}
+
+/// One entry of `hosts:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    pub name: At<String>,
+    pub address: At<String>,
+    pub interface: Option<At<String>>,
+    pub vni_base: Option<At<u32>>,
+    pub port: Option<At<u16>>,
+    pub mtu: Option<At<u32>>,
 }
 
 /// `nodes:` keeps file order and the span of each name.
@@ -144,6 +158,8 @@ pub struct RawNode {
     pub forward: Option<At<bool>>,
     pub routes: Option<At<Vec<At<String>>>>,
     pub sysctls: Option<At<SysctlMap>>,
+    /// The `hosts:` entry the node lives on (default: the first).
+    pub host: Option<At<String>>,
 }
 
 /// `sysctls:` values may be written as numbers or strings.

@@ -17,6 +17,8 @@ use super::names;
 use super::raw::{At, RawConditions, RawEndpoint, RawLab, RawNode, Span, Syntax, with_syntax};
 use super::route::Route;
 
+mod hosts;
+
 /// Ports a Linux bridge accepts (BR_MAX_PORTS - 1).
 pub const MAX_BRIDGE_PORTS: usize = 1023;
 
@@ -220,6 +222,7 @@ impl Validator {
             expect: Vec::new(),
             ipv6_link_local,
             index: Default::default(),
+            hosts: Default::default(),
         };
         self.bridge_homes(&lab, &raw);
 
@@ -237,13 +240,16 @@ impl Validator {
                 }
             }
         }
+        let mut link_spans = Vec::new();
         if let Some(links) = &raw.links {
             for link in &links.value {
                 if let Some(l) = self.link(&lab, link, &mut taken, &mut addrs, text) {
                     lab.links.push(l);
+                    link_spans.push(link.span);
                 }
             }
         }
+        self.hosts(&raw, &mut lab, &link_spans);
         self.routes_name_devices(&lab, &raw, &taken);
         self.bridge_port_limits(&lab, &node_spans);
         if let Some(expect) = &raw.expect {

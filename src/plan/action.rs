@@ -40,6 +40,22 @@ pub enum Action {
         a: VethEnd,
         b: VethEnd,
     },
+    /// A VXLAN tunnel end to another host: made in the host namespace (its
+    /// UDP socket stays there, on the underlay), placed in `ns` as `name`.
+    AddVxlan {
+        ns: Netns,
+        name: String,
+        vni: u32,
+        #[serde(serialize_with = "ser_display")]
+        remote: std::net::IpAddr,
+        #[serde(serialize_with = "ser_display")]
+        local: std::net::IpAddr,
+        port: u16,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        underlay: Option<String>,
+        mtu: Option<u32>,
+        mac: Option<MacText>,
+    },
     SetLink {
         ns: Netns,
         name: String,
@@ -171,7 +187,7 @@ impl Action {
             Action::AddNetns { .. } => Stage::Namespaces,
             Action::DelLink { .. } => Stage::Removals,
             Action::AddBridge { .. } => Stage::Bridges,
-            Action::AddVeth { .. } => Stage::Veths,
+            Action::AddVeth { .. } | Action::AddVxlan { .. } => Stage::Veths,
             Action::SetLink { set, .. } if set.after_ports => Stage::BridgesUp,
             Action::SetLink { .. } | Action::SetBridge { .. } => Stage::Links,
             Action::SetSysctl { .. } => Stage::Sysctls,
@@ -186,7 +202,10 @@ impl Action {
     pub fn creates(&self) -> bool {
         matches!(
             self,
-            Action::AddNetns { .. } | Action::AddBridge { .. } | Action::AddVeth { .. }
+            Action::AddNetns { .. }
+                | Action::AddBridge { .. }
+                | Action::AddVeth { .. }
+                | Action::AddVxlan { .. }
         )
     }
 
@@ -206,6 +225,7 @@ impl Action {
                 }
             }
             Action::DelLink { ns, .. }
+            | Action::AddVxlan { ns, .. }
             | Action::AddBridge { ns, .. }
             | Action::SetLink { ns, .. }
             | Action::SetBridge { ns, .. }
@@ -226,6 +246,9 @@ impl Action {
             Action::AddVeth { a, b } => {
                 format!("veth pair {} ({}) — {} ({})", a.name, a.ns, b.name, b.ns)
             }
+            Action::AddVxlan {
+                ns, name, remote, ..
+            } => format!("tunnel {name} in {ns} (VXLAN to {remote})"),
             Action::DelLink { ns, name }
             | Action::AddBridge { ns, name, .. }
             | Action::SetLink { ns, name, .. }

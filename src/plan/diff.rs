@@ -180,6 +180,7 @@ impl Planner<'_> {
                 }
             }
         }
+        self.tunnels();
         for ((ans, aname), (bns, bname)) in self.desired.veth_pairs() {
             let a = self.existing(&ans, &aname);
             let b = self.existing(&bns, &bname);
@@ -228,12 +229,47 @@ impl Planner<'_> {
         }
     }
 
+    /// Tunnel ends to other hosts: made when missing, made again when the
+    /// name holds something else of the lab's.
+    fn tunnels(&mut self) {
+        for (ns, spec) in &self.desired.namespaces {
+            for iface in spec.links.values() {
+                let IfaceKind::Vxlan(vx) = &iface.kind else {
+                    continue;
+                };
+                let add = Action::AddVxlan {
+                    ns: ns.clone(),
+                    name: iface.name.clone(),
+                    vni: vx.vni,
+                    remote: vx.remote,
+                    local: vx.local,
+                    port: vx.port,
+                    underlay: vx.underlay.clone(),
+                    mtu: iface.mtu,
+                    mac: iface.mac.map(MacText),
+                };
+                match self.existing(ns, &iface.name) {
+                    Existing::Absent => self.actions.push(add),
+                    Existing::Ours(live) if live.kind.as_deref() == Some("vxlan") => {}
+                    Existing::Ours(_) => {
+                        self.del_link(ns, &iface.name);
+                        self.actions.push(add);
+                    }
+                    Existing::Foreign(why) => self.conflicts.push(why),
+                    Existing::NoNamespace => {}
+                }
+            }
+        }
+    }
+
     fn recreated(&self, ns: &Netns, name: &str) -> bool {
         self.actions.iter().any(|a| match a {
             Action::AddVeth { a, b } => {
                 (a.ns == *ns && a.name == name) || (b.ns == *ns && b.name == name)
             }
-            Action::AddBridge { ns: n, name: x, .. } => n == ns && x == name,
+            Action::AddBridge { ns: n, name: x, .. } | Action::AddVxlan { ns: n, name: x, .. } => {
+                n == ns && x == name
+            }
             _ => false,
         })
     }
@@ -261,7 +297,7 @@ impl Planner<'_> {
         }
         if let Some(l) = &live {
             let want_mtu = iface.mtu.or(match iface.kind {
-                IfaceKind::Veth { .. } => Some(1500),
+                IfaceKind::Veth { .. } | IfaceKind::Vxlan(_) => Some(1500),
                 IfaceKind::Bridge { .. } => None,
             });
             if let Some(m) = want_mtu

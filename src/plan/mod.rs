@@ -65,7 +65,7 @@ impl Plan {
                     new_ns.insert(ns.clone());
                     c.created += 1;
                 }
-                Action::AddBridge { ns, name, .. } => {
+                Action::AddBridge { ns, name, .. } | Action::AddVxlan { ns, name, .. } => {
                     new.insert((ns.clone(), name.clone()));
                     c.created += 1;
                 }

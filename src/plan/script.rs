@@ -98,6 +98,38 @@ pub fn commands(action: &Action) -> Vec<String> {
             vec![cmd]
         }
         Action::AddVeth { a, b } => vec![add_veth(a, b)],
+        Action::AddVxlan {
+            ns,
+            name,
+            vni,
+            remote,
+            local,
+            port,
+            underlay,
+            mtu,
+            mac,
+        } => {
+            // Made from the host namespace and placed in the node's: the
+            // tunnel's socket stays on the underlay.
+            let mut cmd = format!("ip link add {}", q(name));
+            if let Netns::Named(n) = ns {
+                cmd.push_str(&format!(" netns {n}"));
+            }
+            if let Some(m) = mtu {
+                cmd.push_str(&format!(" mtu {m}"));
+            }
+            if let Some(m) = mac {
+                cmd.push_str(&format!(" address {}", m.0));
+            }
+            cmd.push_str(&format!(
+                " type vxlan id {vni} remote {remote} local {local} dstport {port}"
+            ));
+            if let Some(d) = underlay {
+                cmd.push_str(&format!(" dev {}", q(d)));
+            }
+            cmd.push_str(" learning");
+            vec![cmd]
+        }
         Action::SetLink { ns, name, set } => {
             let words = link_set_words(set);
             if words.is_empty() {
@@ -365,7 +397,9 @@ pub(super) fn marks(plan: &Plan) -> Vec<String> {
             Action::AddNetns { ns, .. } => {
                 note(&Netns::Named(ns.clone()), "lo", None, Some(alias.clone()))
             }
-            Action::AddBridge { ns, name, .. } => note(ns, name, Some(plan.group), None),
+            Action::AddBridge { ns, name, .. } | Action::AddVxlan { ns, name, .. } => {
+                note(ns, name, Some(plan.group), None)
+            }
             Action::AddVeth { a, b } => {
                 note(&a.ns, &a.name, Some(plan.group), None);
                 note(&b.ns, &b.name, Some(plan.group), None);

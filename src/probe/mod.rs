@@ -21,12 +21,14 @@ pub mod outcome;
 pub mod path;
 pub mod pcapng;
 pub mod perf;
+pub mod remote;
 pub mod service;
 
 pub mod sock;
 pub mod stats;
 pub mod target;
 pub mod trace;
+pub mod tunnels;
 pub mod walk;
 pub mod waves;
 pub mod wire;
