@@ -1,5 +1,7 @@
 //! `vnet status [NAME|LAB.yaml] [--json]`.
 
+use std::time::Duration;
+
 use clap::Args as ClapArgs;
 
 use super::{OK, load};
@@ -62,17 +64,83 @@ pub(crate) fn run(a: Args) -> i32 {
         Ok(l) => (l.name().to_string(), l.into_lab()),
         Err(code) => return code,
     };
+    let split = split_part(&name, lab.clone());
     match status::show(&name, lab) {
         Ok(s) => {
+            let tunnels = match &split {
+                Some(l) => match crate::probe::tunnels::check(l, Duration::from_secs(1)) {
+                    Ok(t) => t,
+                    Err(e) => return super::ping::report(&e),
+                },
+                None => Vec::new(),
+            };
             if a.json {
-                crate::outln!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+                let mut v = serde_json::to_value(&s).unwrap_or_default();
+                if let (Some(l), Some(obj)) = (&split, v.as_object_mut()) {
+                    obj.insert("host".into(), serde_json::json!(l.hosts.here));
+                    obj.insert("tunnels".into(), serde_json::json!(tunnels));
+                }
+                crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             } else {
                 crate::out!("{}", render(&s));
+                if let Some(l) = &split {
+                    crate::out!("{}", render_tunnels(l, &tunnels));
+                }
             }
             OK
         }
         Err(e) => super::up::report(&e),
     }
+}
+
+/// A split lab's part on this machine (the host `up` recorded), or None.
+fn split_part(name: &str, lab: Option<crate::model::Lab>) -> Option<crate::model::Lab> {
+    let rec = crate::engine::record::load(name);
+    let mut lab = lab.or_else(|| {
+        let r = rec.as_ref()?;
+        crate::model::parse_lab(r.file.as_deref().unwrap_or("recorded"), r.text.as_deref()?).ok()
+    })?;
+    if lab.hosts.is_empty() {
+        return None;
+    }
+    if lab.hosts.here.is_none() {
+        lab.hosts.here = rec.and_then(|r| r.host);
+    }
+    lab.hosts.here.as_ref()?;
+    Some(lab)
+}
+
+fn render_tunnels(lab: &crate::model::Lab, t: &[crate::probe::tunnels::TunnelCheck]) -> String {
+    let here = lab.hosts.here.as_deref().unwrap_or("?");
+    let mut out = format!(
+        "host {here}: this machine holds {} of the lab's nodes; tunnels to other hosts: {}\n",
+        crate::model::hosts::nodes_on(lab, here).len(),
+        t.len()
+    );
+    let rows: Vec<Vec<String>> = t
+        .iter()
+        .map(|c| {
+            vec![
+                format!("{}:{}", c.node, c.interface),
+                c.vni.to_string(),
+                format!("{} ({})", c.far_host, c.far_underlay),
+                if c.present { "present" } else { "missing" }.to_string(),
+                if c.answers {
+                    "answers".to_string()
+                } else {
+                    "does not answer".to_string()
+                },
+                c.checked.clone(),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push_str(&table(
+            &["TUNNEL END", "VNI", "FAR HOST", "DEVICE", "FAR END", "CHECKED BY PINGING"],
+            &rows,
+        ));
+    }
+    out
 }
 
 fn render(s: &LabStatus) -> String {

@@ -590,7 +590,13 @@ impl<'a> Executor<'a> {
                 mtu,
                 mac,
             } => {
-                self.forget_or_learn(ns, name, 0);
+                // In a lab namespace vnet picks the index, as for its veth
+                // ends there (the kernel's pick could be one vnet gives next).
+                let index = match ns {
+                    Netns::Named(n) => self.session.assign_index(n),
+                    Netns::Host => 0,
+                };
+                self.forget_or_learn(ns, name, index);
                 let into = match ns {
                     Netns::Host => None,
                     Netns::Named(_) => Some(self.session.ns_fd(ns).ok_or_else(|| {
@@ -611,7 +617,7 @@ impl<'a> Executor<'a> {
                     into,
                     iface: NewIface {
                         name,
-                        index: 0,
+                        index,
                         group: self.group,
                         mtu: *mtu,
                         mac: mac.map(|m| m.0),
