@@ -3,6 +3,7 @@
 //! /run/vnet, as a separate machine has), plugged into an underlay bridge
 //! in the sandbox; vnet runs inside it as it would on that machine.
 
+#[macro_use]
 mod sandbox;
 
 use std::io::{BufRead, BufReader};
@@ -301,11 +302,117 @@ fn a_wrong_underlay_address_is_refused_before_any_change() {
     );
 }
 
+/// `vnet export --format clab` of a lab file, checked against what
+/// clabernetes accepts, then `vnet import` of it: the lab that comes back.
+fn clab_round_trip(file: &str, tag: &str) -> (String, vnet::model::Lab) {
+    let dir = std::env::temp_dir().join(format!("vnet-clab-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let topo = dir.join("lab.clab.yml");
+    let back = dir.join("back.yaml");
+    let vnet = env!("CARGO_BIN_EXE_vnet");
+    let out = std::process::Command::new(vnet)
+        .args(["export", file, "--format", "clab", "-o"])
+        .arg(&topo)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&topo).unwrap();
+    assert_eq!(vnet::render::clab::check(&text), Vec::<String>::new(), "{file}:\n{text}");
+    let out = std::process::Command::new(vnet)
+        .arg("import")
+        .arg(&topo)
+        .arg("-o")
+        .arg(&back)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+    let back_text = std::fs::read_to_string(&back).unwrap();
+    let lab = vnet::model::parse_lab("back.yaml", &back_text)
+        .unwrap_or_else(|e| panic!("{file}: {e:?}\n{back_text}"));
+    (back.display().to_string(), lab)
+}
+
+fn examples() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().display().to_string())
+        .filter(|p| p.ends_with(".yaml") || p.ends_with(".toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The lab as it should come back: conditions are not part of a
+/// containerlab topology.
+fn without_conditions(mut lab: vnet::model::Lab) -> vnet::model::Lab {
+    for l in &mut lab.links {
+        l.conditions = Default::default();
+        for e in &mut l.ends {
+            e.conditions = Default::default();
+        }
+    }
+    lab
+}
+
+fn every_example_exports_for_clabernetes_and_comes_back() {
+    let list = examples();
+    assert!(list.len() >= 4, "{list:?}");
+    for (i, f) in list.iter().enumerate() {
+        let want = vnet::model::parse_lab(f, &std::fs::read_to_string(f).unwrap()).unwrap();
+        let (_, got) = clab_round_trip(f, &i.to_string());
+        assert_eq!(got, without_conditions(want), "{f}");
+    }
+}
+
+/// Names Kubernetes refuses are changed in the topology and restored by
+/// the import; a bridge placed in a node is made inside that node.
+fn renamed_nodes_and_inner_bridges_come_back() {
+    let file = write_lab(
+        "names.yaml",
+        "name: names
+nodes:
+  Router_1: { forward: true, sysctls: { net.ipv4.conf.all.rp_filter: 0 } }
+  h1: { routes: [\"default via 10.0.0.1\"] }
+  h2: { routes: [\"default via 10.0.0.1\"] }
+  lan: { kind: bridge, in: Router_1, ip: 10.0.0.1/24 }
+links:
+  - endpoints: [{ node: h1, interface: eth0, ip: 10.0.0.2/24, mtu: 1400 }, \"lan:p1\"]
+  - endpoints: [{ node: h2, interface: eth0, ip: 10.0.0.3/24 }, \"lan:p2\"]
+",
+    );
+    let want = vnet::model::parse_lab(&file, &std::fs::read_to_string(&file).unwrap()).unwrap();
+    let (_, got) = clab_round_trip(&file, "names");
+    let names: Vec<&str> = got.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert!(names.contains(&"Router_1"), "{names:?}");
+    assert_eq!(got.node("lan"), want.node("lan"));
+    assert_eq!(got.links.len(), 2);
+    for (g, w) in got.links.iter().zip(&want.links) {
+        assert_eq!(g.ends[0], w.ends[0]);
+    }
+}
+
+/// The round-tripped examples build networks that answer.
+fn round_tripped_examples_come_up_and_answer() {
+    for (i, f) in examples().iter().enumerate() {
+        let (back, lab) = clab_round_trip(f, &format!("up{i}"));
+        let sb = Sandbox::new();
+        sb.vnet(&format!("up {back} -q")).ok();
+        let p = sb.vnet(&format!("ping --all {back}"));
+        assert_eq!(p.code, 0, "{f}: {p:?}");
+        sb.vnet(&format!("down {} -q", lab.name)).ok();
+        assert!(sb.netns().is_empty(), "{f}");
+    }
+}
+
 fn main() -> std::process::ExitCode {
     sandbox::harness::run(vec![
         kernel_with!(two_hosts_carry_full_size_packets_and_leave_nothing, "ping"),
         kernel_with!(three_hosts_route_through_the_middle_one, "ping"),
         kernel_with!(a_host_whose_part_is_down_does_not_answer, "ping"),
         kernel!(a_wrong_underlay_address_is_refused_before_any_change),
+        plain!(every_example_exports_for_clabernetes_and_comes_back),
+        plain!(renamed_nodes_and_inner_bridges_come_back),
+        kernel!(round_tripped_examples_come_up_and_answer),
     ])
 }

@@ -23,6 +23,76 @@ pub struct Args {
     /// Write here instead of standard output
     #[arg(short, long)]
     pub output: Option<String>,
+    /// `lab`: a vnet lab file; `clab`: a containerlab topology that clabernetes accepts (NAME may then be a lab file)
+    #[arg(long, value_enum, default_value_t = Format::Lab)]
+    pub format: Format,
+    /// With --format clab: the nodes' image (it needs iproute2)
+    #[arg(long, value_name = "IMAGE", default_value = crate::render::clab::DEFAULT_IMAGE)]
+    pub image: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Lab,
+    Clab,
+}
+
+/// `--format clab`: the lab file given, or the one a lab was brought up
+/// from, as a containerlab topology.
+fn clab(a: &Args) -> i32 {
+    if a.live.is_some() {
+        super::error("--format clab exports a lab (its file or its name), not --live namespaces");
+        return USAGE;
+    }
+    let arg = match &a.lab {
+        Some(l) => l.clone(),
+        None => match the_only_lab() {
+            Ok(n) => n,
+            Err(code) => return code,
+        },
+    };
+    let lab = match super::load::lab_arg(&arg) {
+        Ok(super::load::LabArg::File(l)) => l.lab,
+        Ok(super::load::LabArg::Name(n)) => {
+            let rec = crate::engine::record::load(&n);
+            match rec.as_ref().and_then(|r| {
+                parse_lab(r.file.as_deref().unwrap_or("recorded"), r.text.as_deref()?).ok()
+            }) {
+                Some(l) => l,
+                None => {
+                    super::error(format!(
+                        "no lab file is recorded for {n}; pass the lab file instead"
+                    ));
+                    return FAILED;
+                }
+            }
+        }
+        Err(code) => return code,
+    };
+    let e = crate::render::clab::export(&lab, &a.image);
+    for n in &e.notes {
+        eprintln!("vnet: warning: {n}");
+    }
+    let bad = crate::render::clab::check(&e.text);
+    for b in &bad {
+        eprintln!("vnet: the topology breaks a clabernetes constraint: {b}");
+    }
+    match &a.output {
+        Some(path) => {
+            if let Err(err) = std::fs::write(path, &e.text) {
+                super::error(format!("cannot write {path}: {err}"));
+                return FAILED;
+            }
+            eprintln!(
+                "vnet: wrote {path}: containerlab topology {} — {} nodes, {} renamed for Kubernetes",
+                lab.name,
+                lab.nodes.len(),
+                e.renamed.len()
+            );
+        }
+        None => crate::out!("{}", e.text),
+    }
+    if bad.is_empty() { OK } else { FAILED }
 }
 
 /// Without a name: the one lab that is up, if there is exactly one.
@@ -47,6 +117,9 @@ fn the_only_lab() -> Result<String, i32> {
 }
 
 pub(crate) fn run(a: Args) -> i32 {
+    if a.format == Format::Clab {
+        return clab(&a);
+    }
     let (view, part_lab, default_name, source) = match (&a.lab, &a.live) {
         (Some(_), Some(_)) => {
             super::error("give a lab's name, or --live NS…, not both");

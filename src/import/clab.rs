@@ -62,8 +62,9 @@ pub fn load(
     w: &mut World,
     notes: &mut Vec<Note>,
 ) -> Result<Option<String>, super::Error> {
-    let file: File =
+    let mut file: File =
         serde_saphyr::from_str(text).map_err(|e| super::Error::Clab(yaml_error(path, &e)))?;
+    restore_names(&mut file, text);
     if !file.has_topology {
         return Err(super::Error::Clab(format!(
             "{path}:1:1: no `topology:` here; a containerlab file has `topology: {{ nodes: …, links: … }}`"
@@ -71,6 +72,16 @@ pub fn load(
     }
     let mut places = Places(Vec::new());
     for (name, node) in &file.nodes {
+        if let Some(i) = switch_bridge(name, node) {
+            // A switch node (as `vnet export --format clab` writes a vnet
+            // bridge): the bridge itself, in the host.
+            let add = &node.exec[i];
+            Shell::new(w, notes).script(&add.value, line_of(add), HOST_NS);
+            if let Some(id) = w.find(HOST_NS, &name.value) {
+                places.0.push((name.value.clone(), Place::Bridge(id)));
+                continue;
+            }
+        }
         if let Some(p) = add_node(name, node, file.default_kind.as_ref(), w, notes) {
             places.0.push((name.value.clone(), p));
         }
@@ -80,14 +91,67 @@ pub fn load(
     }
     // Containerlab runs `exec` inside each node once its links are up.
     for (name, node) in &file.nodes {
-        let Some(Place::Ns(ns)) = places.get(&name.value) else {
-            continue;
+        let ns = match places.get(&name.value) {
+            Some(Place::Ns(ns)) => *ns,
+            // A switch node's other lines (up, addresses, ports) act on
+            // the bridge and its ports, in the host.
+            Some(Place::Bridge(_)) => HOST_NS,
+            None => continue,
         };
-        for cmd in &node.exec {
-            Shell::new(w, notes).script(&cmd.value, line_of(cmd), *ns);
+        let made = switch_bridge(name, node);
+        for (i, cmd) in node.exec.iter().enumerate() {
+            if made == Some(i) {
+                continue;
+            }
+            Shell::new(w, notes).script(&cmd.value, line_of(cmd), ns);
         }
     }
     Ok(file.name.map(|n| n.value))
+}
+
+/// Names `vnet export --format clab` changed for Kubernetes, back to the
+/// lab's (from its `# vnet-name: CLAB ORIGINAL` comments).
+fn restore_names(file: &mut File, text: &str) {
+    let mark = crate::render::clab::RENAME_MARK;
+    let map: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(mark))
+        .filter_map(|rest| {
+            let mut w = rest.split_whitespace();
+            Some((w.next()?.to_string(), w.next()?.to_string()))
+        })
+        .collect();
+    if map.is_empty() {
+        return;
+    }
+    let back = |n: &str| map.iter().find(|(c, _)| c == n).map(|(_, o)| o.clone());
+    for (name, _) in file.nodes.iter_mut() {
+        if let Some(o) = back(&name.value) {
+            name.value = o;
+        }
+    }
+    for link in file.links.iter_mut() {
+        for e in link.value.endpoints.iter_mut().chain(link.value.endpoint.as_mut()) {
+            if let Some(o) = back(&e.value.node) {
+                e.value.node = o;
+            }
+        }
+    }
+}
+
+/// The `ip link add NAME type bridge …` line of a `linux` node named NAME:
+/// such a node is a switch, and becomes a vnet bridge.
+fn switch_bridge(name: &S<String>, node: &ClabNode) -> Option<usize> {
+    if node.kind.as_ref().is_some_and(|k| k.value != "linux") {
+        return None;
+    }
+    node.exec.iter().position(|c| {
+        let w: Vec<&str> = c.value.split_whitespace().collect();
+        w.len() >= 6
+            && w[..3] == ["ip", "link", "add"]
+            && w[3] == name.value
+            && w.windows(2).any(|p| p == ["type", "bridge"])
+    })
 }
 
 fn note(notes: &mut Vec<Note>, line: Line, command: String, reason: String, kind: NoteKind) {

@@ -1,5 +1,6 @@
 //! Turning results into text: tables, JSON, diagrams. Pure.
 
+pub mod clab;
 pub mod doctor;
 pub mod dot;
 pub mod elapsed;
