@@ -195,6 +195,19 @@ fn two_hosts_carry_full_size_packets_and_leave_nothing() {
         .count();
     assert!(remote_pairs >= 2, "{}", p2.stdout);
 
+    // trace follows the way to the local tunnel end and names the host
+    // the rest is on.
+    let tr = m.vnet(1, "trace a 10.0.1.2");
+    assert!(
+        tr.stdout.contains("rest of the way is on host h2 of lab split"),
+        "{tr:?}"
+    );
+    let tr = m.vnet(2, "trace c 10.0.2.4");
+    assert!(
+        tr.stdout.contains("rest of the way is on host h1 of lab split"),
+        "{tr:?}"
+    );
+
     // Status: the local part and each tunnel, answered.
     let st = m.vnet(1, "status split --json").ok();
     let s: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();

@@ -80,6 +80,9 @@ pub(crate) fn run(a: Args) -> i32 {
         crate::out!("{}", r.mermaid());
     } else {
         crate::out!("{}", render(&r));
+        if let Some(line) = far_host(&r) {
+            crate::outln!("{line}");
+        }
     }
     if let Some(path) = &a.pcap {
         if let Err(e) = std::fs::write(path, r.pcapng()) {
@@ -96,6 +99,22 @@ pub(crate) fn run(a: Args) -> i32 {
         }
     }
     if r.answered { OK } else { FAILED }
+}
+
+/// When the way leaves through a tunnel of a split lab: which host the
+/// rest of it is on, and how to follow it there.
+fn far_host(r: &TraceReport) -> Option<String> {
+    let crate::probe::path::End::Unknown { why, .. } = &r.path.end else {
+        return None;
+    };
+    if !why.starts_with(crate::probe::path::TUNNEL_END) {
+        return None;
+    }
+    let addr: std::net::IpAddr = why.rsplit(' ').next()?.parse().ok()?;
+    let (lab, host) = crate::engine::hosts::host_at(addr)?;
+    Some(format!(
+        "the rest of the way is on host {host} of lab {lab} ({addr}): run `vnet trace` there, from the node at the tunnel's far end"
+    ))
 }
 
 pub(crate) fn render(r: &TraceReport) -> String {

@@ -93,3 +93,25 @@ fn shown(addrs: &[IpAddr]) -> String {
         list.join(", ")
     }
 }
+
+/// The host (and its lab) whose underlay address is `addr`, among the labs
+/// this machine holds a part of: to name where a path goes on.
+pub fn host_at(addr: IpAddr) -> Option<(String, String)> {
+    let labs = super::status::list().ok()?;
+    for l in labs {
+        let Some(r) = super::record::load(&l.name) else {
+            continue;
+        };
+        let Some(lab) = r
+            .text
+            .as_deref()
+            .and_then(|t| crate::model::parse_lab("recorded", t).ok())
+        else {
+            continue;
+        };
+        if let Some(h) = lab.hosts.list.iter().find(|h| h.address == addr) {
+            return Some((lab.name.clone(), h.name.clone()));
+        }
+    }
+    None
+}

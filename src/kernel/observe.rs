@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
     AfSpecInet, AfSpecInet6, AfSpecUnspec, InfoBridge, InfoBridgePort, InfoData, InfoPortData,
-    InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
+    InfoVeth, InfoVxlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -132,6 +132,18 @@ pub(crate) fn link(m: &LinkMessage) -> LiveLink {
                             l.bridge = Some(b);
                         }
                         LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(_))) => {}
+                        LinkInfo::Data(InfoData::Vxlan(opts)) => {
+                            let mut t = crate::model::live::LiveTunnel::default();
+                            for o in opts {
+                                match o {
+                                    InfoVxlan::Id(v) => t.vni = *v,
+                                    InfoVxlan::Group(a) => t.remote = Some((*a).into()),
+                                    InfoVxlan::Group6(a) => t.remote = Some((*a).into()),
+                                    _ => {}
+                                }
+                            }
+                            l.tunnel = Some(t);
+                        }
                         LinkInfo::PortData(InfoPortData::BridgePort(opts)) => {
                             for o in opts {
                                 if let InfoBridgePort::State(s) = o {

@@ -23,6 +23,13 @@ pub struct LiveNs {
     pub qdiscs: Vec<LiveQdisc>,
 }
 
+/// A VXLAN device's tunnel, as the kernel reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LiveTunnel {
+    pub vni: u32,
+    pub remote: Option<std::net::IpAddr>,
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LiveLink {
     pub index: u32,
@@ -58,6 +65,9 @@ pub struct LiveLink {
     /// A root qdisc that is not one of vnet's conditions (made by hand).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other_qdisc: Option<String>,
+    /// For VXLAN devices: the tunnel's VNI and far end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<LiveTunnel>,
 }
 
 /// Per-interface settings (net.ipv4.conf.IF.* and net.ipv6.conf.IF.*),

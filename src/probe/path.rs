@@ -453,6 +453,7 @@ impl<'a> Topology<'a> {
                     ),
                 }),
             },
+            Some("vxlan") => Err(tunnel_end(ns, link)),
             _ if link.name == "lo" => Err(End::Unknown {
                 ns: ns.ns.clone(),
                 why: "the route points at lo".into(),
@@ -523,6 +524,9 @@ impl<'a> Topology<'a> {
         });
         if let Some(port) = port.and_then(|p| ns.link_by_index(p)) {
             w.points.push(Self::point(ns, port, Dir::Out));
+            if port.kind.as_deref() == Some("vxlan") {
+                return Err(tunnel_end(ns, port));
+            }
             return match self.peer(&ns.ns, port.index) {
                 Some((pns, plink)) => self.arrive(w, pns, plink, next_hop, depth),
                 None => Err(End::Unknown {
@@ -678,6 +682,29 @@ pub fn port_state(s: u8) -> &'static str {
         3 => "forwarding",
         4 => "blocking",
         _ => "unknown",
+    }
+}
+
+/// Where a walk stops at a VXLAN device: the rest of the way is on the
+/// host at the tunnel's far end (`vnet trace` there follows it on).
+pub const TUNNEL_END: &str = "the way leaves this host through VXLAN tunnel";
+
+fn tunnel_end(ns: &LiveNs, link: &LiveLink) -> End {
+    let (vni, remote) = link
+        .tunnel
+        .map(|t| {
+            (
+                t.vni.to_string(),
+                t.remote.map_or("its far end".to_string(), |r| r.to_string()),
+            )
+        })
+        .unwrap_or_else(|| ("?".into(), "its far end".into()));
+    End::Unknown {
+        ns: ns.ns.clone(),
+        why: format!(
+            "{TUNNEL_END} {} (VNI {vni}); the rest is on the host at {remote}",
+            link.name
+        ),
     }
 }
 
