@@ -372,4 +372,55 @@ links:
         let local: Vec<IpAddr> = vec!["192.0.2.2".parse().unwrap()];
         assert_eq!(host_by_address(&lab, &local), Some("b"));
     }
+
+    fn problems(text: &str) -> Vec<String> {
+        match parse_lab("t.yaml", text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.plain_lines(),
+        }
+    }
+
+    #[test]
+    fn bad_hosts_are_refused_at_their_place() {
+        let unknown = problems(&TWO.replace("n2: { host: b }", "n2: { host: zz }"));
+        assert!(
+            unknown.iter().any(|l| l.starts_with("t.yaml:7:15:")
+                && l.contains("`zz` is not a host of this lab")),
+            "{unknown:?}"
+        );
+        let dup = problems(&TWO.replace("192.0.2.2", "192.0.2.1"));
+        assert!(
+            dup.iter().any(|l| l.contains("address 192.0.2.1 is given to two hosts")),
+            "{dup:?}"
+        );
+        let mtu = problems(&TWO.replace(
+            "[\"n1:eth0\", \"n2:eth0\"]",
+            "[{ node: n1, interface: eth0, mtu: 1500 }, \"n2:eth0\"]",
+        ));
+        assert!(
+            mtu.iter().any(|l| l.contains("MTU 1500 on n1:eth0 is more than the tunnel")),
+            "{mtu:?}"
+        );
+        let nohosts = problems("name: x\nnodes:\n  a: { host: h1 }\n");
+        assert!(
+            nohosts.iter().any(|l| l.contains("the lab has no `hosts:`")),
+            "{nohosts:?}"
+        );
+        let addr = problems(&TWO.replace("192.0.2.2", "10.0.0.0/8"));
+        assert!(
+            addr.iter().any(|l| l.contains("is not a host's underlay address")),
+            "{addr:?}"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_underlay_costs_seventy_bytes() {
+        let lab = parse_lab(
+            "t.yaml",
+            &TWO.replace("192.0.2.1", "2001:db8::1")
+                .replace("192.0.2.2", "2001:db8::2"),
+        )
+        .unwrap();
+        assert_eq!(lab.links[0].ends[0].mtu, Some(1430));
+    }
 }
