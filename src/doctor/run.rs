@@ -143,13 +143,19 @@ pub fn run(src: &str, dst_arg: &str, opts: &Options) -> Result<Verdict, ProbeErr
         probe.service = Some(s);
     }
     profile::mark("doctor: namespaces on the way");
-    let snap = Snapshot {
+    let mut snap = Snapshot {
         ns: world.ns.clone(),
         peers: world.peers.clone(),
         detail,
         listeners,
         intended: opts.intended.clone(),
+        asked: Default::default(),
     };
+    // The kernel's own decisions for the probe, hop by hop, when it failed.
+    if !probe.answered {
+        snap.asked = gather::ask(&mut world, &snap, &case, fwd.src, &mut unchecked);
+        profile::mark("doctor: the kernel asked");
+    }
     let mut dropped = drops::correlate(&events, case.packet_len() as u32, &fwd, &back);
     // With a service, an echo that came back says nothing of the service:
     // its records (the reply taken by vnet's raw socket, not by a ping
@@ -185,6 +191,11 @@ pub fn run(src: &str, dst_arg: &str, opts: &Options) -> Result<Verdict, ProbeErr
         namespaces: nss,
         rules: rules::RULES.len(),
         elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
+        looked: if judged.status == verdict::Status::Unknown {
+            snap.asked.looked.clone()
+        } else {
+            Vec::new()
+        },
     })
 }
 

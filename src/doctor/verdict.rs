@@ -62,6 +62,9 @@ pub struct Verdict {
     pub namespaces: Vec<String>,
     pub rules: usize,
     pub elapsed_ms: f64,
+    /// When it could not tell: what the kernel was asked about the probe.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub looked: Vec<String>,
 }
 
 /// The verdict's disposition code.
@@ -187,7 +190,9 @@ fn attach(causes: &mut [Finding], d: &Drop) -> bool {
     let mut take: Vec<usize> = causes
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.ns.contains(&d.ns) && (fits(c) || !telling))
+        .filter(|(_, c)| {
+            c.ns.contains(&d.ns) && (fits(c) || !telling || reasons::decision(c.id))
+        })
         .map(|(i, _)| i)
         .collect();
     if take.is_empty() && telling {
