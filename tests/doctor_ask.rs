@@ -103,7 +103,7 @@ ip -n ns1 route add 10.0.2.0/24 dev eth0 table 200",
     Fault {
         name: "a route into lo on the sender",
         net: SEED,
-        brk: "ip -n ns1 route add 192.168.1.2/32 dev lo",
+        brk: "ip -n ns1 link set lo up && ip -n ns1 route add 192.168.1.2/32 dev lo",
         args: "ns1 ns2",
         id: "route.local",
         fix: "ip -n ns1 route del 192.168.1.2 dev lo",
@@ -119,7 +119,7 @@ ip -n ns1 route add 10.0.2.0/24 dev eth0 table 200",
     Fault {
         name: "a static forwarding-database entry sends ns2's MAC to the wrong port",
         net: BRIDGE3,
-        brk: "bridge fdb add $(ip netns exec ns2 cat /sys/class/net/veth1/address) dev br0-veth3 master static",
+        brk: "bridge fdb replace $(ip netns exec ns2 cat /sys/class/net/veth1/address) dev br0-veth3 master static",
         args: "ns1 ns2",
         id: "bridge.fdb",
         fix: "bridge fdb del",
@@ -143,7 +143,8 @@ ip -n ns1 route add 10.0.2.0/24 dev eth0 table 200",
     Fault {
         name: "learning and unknown-unicast flooding off on the destination's port",
         net: SEED,
-        brk: "bridge link set dev br0-veth1 learning off flood off",
+        brk: "bridge link set dev br0-veth1 learning off flood off
+bridge fdb del $(ip netns exec ns2 cat /sys/class/net/veth1/address) dev br0-veth1 master || true",
         args: "ns1 ns2",
         id: "bridge.port-flag",
         fix: "bridge link set dev br0-veth1 flood on",
@@ -151,7 +152,8 @@ ip -n ns1 route add 10.0.2.0/24 dev eth0 table 200",
     Fault {
         name: "the source's bridge port locked",
         net: SEED,
-        brk: "bridge link set dev br0-veth0 locked on",
+        brk: "bridge link set dev br0-veth0 locked on
+bridge fdb del $(ip netns exec ns1 cat /sys/class/net/veth0/address) dev br0-veth0 master || true",
         args: "ns1 ns2",
         id: "bridge.port-flag",
         fix: "bridge link set dev br0-veth0 locked off",
@@ -312,7 +314,7 @@ ip -n r1 route add 10.0.2.0/24 dev eth2 table 100",
             "ip -n r2 route add 10.0.2.2/32 dev eth2",
             "ns1 ns2",
         ),
-        (BRIDGE3, &*format!("bridge fdb add {NS2_MAC} dev br0-veth1 master static"), "ns1 ns2"),
+        (BRIDGE3, &*format!("bridge fdb replace {NS2_MAC} dev br0-veth1 master static"), "ns1 ns2"),
     ] {
         let sb = sandbox::Sandbox::new();
         sb.sh(net).ok();

@@ -94,10 +94,7 @@ pub fn walk(
     let mut src = src;
     let mut seen: Vec<String> = Vec::new();
     loop {
-        if seen.contains(&cur) {
-            w.end = WalkEnd::Loop { ns: cur };
-            return w;
-        }
+        let again = seen.contains(&cur);
         if w.hops.len() >= MAX_HOPS {
             w.end = WalkEnd::Lost { ns: cur };
             return w;
@@ -112,8 +109,17 @@ pub fn walk(
             proto,
         };
         let Some(answer) = ask(&cur, &q) else {
+            if again {
+                w.end = WalkEnd::Loop { ns: cur };
+            }
             return w;
         };
+        // Back where it passed: a loop, unless the kernel refuses it there
+        // (a host that does not forward sends nothing round).
+        if again && answer.errno.is_none() {
+            w.end = WalkEnd::Loop { ns: cur };
+            return w;
+        }
         if src.is_none() {
             src = answer.prefsrc;
         }
@@ -465,4 +471,45 @@ pub fn answer_text(snap: &Snapshot, ns: &str, a: &RouteAnswer) -> String {
 pub fn errno_words(e: i32) -> String {
     let t = std::io::Error::from_raw_os_error(e).to_string();
     t.split(" (os error").next().unwrap_or(&t).to_string()
+}
+
+/// A refusal the kernel gives no route for (an unreachable, prohibit or
+/// blackhole route answers only with its errno): the table the rules send
+/// the packet to and the route there that refuses it, from the routes read.
+pub fn explain_refusal(snap: &Snapshot, ns: &str, rules: Option<&[RuleEntry]>, a: &mut RouteAnswer) {
+    let (Some(dst), None) = (a.query.dst, a.answered_route()) else {
+        return;
+    };
+    let Some(n) = snap.get(ns) else { return };
+    let defaults = [RT_TABLE_LOCAL, RT_TABLE_MAIN, RT_TABLE_DEFAULT];
+    let tables: Vec<u32> = match rules {
+        Some(rs) => {
+            let mut v = Vec::new();
+            for r in rs.iter().filter(|r| rule_matches(r, &a.query)) {
+                if refusing_action(r.action) {
+                    return;
+                }
+                if r.action == FR_ACT_TO_TBL {
+                    v.push(r.table);
+                }
+            }
+            v
+        }
+        None => defaults.to_vec(),
+    };
+    for t in tables {
+        let best = n
+            .routes
+            .iter()
+            .filter(|r| r.table == t && r.dst.addr().is_ipv4() == dst.is_ipv4() && r.dst.contains(&dst))
+            .max_by_key(|r| (r.dst.prefix_len(), u32::MAX - r.metric.unwrap_or(0)));
+        if let Some(r) = best {
+            a.table = t;
+            a.kind = r.kind;
+            a.matched = Some(r.dst);
+            a.gateway = r.via;
+            a.oif = r.dev;
+            return;
+        }
+    }
 }

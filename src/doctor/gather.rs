@@ -10,7 +10,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 
 use std::net::IpAddr;
 
-use super::ask::{Asked, WalkEnd, has_own_rules, walk};
+use super::ask::{Asked, WalkEnd, explain_refusal, has_own_rules, walk};
 use super::case::Case;
 use super::snapshot::{Detail, Listeners, SYSCTLS, Snapshot};
 use crate::kernel::ask as kask;
@@ -225,6 +225,12 @@ pub fn ask(
             }
             Ok(_) => {}
             Err(e) => notes.push(format!("{ns}: policy rules: {e}")),
+        }
+    }
+    for w in [&mut a.there, &mut a.back] {
+        for h in w.hops.iter_mut().filter(|h| h.answer.errno.is_some()) {
+            let rules = a.rules.get(&h.ns).map(Vec::as_slice);
+            explain_refusal(snap, &h.ns, rules, &mut h.answer);
         }
     }
     // Bridges: their forwarding database and their ports' flags.

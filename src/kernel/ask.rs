@@ -46,8 +46,10 @@ fn get_route(q: &RouteQuery, dst: IpAddr, fib_match: bool) -> RouteNetlinkMessag
     };
     let full = if v4 { 32 } else { 128 };
     m.header.destination_prefix_length = full;
+    // Without LOOKUP_TABLE the kernel reports every answer as table main.
+    m.header.flags = RouteFlags::LookupTable;
     if fib_match {
-        m.header.flags = RouteFlags::FibMatch;
+        m.header.flags |= RouteFlags::FibMatch;
     }
     m.attributes
         .push(RouteAttribute::Destination(route_addr(dst)));

@@ -62,6 +62,13 @@ pub struct RouteAnswer {
     pub metric: Option<u32>,
 }
 
+impl RouteAnswer {
+    /// Whether the kernel named the route (a table) with its answer.
+    pub fn answered_route(&self) -> Option<u32> {
+        (self.table != 0).then_some(self.table)
+    }
+}
+
 /// One policy routing rule (`ip rule`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RuleEntry {

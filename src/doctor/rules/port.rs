@@ -21,6 +21,10 @@ pub fn bridges(cx: &Ctx) -> Vec<Finding> {
     let a = &cx.snap.asked;
     let mut out: Vec<Finding> = Vec::new();
     for (w, dir) in [(&a.there, Direction::There), (&a.back, Direction::Back)] {
+        // What stops the packets there stops their answers too: once.
+        if dir == Direction::Back && !out.is_empty() {
+            break;
+        }
         for h in &w.hops {
             let (Some(oif), Some(to)) = (h.answer.oif, &h.arrive) else {
                 continue;
