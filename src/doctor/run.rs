@@ -155,9 +155,6 @@ pub fn run(src: &str, dst_arg: &str, opts: &Options) -> Result<Verdict, ProbeErr
     if !probe.answered {
         snap.asked = gather::ask(&mut world, &snap, &case, fwd.src, &mut unchecked);
         profile::mark("doctor: the kernel asked");
-        if std::env::var_os("VNET_ASK_DEBUG").is_some() {
-            eprintln!("{:#?}", snap.asked);
-        }
     }
     let mut dropped = drops::correlate(&events, case.packet_len() as u32, &fwd, &back);
     // With a service, an echo that came back says nothing of the service:
