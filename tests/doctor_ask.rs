@@ -314,7 +314,11 @@ ip -n r1 route add 10.0.2.0/24 dev eth2 table 100",
             "ip -n r2 route add 10.0.2.2/32 dev eth2",
             "ns1 ns2",
         ),
-        (BRIDGE3, &*format!("bridge fdb replace {NS2_MAC} dev br0-veth1 master static"), "ns1 ns2"),
+        (
+            BRIDGE3,
+            &*format!("bridge fdb replace {NS2_MAC} dev br0-veth1 master static"),
+            "ns1 ns2",
+        ),
     ] {
         let sb = sandbox::Sandbox::new();
         sb.sh(net).ok();

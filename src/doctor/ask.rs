@@ -288,10 +288,9 @@ pub fn rule_matches(r: &RuleEntry, q: &RouteQuery) -> bool {
     if r.v6 != dst.is_ipv6() || r.unevaluated {
         return false;
     }
-    let src_ok = r.src.is_none_or(|n| {
-        q.src
-            .map_or(n.prefix_len() == 0, |s| n.contains(&s))
-    });
+    let src_ok = r
+        .src
+        .is_none_or(|n| q.src.map_or(n.prefix_len() == 0, |s| n.contains(&s)));
     let dst_ok = r.dst.is_none_or(|n| n.contains(&dst));
     // A packet sent locally comes "from lo".
     let iif_ok = r.iif.as_deref().is_none_or(|i| match &q.iif_name {
@@ -476,7 +475,12 @@ pub fn errno_words(e: i32) -> String {
 /// A refusal the kernel gives no route for (an unreachable, prohibit or
 /// blackhole route answers only with its errno): the table the rules send
 /// the packet to and the route there that refuses it, from the routes read.
-pub fn explain_refusal(snap: &Snapshot, ns: &str, rules: Option<&[RuleEntry]>, a: &mut RouteAnswer) {
+pub fn explain_refusal(
+    snap: &Snapshot,
+    ns: &str,
+    rules: Option<&[RuleEntry]>,
+    a: &mut RouteAnswer,
+) {
     let (Some(dst), None) = (a.query.dst, a.answered_route()) else {
         return;
     };
@@ -501,7 +505,9 @@ pub fn explain_refusal(snap: &Snapshot, ns: &str, rules: Option<&[RuleEntry]>, a
         let best = n
             .routes
             .iter()
-            .filter(|r| r.table == t && r.dst.addr().is_ipv4() == dst.is_ipv4() && r.dst.contains(&dst))
+            .filter(|r| {
+                r.table == t && r.dst.addr().is_ipv4() == dst.is_ipv4() && r.dst.contains(&dst)
+            })
             .max_by_key(|r| (r.dst.prefix_len(), u32::MAX - r.metric.unwrap_or(0)));
         if let Some(r) = best {
             a.table = t;
@@ -511,5 +517,65 @@ pub fn explain_refusal(snap: &Snapshot, ns: &str, rules: Option<&[RuleEntry]>, a
             a.oif = r.dev;
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(priority: u32, table: u32) -> RuleEntry {
+        RuleEntry {
+            priority,
+            action: FR_ACT_TO_TBL,
+            table,
+            ..RuleEntry::default()
+        }
+    }
+
+    #[test]
+    fn rules_match_the_probe_as_the_kernel_does() {
+        let dst: IpAddr = "10.0.2.2".parse().unwrap();
+        let local = RouteQuery {
+            dst: Some(dst),
+            proto: 1,
+            ..RouteQuery::default()
+        };
+        let forwarded = RouteQuery {
+            src: Some("10.0.1.2".parse().unwrap()),
+            iif: Some(2),
+            iif_name: Some("eth1".into()),
+            ..local.clone()
+        };
+        let mut by_iif = rule(100, 100);
+        by_iif.iif = Some("eth1".into());
+        assert!(!rule_matches(&by_iif, &local));
+        assert!(rule_matches(&by_iif, &forwarded));
+        let mut from_lo = rule(5, 5);
+        from_lo.iif = Some("lo".into());
+        assert!(rule_matches(&from_lo, &local));
+        let mut marked = rule(7, 7);
+        marked.fwmark = Some(1);
+        assert!(!rule_matches(&marked, &forwarded));
+        let mut icmp = rule(8, 8);
+        icmp.ipproto = Some(1);
+        assert!(rule_matches(&icmp, &local));
+        let mut to = rule(50, 200);
+        to.dst = Some("10.0.2.0/24".parse().unwrap());
+        assert_eq!(rule_text(&to), "50: from all to 10.0.2.0/24 lookup 200");
+        let rules = vec![rule(0, RT_TABLE_LOCAL), to.clone(), rule(32766, RT_TABLE_MAIN)];
+        assert!(has_own_rules(&rules));
+        assert!(!has_own_rules(&[rule(0, RT_TABLE_LOCAL), rule(32766, RT_TABLE_MAIN)]));
+        let a = RouteAnswer {
+            query: local,
+            table: 200,
+            ..RouteAnswer::default()
+        };
+        assert_eq!(deciding_rule(&rules, &a).map(|r| r.priority), Some(50));
+        let mut refuse = rule(10, 0);
+        refuse.action = FR_ACT_PROHIBIT;
+        refuse.src = Some("10.0.1.2/32".parse().unwrap());
+        assert_eq!(rule_text(&refuse), "10: from 10.0.1.2/32 prohibit");
+        assert!(rule_matches(&refuse, &forwarded));
     }
 }

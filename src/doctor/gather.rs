@@ -14,8 +14,8 @@ use super::ask::{Asked, WalkEnd, explain_refusal, has_own_rules, walk};
 use super::case::Case;
 use super::snapshot::{Detail, Listeners, SYSCTLS, Snapshot};
 use crate::kernel::ask as kask;
-use crate::model::fib::{RouteAnswer, RouteQuery};
 use crate::kernel::{KernelError, netns, nft, observe, sockdiag, sysctl, tc};
+use crate::model::fib::{RouteAnswer, RouteQuery};
 use crate::model::live::{LinkStats, LiveQdisc};
 use crate::probe::neigh;
 use crate::probe::world::World;
@@ -260,8 +260,10 @@ pub fn ask(
         if walked.is_empty() { "no namespace".to_string() } else { walked.join(", ") }
     ));
     if !walked.is_empty() {
-        a.looked
-            .push(format!("the policy rules (ip rule) of {}", walked.join(", ")));
+        a.looked.push(format!(
+            "the policy rules (ip rule) of {}",
+            walked.join(", ")
+        ));
     }
     if !bridged.is_empty() {
         a.looked.push(format!(

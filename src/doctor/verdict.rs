@@ -190,9 +190,7 @@ fn attach(causes: &mut [Finding], d: &Drop) -> bool {
     let mut take: Vec<usize> = causes
         .iter()
         .enumerate()
-        .filter(|(_, c)| {
-            c.ns.contains(&d.ns) && (fits(c) || !telling || reasons::decision(c.id))
-        })
+        .filter(|(_, c)| c.ns.contains(&d.ns) && (fits(c) || !telling || reasons::decision(c.id)))
         .map(|(i, _)| i)
         .collect();
     if take.is_empty() && telling {

@@ -82,7 +82,9 @@ fn shadowed<'a>(cx: &'a Ctx, ns: &str, a: &RouteAnswer) -> Option<&'a LiveRoute>
 
 fn end_words(cx: &Ctx, w: &Walked) -> String {
     match &w.end {
-        WalkEnd::Swallowed { ns } => format!("{ns} takes it in as its own, and nothing there answers for it"),
+        WalkEnd::Swallowed { ns } => {
+            format!("{ns} takes it in as its own, and nothing there answers for it")
+        }
         WalkEnd::Refused { ns, errno } if *errno != 0 => {
             format!("{ns} refuses it ({})", ask::errno_words(*errno))
         }
@@ -147,15 +149,24 @@ fn odd_fix(cx: &Ctx, h: &Hop, o: &Odd, f: Finding) -> Finding {
             let mut f = f
                 .evidence(format!("{}: ip {ipf}rule: {}", h.ns, rule_text(r)))
                 .fix(
-                    format!("remove rule {} (or make it match only what it is meant for)", r.priority),
-                    vec![cmd::ip(&h.ns, &format!("{ipf}rule del priority {}", r.priority))],
+                    format!(
+                        "remove rule {} (or make it match only what it is meant for)",
+                        r.priority
+                    ),
+                    vec![cmd::ip(
+                        &h.ns,
+                        &format!("{ipf}rule del priority {}", r.priority),
+                    )],
                 );
             if !refusing_action(r.action) {
                 f = f.fix(
                     format!("or change what table {} does with it", table_name(r.table)),
                     vec![cmd::ip(
                         &h.ns,
-                        &format!("{ipf}route del {}", route_with_table(cx.snap, &h.ns, &h.answer)),
+                        &format!(
+                            "{ipf}route del {}",
+                            route_with_table(cx.snap, &h.ns, &h.answer)
+                        ),
                     )],
                 );
             }
@@ -189,7 +200,12 @@ fn decision_words(cx: &Ctx, h: &Hop, o: &Odd) -> String {
     let route = route_text(cx.snap, &h.ns, &h.answer);
     match o {
         Odd::Policy(r) if refusing_action(r.action) => {
-            format!("rule {} (`{}`) refuses it in {}", r.priority, rule_text(r), h.ns)
+            format!(
+                "rule {} (`{}`) refuses it in {}",
+                r.priority,
+                rule_text(r),
+                h.ns
+            )
         }
         Odd::Policy(r) => format!(
             "in {}, rule {} (`{}`) sends it to table {}, where the kernel picks `{route}`",
@@ -230,13 +246,7 @@ fn diverted(cx: &Ctx, w: &Walked, i: usize, o: Odd, dst: IpAddr, what: &str) -> 
 
 /// The last hop takes the packet in though it does not hold DST: a local
 /// route for a remote address, or a route into lo.
-fn swallowed(
-    cx: &Ctx,
-    w: &Walked,
-    dst: IpAddr,
-    what: &str,
-    odd: Option<Odd>,
-) -> Option<Finding> {
+fn swallowed(cx: &Ctx, w: &Walked, dst: IpAddr, what: &str, odd: Option<Odd>) -> Option<Finding> {
     let h = w.hops.last()?;
     let route = route_text(cx.snap, &h.ns, &h.answer);
     let owners = cx.topo.owners(dst);
@@ -277,7 +287,10 @@ fn swallowed(
             "remove the route that keeps it",
             vec![cmd::ip(
                 &h.ns,
-                &format!("{ipf}route del {}", route_with_table(cx.snap, &h.ns, &h.answer)),
+                &format!(
+                    "{ipf}route del {}",
+                    route_with_table(cx.snap, &h.ns, &h.answer)
+                ),
             )],
         );
     }
@@ -304,7 +317,11 @@ fn looped(
                 .as_ref()
                 .map(|(n, _)| n.clone())
                 .unwrap_or_else(|| "?".into());
-            format!("{} sends it to {to} (`{}`)", h.ns, route_text(cx.snap, &h.ns, &h.answer))
+            format!(
+                "{} sends it to {to} (`{}`)",
+                h.ns,
+                route_text(cx.snap, &h.ns, &h.answer)
+            )
         })
         .collect();
     let names: Vec<&str> = cycle.iter().map(|h| h.ns.as_str()).collect();
@@ -348,7 +365,10 @@ fn looped(
             format!("point {}'s route at {gw}, towards {dst}", culprit.ns),
             vec![cmd::ip(
                 &culprit.ns,
-                &format!("{ipf}route replace {prefix} via {gw} dev {}{table}", cmd::dev(&dev)),
+                &format!(
+                    "{ipf}route replace {prefix} via {gw} dev {}{table}",
+                    cmd::dev(&dev)
+                ),
             )],
         )),
         None => Some(f.fix(
@@ -368,7 +388,11 @@ fn looped(
 /// uses, that holds DST or a connected subnet with it: its address there.
 fn toward(cx: &Ctx, h: &Hop, dst: IpAddr) -> Option<(IpAddr, String)> {
     let n = cx.snap.get(&h.ns)?;
-    for l in n.links.iter().filter(|l| Some(l.index) != h.answer.oif && l.name != "lo") {
+    for l in n
+        .links
+        .iter()
+        .filter(|l| Some(l.index) != h.answer.oif && l.name != "lo")
+    {
         if cx.snap.bridge_of(&h.ns, l).is_some() {
             continue;
         }
@@ -377,7 +401,9 @@ fn toward(cx: &Ctx, h: &Hop, dst: IpAddr) -> Option<(IpAddr, String)> {
             if ons == h.ns {
                 continue;
             }
-            let Some(on) = cx.snap.get(&ons) else { continue };
+            let Some(on) = cx.snap.get(&ons) else {
+                continue;
+            };
             let reaches = crate::probe::path::holds(on, dst)
                 || on.routes.iter().any(|r| {
                     r.table == RT_TABLE_MAIN

@@ -114,7 +114,12 @@ pub const RULES: &[Rule] = &[
         check: route::rp_filter,
     },
     Rule {
-        ids: &["route.policy", "route.specific", "route.local", "route.loop"],
+        ids: &[
+            "route.policy",
+            "route.specific",
+            "route.local",
+            "route.loop",
+        ],
         about: "the route the kernel picks on the way (asked with the probe's fields) leads elsewhere: a policy rule and its table, a route more specific than the connected subnet, a route into lo, routes in a loop",
         check: decision::routes,
     },

@@ -61,7 +61,11 @@ fn crossing(
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     let snap = cx.snap;
-    let name = |i: u32| snap.link(&c.ns, i).map(|l| l.name.clone()).unwrap_or_default();
+    let name = |i: u32| {
+        snap.link(&c.ns, i)
+            .map(|l| l.name.clone())
+            .unwrap_or_default()
+    };
     let n = Names {
         br: name(c.bridge),
         inp: name(c.in_port),
@@ -94,10 +98,19 @@ fn crossing(
         return out;
     };
     let what = cx.case.what(dir);
-    let to_place = place(&to.0, &snap.link(&to.0, to.1).map(|l| l.name.clone()).unwrap_or_default());
+    let to_place = place(
+        &to.0,
+        &snap
+            .link(&to.0, to.1)
+            .map(|l| l.name.clone())
+            .unwrap_or_default(),
+    );
     let from_place = place(
         &from.0,
-        &snap.link(&from.0, from.1).map(|l| l.name.clone()).unwrap_or_default(),
+        &snap
+            .link(&from.0, from.1)
+            .map(|l| l.name.clone())
+            .unwrap_or_default(),
     );
     let hop_words = format!(
         "bridge {} in {} takes {what} from {from_place} in by {}",
@@ -126,7 +139,10 @@ fn crossing(
         )
     };
     let set = |port: &str, flag: &str, v: &str| {
-        cmd::bridge(&c.ns, &format!("link set dev {} {flag} {v}", cmd::dev(port)))
+        cmd::bridge(
+            &c.ns,
+            &format!("link set dev {} {flag} {v}", cmd::dev(port)),
+        )
     };
 
     // Isolated ports forward only to ports that are not.
@@ -179,9 +195,7 @@ fn crossing(
         .count()
         > 1;
     let right = c.out_port.unwrap_or(c.bridge);
-    if !dup
-        && let Some(e) = fdb.iter().find(|e| e.mac == dst_mac && e.port != right)
-    {
+    if !dup && let Some(e) = fdb.iter().find(|e| e.mac == dst_mac && e.port != right) {
         let wrong = name(e.port);
         let kind = e.kind();
         let age = match (kind, e.age_s) {
@@ -227,9 +241,17 @@ fn crossing(
     if resolved != Some(true) {
         let v6 = h.next_hop.is_some_and(|x| x.is_ipv6());
         let (flag, blocked, req) = if v6 {
-            ("mcast_flood", !outf.mcast_flood, "neighbour solicitations (multicast)")
+            (
+                "mcast_flood",
+                !outf.mcast_flood,
+                "neighbour solicitations (multicast)",
+            )
         } else {
-            ("bcast_flood", !outf.bcast_flood, "ARP requests (broadcasts)")
+            (
+                "bcast_flood",
+                !outf.bcast_flood,
+                "ARP requests (broadcasts)",
+            )
         };
         if blocked {
             out.push(
@@ -248,10 +270,7 @@ fn crossing(
         }
         // The answer comes back to the requester's MAC: known only if the
         // bridge learned it on the in port, else flooded there.
-        if !inf.learning
-            && !inf.unicast_flood
-            && !fdb.iter().any(|e| e.mac == src_mac)
-        {
+        if !inf.learning && !inf.unicast_flood && !fdb.iter().any(|e| e.mac == src_mac) {
             out.push(
                 Finding::new(
                     "bridge.port-flag",
