@@ -563,9 +563,16 @@ mod tests {
         let mut to = rule(50, 200);
         to.dst = Some("10.0.2.0/24".parse().unwrap());
         assert_eq!(rule_text(&to), "50: from all to 10.0.2.0/24 lookup 200");
-        let rules = vec![rule(0, RT_TABLE_LOCAL), to.clone(), rule(32766, RT_TABLE_MAIN)];
+        let rules = vec![
+            rule(0, RT_TABLE_LOCAL),
+            to.clone(),
+            rule(32766, RT_TABLE_MAIN),
+        ];
         assert!(has_own_rules(&rules));
-        assert!(!has_own_rules(&[rule(0, RT_TABLE_LOCAL), rule(32766, RT_TABLE_MAIN)]));
+        assert!(!has_own_rules(&[
+            rule(0, RT_TABLE_LOCAL),
+            rule(32766, RT_TABLE_MAIN)
+        ]));
         let a = RouteAnswer {
             query: local,
             table: 200,

@@ -171,6 +171,34 @@ pub fn listeners(world: &World, notes: &mut Vec<String>) -> BTreeMap<String, Lis
     out
 }
 
+/// The probe's IP protocol number.
+fn proto_of(case: &Case, dst: IpAddr) -> u8 {
+    match case.service {
+        Some(s) => match s.proto {
+            crate::probe::service::Proto::Tcp => 6,
+            crate::probe::service::Proto::Udp => 17,
+        },
+        None if dst.is_ipv6() => 58,
+        None => 1,
+    }
+}
+
+/// Only the kernel's walk there (a few route lookups): whether a reply
+/// that came back can have come from DST.
+pub fn walk_there(
+    world: &mut World,
+    snap: &Snapshot,
+    case: &Case,
+    src_ip: Option<IpAddr>,
+) -> Option<super::ask::Walked> {
+    let dst = case.dst?;
+    let proto = proto_of(case, dst);
+    let mut oracle = |ns: &str, q: &RouteQuery| -> Option<RouteAnswer> {
+        kask::route_get(world.sock(ns)?, q).ok()
+    };
+    Some(walk(snap, &case.src, dst, src_ip, proto, &mut oracle))
+}
+
 /// Ask the kernel what it decides for the probe (RTM_GETROUTE hop by hop
 /// with the probe's fields, the policy rules of the namespaces on that walk,
 /// the forwarding database and port flags of every bridge), there and,
@@ -184,14 +212,7 @@ pub fn ask(
 ) -> Asked {
     let mut a = Asked::default();
     let Some(dst) = case.dst else { return a };
-    let proto = match case.service {
-        Some(s) => match s.proto {
-            crate::probe::service::Proto::Tcp => 6,
-            crate::probe::service::Proto::Udp => 17,
-        },
-        None if dst.is_ipv6() => 58,
-        None => 1,
-    };
+    let proto = proto_of(case, dst);
     let mut failed: Vec<String> = Vec::new();
     let mut oracle = |ns: &str, q: &RouteQuery| -> Option<RouteAnswer> {
         let sock = world.sock(ns)?;

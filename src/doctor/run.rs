@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::ask::WalkEnd;
 use super::case::{Case, Ctx, Probe};
 use super::drops::{self, Record};
 use super::finding::Finding;
@@ -152,7 +153,13 @@ pub fn run(src: &str, dst_arg: &str, opts: &Options) -> Result<Verdict, ProbeErr
         asked: Default::default(),
     };
     // The kernel's own decisions for the probe, hop by hop, when it failed.
-    if !probe.answered {
+    // A reply that came back is checked against the kernel's walk: a
+    // namespace on the way that takes DST for itself answered instead.
+    let swallowed = probe.answered
+        && case.service.is_none()
+        && gather::walk_there(&mut world, &snap, &case, fwd.src)
+            .is_some_and(|w| matches!(w.end, WalkEnd::Swallowed { .. }));
+    if !probe.answered || swallowed {
         snap.asked = gather::ask(&mut world, &snap, &case, fwd.src, &mut unchecked);
         profile::mark("doctor: the kernel asked");
     }

@@ -87,6 +87,14 @@ pub fn reply_from_dst(cx: &Ctx) -> Result<(), String> {
     let Some(ip) = cx.case.dst else {
         return Err(format!("{d} has no address to ping"));
     };
+    // The kernel's walk ends in a namespace that takes DST for itself.
+    if let super::ask::WalkEnd::Swallowed { ns } = &cx.snap.asked.there.end
+        && ns != d
+    {
+        return Err(format!(
+            "the reply came from {ns}, which takes {ip} for itself (a local route, or a route into lo), not from {d}"
+        ));
+    }
     match cx.fwd.delivered_in() {
         Some(x) if x != d => {
             return Err(format!(

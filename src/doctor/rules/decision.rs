@@ -85,10 +85,18 @@ fn end_words(cx: &Ctx, w: &Walked) -> String {
         WalkEnd::Swallowed { ns } => {
             format!("{ns} takes it in as its own, and nothing there answers for it")
         }
-        WalkEnd::Refused { ns, errno } if *errno != 0 => {
-            format!("{ns} refuses it ({})", ask::errno_words(*errno))
+        WalkEnd::Refused { ns, errno } => {
+            let kind = w
+                .hops
+                .last()
+                .filter(|h| h.answer.answered_route().is_some())
+                .and_then(|h| ask::kind_word(h.answer.kind));
+            match kind {
+                Some(k) => format!("{ns} refuses it: a {k} route"),
+                None if *errno != 0 => format!("{ns} refuses it ({})", ask::errno_words(*errno)),
+                None => format!("{ns} refuses it"),
+            }
         }
-        WalkEnd::Refused { ns, .. } => format!("{ns} refuses it"),
         WalkEnd::NoNeighbour { ns } => {
             let nh = w
                 .hops
