@@ -128,8 +128,10 @@ pub(crate) fn route_get(sock: &mut NlSocket, q: &RouteQuery) -> Result<RouteAnsw
                 };
                 a.matched =
                     IpNet::new(dst_addr.unwrap_or(any), r.header.destination_prefix_length).ok();
-                if a.errno.is_some() || a.table == 0 {
-                    a.table = table;
+                // The matched entry's table is the one it sits in (the
+                // resolved answer says main for a local route).
+                a.table = table;
+                if a.errno.is_some() || a.kind == 0 {
                     a.kind = u8::from(r.header.kind);
                 }
             }

@@ -92,7 +92,10 @@ fn end_words(cx: &Ctx, w: &Walked) -> String {
                 .filter(|h| h.answer.answered_route().is_some())
                 .and_then(|h| ask::kind_word(h.answer.kind));
             match kind {
-                Some(k) => format!("{ns} refuses it: a {k} route"),
+                Some(k) => {
+                    let an = if k.starts_with('u') { "an" } else { "a" };
+                    format!("{ns} refuses it: {an} {k} route")
+                }
                 None if *errno != 0 => format!("{ns} refuses it ({})", ask::errno_words(*errno)),
                 None => format!("{ns} refuses it"),
             }
