@@ -426,6 +426,10 @@ fn all(a: &Args, lab: &str) -> i32 {
         Ok(w) => w,
         Err(e) => return report(&e),
     };
+    // A lab's external nodes are probed at the lab's addresses only.
+    if let Some(name) = what.strip_prefix("lab ") {
+        crate::engine::external::lab_addresses_only(name, &mut world.ns);
+    }
     let opts = MatrixOptions {
         timeout: a.timeout,
         max_neigh: a.max_neigh,

@@ -240,3 +240,37 @@ pub fn state(session: &Session, node: &str) -> Option<String> {
         Err(e) => Some(format!("unreachable: {e}")),
     }
 }
+
+/// External nodes of the labs with a record: node → lab.
+pub fn owners() -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for lab in record::labs() {
+        if let Some(r) = record::load(&lab) {
+            for n in r.external.into_keys() {
+                out.entry(n).or_insert_with(|| lab.clone());
+            }
+        }
+    }
+    out
+}
+
+/// A lab's view of its external nodes: only the addresses on the lab's
+/// own interfaces there are the lab's to probe (the namespace's own
+/// addresses are its owner's, and the lab's nodes have no route to them).
+pub fn lab_addresses_only(lab: &str, ns: &mut BTreeMap<String, crate::model::live::LiveNs>) {
+    let mark = owner::mark(lab);
+    let group = owner::group(lab);
+    for (node, owner_lab) in owners() {
+        if owner_lab != lab {
+            continue;
+        }
+        if let Some(live) = ns.get_mut(&node) {
+            for l in live.links.iter_mut() {
+                let ours = l.alias.as_deref() == Some(mark.as_str()) || l.group == group;
+                if !ours && l.name != "lo" {
+                    l.addrs.clear();
+                }
+            }
+        }
+    }
+}
