@@ -50,7 +50,9 @@ impl<'a> Sleeper<'a> {
 
 impl Drop for Sleeper<'_> {
     fn drop(&mut self) {
-        let _ = self.sb.sh(&format!("kill -9 {} 2>/dev/null; true", self.pid));
+        let _ = self
+            .sb
+            .sh(&format!("kill -9 {} 2>/dev/null; true", self.pid));
     }
 }
 
@@ -103,7 +105,12 @@ fn a_process_a_hand_made_namespace_a_path_and_a_vnet_namespace_ping_all_pairs() 
     assert_eq!(sb.netns(), ["blue", "ns1", "red"]);
     assert_eq!(sb.addrs("red", "eth1"), ["10.0.0.11/24"]);
     assert_eq!(sb.addrs("red", "own0"), ["10.99.0.1/24"]);
-    assert!(sb.sh("ip -n blue route show 10.77.0.0/24").ok().stdout.contains("via 10.0.0.1"));
+    assert!(
+        sb.sh("ip -n blue route show 10.77.0.0/24")
+            .ok()
+            .stdout
+            .contains("via 10.0.0.1")
+    );
     // iputils' view, independent of vnet: the process's namespace answers.
     assert!(
         sb.sh(&format!("{enter_app} ping -c1 -W2 10.0.0.1")).code == 0,
@@ -116,12 +123,24 @@ fn a_process_a_hand_made_namespace_a_path_and_a_vnet_namespace_ping_all_pairs() 
     assert_eq!(j["reachable_pairs"], 12, "{}", all.stdout);
     // status, graph, export show them as external, with their reference.
     let status = sb.vnet("status ext").ok();
-    assert!(status.stdout.contains(&format!("app (pid {})", app.pid)), "{}", status.stdout);
-    assert!(status.stdout.contains("side (netns /run/netns/blue)"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains(&format!("app (pid {})", app.pid)),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("side (netns /run/netns/blue)"),
+        "{}",
+        status.stdout
+    );
     let graph = sb.vnet("graph --live ext").ok();
     assert!(graph.stdout.contains("external: pid"), "{}", graph.stdout);
     let export = sb.vnet("export ext").ok();
-    assert!(export.stdout.contains(&format!("pid: {}", app.pid)), "{}", export.stdout);
+    assert!(
+        export.stdout.contains(&format!("pid: {}", app.pid)),
+        "{}",
+        export.stdout
+    );
     assert!(!export.stdout.contains("own0"), "{}", export.stdout);
     // exec enters the process's namespace.
     let exec = sb.vnet("exec app -- ip -j addr show dev eth1").ok();
@@ -131,14 +150,22 @@ fn a_process_a_hand_made_namespace_a_path_and_a_vnet_namespace_ping_all_pairs() 
     assert!(again.stdout.contains("nothing to do"), "{}", again.stdout);
 
     let down = sb.vnet("down ext").ok();
-    assert!(down.stdout.contains("3 interfaces removed from external nodes"), "{}", down.stdout);
+    assert!(
+        down.stdout
+            .contains("3 interfaces removed from external nodes"),
+        "{}",
+        down.stdout
+    );
     assert!(app.alive(), "the process keeps running");
     let after = [
         snapshot(&sb, &enter_app),
         snapshot(&sb, "ip netns exec red"),
         snapshot(&sb, "ip netns exec blue"),
     ];
-    assert_eq!(before, after, "external namespaces are left exactly as they were");
+    assert_eq!(
+        before, after,
+        "external namespaces are left exactly as they were"
+    );
     assert_eq!(sb.netns(), ["blue", "red"]);
     assert_eq!(sb.links(""), ["lo"]);
 }
@@ -159,7 +186,9 @@ fn a_killed_process_is_reported_by_status_down_and_up() {
     app.kill();
     let status = sb.vnet("status k").ok();
     assert!(
-        status.stdout.contains(&format!("node app (pid {}): gone", app.pid)),
+        status
+            .stdout
+            .contains(&format!("node app (pid {}): gone", app.pid)),
         "{}",
         status.stdout
     );
@@ -173,7 +202,8 @@ fn a_killed_process_is_reported_by_status_down_and_up() {
     );
     let down = sb.vnet("down k").ok();
     assert!(
-        down.stdout.contains(&format!("external node app (pid {})", app.pid)),
+        down.stdout
+            .contains(&format!("external node app (pid {})", app.pid)),
         "{}",
         down.stdout
     );
@@ -223,11 +253,20 @@ fn fake_docker(dir: &std::path::Path, pid: u32) -> std::path::PathBuf {
                 }
             }
             let (code, body) = if line.starts_with("GET /containers/web/json ") {
-                ("200 OK", format!("{{\"Id\":\"abc\",\"State\":{{\"Running\":true,\"Pid\":{pid}}}}}"))
+                (
+                    "200 OK",
+                    format!("{{\"Id\":\"abc\",\"State\":{{\"Running\":true,\"Pid\":{pid}}}}}"),
+                )
             } else if line.starts_with("GET /containers/old/json ") {
-                ("200 OK", "{\"State\":{\"Running\":false,\"Pid\":0}}".to_string())
+                (
+                    "200 OK",
+                    "{\"State\":{\"Running\":false,\"Pid\":0}}".to_string(),
+                )
             } else {
-                ("404 Not Found", "{\"message\":\"No such container\"}".to_string())
+                (
+                    "404 Not Found",
+                    "{\"message\":\"No such container\"}".to_string(),
+                )
             };
             let _ = write!(
                 c,
@@ -251,7 +290,11 @@ fn containers_are_found_through_the_runtime_socket_or_named_missing() {
     // No runtime: the error names every socket looked for.
     let none = sb.vnet("up /run/d.yaml");
     assert_ne!(none.code, 0);
-    for s in ["/run/docker.sock", "/var/run/docker.sock", "/run/podman/podman.sock"] {
+    for s in [
+        "/run/docker.sock",
+        "/var/run/docker.sock",
+        "/run/podman/podman.sock",
+    ] {
         assert!(none.stderr.contains(s), "{s}: {}", none.stderr);
     }
     assert!(sb.netns().is_empty(), "nothing was made");
@@ -260,20 +303,33 @@ fn containers_are_found_through_the_runtime_socket_or_named_missing() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let sock = fake_docker(&dir, web.pid);
-    sb.sh(&format!("ln -s {} /run/docker.sock", sock.display())).ok();
+    sb.sh(&format!("ln -s {} /run/docker.sock", sock.display()))
+        .ok();
     sb.vnet("up /run/d.yaml").ok();
     assert!(sb.pings("ns1", "10.0.0.10"));
     let status = sb.vnet("status d").ok();
-    assert!(status.stdout.contains("web (container web)"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("web (container web)"),
+        "{}",
+        status.stdout
+    );
     sb.vnet("down d").ok();
     assert!(web.alive());
 
     write_lab(&sb, "/run/d.yaml", &lab("old"));
     let stopped = sb.vnet("up /run/d.yaml");
-    assert!(stopped.stderr.contains("container old is not running"), "{}", stopped.stderr);
+    assert!(
+        stopped.stderr.contains("container old is not running"),
+        "{}",
+        stopped.stderr
+    );
     write_lab(&sb, "/run/d.yaml", &lab("nope"));
     let unknown = sb.vnet("up /run/d.yaml");
-    assert!(unknown.stderr.contains("no container nope"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("no container nope"),
+        "{}",
+        unknown.stderr
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -313,10 +369,37 @@ fn external_keys_are_checked_with_line_and_column() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("exclude each other") && err.contains("v.yaml:3:"), "{err}");
-    assert!(err.contains("`forward` would change the namespace"), "{err}");
+    assert!(
+        err.contains("exclude each other") && err.contains("v.yaml:3:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`forward` would change the namespace"),
+        "{err}"
+    );
     assert!(err.contains("absolute path"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn a_namespace_made_again_is_found_again_by_its_path() {
+    let sb = Sandbox::new();
+    sb.sh("ip netns add blue").ok();
+    write_lab(
+        &sb,
+        "/run/p.yaml",
+        "name: p\nnodes:\n  side: { netns: /run/netns/blue }\n  ns1: {}\nlinks:\n  - endpoints: [{ node: side, interface: eth1, ip: 10.0.0.12/24 }, { node: ns1, interface: eth1, ip: 10.0.0.1/24 }]\n",
+    );
+    sb.vnet("up /run/p.yaml").ok();
+    assert!(sb.pings("blue", "10.0.0.1"));
+    // The namespace is deleted and made again under the same path.
+    sb.sh("ip netns del blue && ip netns add blue").ok();
+    assert!(!sb.pings("blue", "10.0.0.1"));
+    let again = sb.vnet("up /run/p.yaml").ok();
+    assert!(!again.stdout.contains("nothing to do"), "{}", again.stdout);
+    assert!(sb.pings("blue", "10.0.0.1"), "rebuilt in the new namespace");
+    sb.vnet("down p").ok();
+    assert_eq!(sb.links("blue"), ["lo"]);
+    assert_eq!(sb.netns(), ["blue"]);
 }
 
 fn main() -> std::process::ExitCode {
@@ -333,5 +416,6 @@ fn main() -> std::process::ExitCode {
             "ping"
         ),
         kernel!(rootless_mode_refuses_namespaces_it_does_not_own_and_says_why),
+        kernel_with!(a_namespace_made_again_is_found_again_by_its_path, "ping"),
     ])
 }

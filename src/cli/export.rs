@@ -177,18 +177,17 @@ fn keep_external(out: &mut crate::model::Lab, file: &crate::model::Lab) {
             };
         }
     }
-    let foreign: Vec<String> = out
-        .nodes
-        .iter()
-        .filter(|n| match &n.kind {
-            NodeKind::Bridge(b) => b
-                .inside
-                .as_deref()
-                .is_some_and(|home| file.external(home).is_some() && file.node(&n.name).is_none()),
-            NodeKind::Netns(_) => false,
-        })
-        .map(|n| n.name.clone())
-        .collect();
+    let foreign: Vec<String> =
+        out.nodes
+            .iter()
+            .filter(|n| match &n.kind {
+                NodeKind::Bridge(b) => b.inside.as_deref().is_some_and(|home| {
+                    file.external(home).is_some() && file.node(&n.name).is_none()
+                }),
+                NodeKind::Netns(_) => false,
+            })
+            .map(|n| n.name.clone())
+            .collect();
     out.nodes.retain(|n| !foreign.contains(&n.name));
     out.links.retain(|l| {
         l.ends.iter().all(|e| {

@@ -326,7 +326,11 @@ fn lab_nodes(lab: &str) -> Result<(String, Vec<String>, Vec<Expectation>), i32> 
         .map(|m| m.name.clone())
         .collect();
     // Its external nodes, from its record.
-    nodes.extend(record::load(lab).into_iter().flat_map(|r| r.external.into_keys()));
+    nodes.extend(
+        record::load(lab)
+            .into_iter()
+            .flat_map(|r| r.external.into_keys()),
+    );
     if nodes.is_empty() {
         let labs: BTreeSet<&str> = marks.iter().filter_map(|m| m.lab.as_deref()).collect();
         super::error(format!(

@@ -124,9 +124,10 @@ pub fn remove(lab: &str, left: &mut Vec<String>) -> Removed {
     let Some(rec) = record::load(lab) else {
         return out;
     };
-    let parsed = rec.text.as_deref().and_then(|t| {
-        crate::model::parse_lab(rec.file.as_deref().unwrap_or("recorded"), t).ok()
-    });
+    let parsed = rec
+        .text
+        .as_deref()
+        .and_then(|t| crate::model::parse_lab(rec.file.as_deref().unwrap_or("recorded"), t).ok());
     for (node, entry) in &rec.external {
         let joined = match external::open(&entry.reference) {
             Ok(j) => j,

@@ -155,6 +155,7 @@ pub fn show(name: &str, lab: Option<Lab>) -> Result<LabStatus, EngineError> {
     }
     let all: Vec<&LiveNs> = std::iter::once(&observed.host)
         .chain(owned.values().copied())
+        .chain(net.external.keys().filter_map(|n| observed.named.get(n)))
         .collect();
     let mut nodes = Vec::new();
     if !host_ours.is_empty() {

@@ -19,7 +19,10 @@ pub(crate) fn sockets() -> Vec<(&'static str, String)> {
     ];
     match std::env::var("XDG_RUNTIME_DIR") {
         Ok(d) if !d.is_empty() => v.push(("Podman", format!("{d}/podman/podman.sock"))),
-        _ => v.push(("Podman", "$XDG_RUNTIME_DIR/podman/podman.sock (unset)".into())),
+        _ => v.push((
+            "Podman",
+            "$XDG_RUNTIME_DIR/podman/podman.sock (unset)".into(),
+        )),
     }
     v
 }
@@ -52,10 +55,7 @@ pub(crate) fn pid_of(name: &str) -> Result<u32, JoinError> {
         }
     }
     if asked.is_empty() && failed.is_empty() {
-        let looked: Vec<String> = all
-            .iter()
-            .map(|(rt, p)| format!("{rt} ({p})"))
-            .collect();
+        let looked: Vec<String> = all.iter().map(|(rt, p)| format!("{rt} ({p})")).collect();
         return Err(JoinError::Refused(format!(
             "no container runtime found to look up container {name}: looked for the API sockets of {}",
             looked.join(", ")
@@ -129,7 +129,14 @@ fn response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
     let body = &raw[end + 4..];
-    Ok((status, if chunked { dechunk(body)? } else { body.to_vec() }))
+    Ok((
+        status,
+        if chunked {
+            dechunk(body)?
+        } else {
+            body.to_vec()
+        },
+    ))
 }
 
 fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {

@@ -181,7 +181,10 @@ pub(crate) const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
 /// NS_GET_USERNS or NS_GET_PARENT: a new descriptor of the user namespace
 /// that owns namespace `fd`, or of a user namespace's parent. nix has no
 /// wrapper for the nsfs ioctls.
-pub(crate) fn ns_related(fd: BorrowedFd, request: libc::c_ulong) -> io::Result<std::os::fd::OwnedFd> {
+pub(crate) fn ns_related(
+    fd: BorrowedFd,
+    request: libc::c_ulong,
+) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: both requests take no argument and return a new descriptor
     // or -1 with errno set; the kernel touches no memory of ours. `fd` is

@@ -50,9 +50,7 @@ impl Reference {
         } else {
             super::names::check_netns_name(value)
                 .map(|()| Reference::Netns(value.to_string()))
-                .map_err(|e| {
-                    format!("{e} (give a name under /run/netns, or an absolute path)")
-                })
+                .map_err(|e| format!("{e} (give a name under /run/netns, or an absolute path)"))
         }
     }
 

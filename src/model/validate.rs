@@ -10,11 +10,11 @@ use ipnet::IpNet;
 use super::conditions::{Conditions, Param};
 use super::diag::{LabFileError, Problem};
 use super::error::ValueError;
+use super::external::Reference;
 use super::lab::{
     BridgeNode, Endpoint, Expectation, HOST, Lab, Link, Mac, NetnsNode, Node, NodeKind, Places,
 };
 use super::names;
-use super::external::Reference;
 use super::raw::{At, RawConditions, RawEndpoint, RawLab, RawNode, Span, Syntax, with_syntax};
 use super::route::Route;
 
