@@ -9,6 +9,7 @@ pub(crate) mod exec;
 pub mod fault;
 pub(crate) mod features;
 pub(crate) mod holder;
+pub mod monitor;
 pub(crate) mod msg;
 pub(crate) mod netlink;
 pub(crate) mod netns;
