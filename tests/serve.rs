@@ -100,11 +100,13 @@ impl<'a> Browser<'a> {
             assert!(start.elapsed() < DEADLINE, "chromedriver did not answer");
             std::thread::sleep(Duration::from_millis(100));
         }
+        // A profile of its own: tests run side by side, and /tmp is shared.
+        let profile = format!("{}/chromium-{port}-{}", env!("CARGO_TARGET_TMPDIR"), std::process::id());
         let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
                      "--disable-dev-shm-usage", "--window-size=1400,900",
-                     "--user-data-dir=/tmp/vnet-serve-chromium"]
+                     format!("--user-data-dir={profile}")]
         }}}});
         let (code, body) = curl(sb, "POST", &format!("{base}/session"), &[], Some(&caps.to_string()));
         assert_eq!(code, 200, "new session: {body}");
