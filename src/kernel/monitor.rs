@@ -258,10 +258,11 @@ fn drained(t: &Transport) -> bool {
 }
 
 fn read_counters(ns: &str, w: &mut Watched, out: &mut Vec<Counter>) {
-    let Ok(msgs) = w.req.dump(observe::link_dump_with_stats()) else {
+    // Streamed: one message at a time, not a namespace's dump at once.
+    let Ok(seq) = w.req.start_dump(observe::link_dump_with_stats()) else {
         return;
     };
-    for m in msgs {
+    let _ = w.req.read_dump_each(seq, |m| {
         if let RouteNetlinkMessage::NewLink(l) = m {
             let l = observe::link(&l);
             out.push(Counter {
@@ -270,5 +271,15 @@ fn read_counters(ns: &str, w: &mut Watched, out: &mut Vec<Counter>) {
                 stats: l.stats,
             });
         }
-    }
+    });
+}
+
+/// Keep the process small while it runs for days (see `sys`).
+pub fn stay_small() {
+    super::sys::limit_malloc_arenas(2);
+}
+
+/// Give freed memory back after a large read.
+pub fn trim() {
+    super::sys::trim_heap();
 }

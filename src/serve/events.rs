@@ -26,6 +26,8 @@ pub struct Hub {
     monitor: Mutex<Option<Monitor>>,
     snapshot: RwLock<Arc<Snapshot>>,
     version: AtomicUsize,
+    /// A page joined: the next counters go out whole.
+    resend: std::sync::atomic::AtomicBool,
 }
 
 impl Hub {
@@ -37,6 +39,7 @@ impl Hub {
             monitor: Mutex::new(None),
             snapshot: RwLock::new(Arc::new(first)),
             version: AtomicUsize::new(1),
+            resend: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -64,6 +67,7 @@ impl Hub {
 
     /// A page connected: its guard counts it until dropped.
     pub fn join(self: &Arc<Hub>) -> Client {
+        self.resend.store(true, Ordering::SeqCst);
         if self.clients.fetch_add(1, Ordering::SeqCst) == 0 {
             self.counting(true);
         }
@@ -157,6 +161,7 @@ async fn reread(hub: &Arc<Hub>, target: &Target) {
     };
     let notes = new.graph.notes.clone();
     hub.set_snapshot(new);
+    crate::kernel::monitor::trim();
     for (link, s) in links {
         hub.send(json!({"type": "link", "link": link, "state": s}));
     }
@@ -165,14 +170,19 @@ async fn reread(hub: &Arc<Hub>, target: &Target) {
     }
 }
 
-/// Packets per second and drops, per drawn interface, from two readings.
+/// Packets per second and drops, per drawn interface, from two readings;
+/// what was last sent, so only what changed is sent again.
 #[derive(Default)]
 struct Rates {
     last: Option<(Instant, BTreeMap<String, crate::model::live::LinkStats>)>,
+    sent: BTreeMap<String, serde_json::Value>,
 }
 
 fn rates_event(hub: &Hub, rates: &mut Rates, at: Instant, ifaces: &[Counter]) {
     let snap = hub.snapshot();
+    if hub.resend.swap(false, Ordering::SeqCst) {
+        rates.sent.clear();
+    }
     let now: BTreeMap<String, crate::model::live::LinkStats> = ifaces
         .iter()
         .map(|c| (format!("{}:{}", c.ns, c.iface), c.stats))
@@ -186,20 +196,23 @@ fn rates_event(hub: &Hub, rates: &mut Rates, at: Instant, ifaces: &[Counter]) {
             };
             let b = before.get(k).copied().unwrap_or(*s);
             let rate = |x: u64, y: u64| (x.saturating_sub(y) as f64 / secs * 10.0).round() / 10.0;
-            out.insert(
-                format!("{}:{}", place.node, place.iface),
-                json!({
-                    "rx_pps": rate(s.rx_packets, b.rx_packets),
-                    "tx_pps": rate(s.tx_packets, b.tx_packets),
-                    "rx_dropped": s.rx_dropped,
-                    "tx_dropped": s.tx_dropped,
-                    "rx_errors": s.rx_errors,
-                    "tx_errors": s.tx_errors,
-                }),
-            );
+            let key = format!("{}:{}", place.node, place.iface);
+            let v = json!({
+                "rx_pps": rate(s.rx_packets, b.rx_packets),
+                "tx_pps": rate(s.tx_packets, b.tx_packets),
+                "rx_dropped": s.rx_dropped,
+                "tx_dropped": s.tx_dropped,
+                "rx_errors": s.rx_errors,
+                "tx_errors": s.tx_errors,
+            });
+            if rates.sent.get(&key) != Some(&v) {
+                rates.sent.insert(key.clone(), v.clone());
+                out.insert(key, v);
+            }
         }
     }
     rates.last = Some((at, now));
+    crate::kernel::monitor::trim();
     if !out.is_empty() {
         hub.send(json!({"type": "counters", "ifaces": out}));
     }

@@ -34,7 +34,9 @@ pub struct Started {
 
 /// Serve until the process is stopped. `ready` is called once listening.
 pub fn run(opts: Options, ready: impl FnOnce(&Started)) -> Result<(), String> {
+    crate::kernel::monitor::stay_small();
     let first = state::read(&opts.target)?;
+    crate::kernel::monitor::trim();
     let token = guard::new_token().map_err(|e| format!("read /dev/urandom: {e}"))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
