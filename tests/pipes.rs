@@ -333,7 +333,10 @@ fn serve_keeps_serving_after_its_reader_went_away() {
     assert_eq!(state.code, 0, "no answer after stdout closed: {err}");
     assert!(state.stdout.contains("\"nodes\""), "{}", state.stdout);
     assert!(alive, "the server ended: {err}");
-    assert!(!err.contains("panicked") && !err.to_lowercase().contains("broken pipe"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.to_lowercase().contains("broken pipe"),
+        "{err}"
+    );
 }
 
 fn main() -> std::process::ExitCode {

@@ -53,7 +53,13 @@ fn serve(sb: &Sandbox, port: u16, args: &str) -> (Proc, Option<String>) {
 }
 
 /// curl in the sandbox: (status, body).
-fn curl(sb: &Sandbox, method: &str, url: &str, headers: &[&str], body: Option<&str>) -> (u16, String) {
+fn curl(
+    sb: &Sandbox,
+    method: &str,
+    url: &str,
+    headers: &[&str],
+    body: Option<&str>,
+) -> (u16, String) {
     let mut script = format!("curl -s -S -X {method} -w '\\n%{{http_code}}'");
     for h in headers {
         script.push_str(&format!(" -H '{h}'"));
@@ -63,7 +69,9 @@ fn curl(sb: &Sandbox, method: &str, url: &str, headers: &[&str], body: Option<&s
     }
     script.push_str(&format!(" '{url}'"));
     let mut c = sb.command(&script);
-    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = c.spawn().expect("curl runs");
     if let Some(b) = body {
         child
@@ -101,17 +109,30 @@ impl<'a> Browser<'a> {
             std::thread::sleep(Duration::from_millis(100));
         }
         // A profile of its own: tests run side by side, and /tmp is shared.
-        let profile = format!("{}/chromium-{port}-{}", env!("CARGO_TARGET_TMPDIR"), std::process::id());
+        let profile = format!(
+            "{}/chromium-{port}-{}",
+            env!("CARGO_TARGET_TMPDIR"),
+            std::process::id()
+        );
         let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
                      "--disable-dev-shm-usage", "--window-size=1400,900",
                      format!("--user-data-dir={profile}")]
         }}}});
-        let (code, body) = curl(sb, "POST", &format!("{base}/session"), &[], Some(&caps.to_string()));
+        let (code, body) = curl(
+            sb,
+            "POST",
+            &format!("{base}/session"),
+            &[],
+            Some(&caps.to_string()),
+        );
         assert_eq!(code, 200, "new session: {body}");
         let v: Value = serde_json::from_str(&body).expect("JSON");
-        let session = v["value"]["sessionId"].as_str().expect("session id").to_string();
+        let session = v["value"]["sessionId"]
+            .as_str()
+            .expect("session id")
+            .to_string();
         Browser {
             sb,
             base,
@@ -172,7 +193,8 @@ impl Drop for Browser<'_> {
     }
 }
 
-const NODES: &str = "return [...document.querySelectorAll('[data-node]')].map(e => e.dataset.node).sort()";
+const NODES: &str =
+    "return [...document.querySelectorAll('[data-node]')].map(e => e.dataset.node).sort()";
 
 fn seed_page_shows_nodes_link_state_and_a_pings_walk() {
     let sb = Sandbox::new();
@@ -186,9 +208,15 @@ fn seed_page_shows_nodes_link_state_and_a_pings_walk() {
         NODES,
     );
     let link = "ns2:veth1--br0:br0-veth1";
-    let state = format!("return document.querySelector('path[data-link=\"{link}\"]')?.dataset.state ?? null");
+    let state = format!(
+        "return document.querySelector('path[data-link=\"{link}\"]')?.dataset.state ?? null"
+    );
     assert_eq!(b.js(&state), json!("up"));
-    b.wait_for("the events stream open", "return document.querySelector('#conn').dataset.conn === 'live'", "document.querySelector('#conn').textContent");
+    b.wait_for(
+        "the events stream open",
+        "return document.querySelector('#conn').dataset.conn === 'live'",
+        "document.querySelector('#conn').textContent",
+    );
 
     // A ping's walk, frame by frame, in order: ARP (if any) before the echo
     // request, the request before the reply.
@@ -202,11 +230,17 @@ fn seed_page_shows_nodes_link_state_and_a_pings_walk() {
     let pkts = pkts.as_array().expect("list").clone();
     assert!(pkts.len() >= 4, "packets drawn: {pkts:?}");
     let steps: Vec<i64> = pkts.iter().map(|p| p[0].as_i64().unwrap()).collect();
-    assert!(steps.windows(2).all(|w| w[0] < w[1]), "steps in order: {steps:?}");
+    assert!(
+        steps.windows(2).all(|w| w[0] < w[1]),
+        "steps in order: {steps:?}"
+    );
     let kinds: Vec<&str> = pkts.iter().map(|p| p[1].as_str().unwrap()).collect();
     let first = |k: &str| kinds.iter().position(|x| *x == k);
     let (req, rep) = (first("echo-request"), first("echo-reply"));
-    assert!(req.is_some() && rep.is_some() && req < rep, "kinds: {kinds:?}");
+    assert!(
+        req.is_some() && rep.is_some() && req < rep,
+        "kinds: {kinds:?}"
+    );
     if let Some(arp) = first("arp-request") {
         assert!(Some(arp) < req, "ARP before the echo request: {kinds:?}");
     }
@@ -217,14 +251,18 @@ fn seed_page_shows_nodes_link_state_and_a_pings_walk() {
     sb.sh("ip link set br0-veth1 down").ok();
     b.wait_for(
         "the link drawn down",
-        &format!("return document.querySelector('path[data-link=\"{link}\"]')?.dataset.state === 'down'"),
+        &format!(
+            "return document.querySelector('path[data-link=\"{link}\"]')?.dataset.state === 'down'"
+        ),
         &state,
     );
     // And back up.
     sb.sh("ip link set br0-veth1 up").ok();
     b.wait_for(
         "the link drawn up again",
-        &format!("return document.querySelector('path[data-link=\"{link}\"]')?.dataset.state === 'up'"),
+        &format!(
+            "return document.querySelector('path[data-link=\"{link}\"]')?.dataset.state === 'up'"
+        ),
         &state,
     );
     // Down again: the trace fails and, where the doctor may run (tracefs
@@ -232,7 +270,9 @@ fn seed_page_shows_nodes_link_state_and_a_pings_walk() {
     sb.sh("ip link set br0-veth1 down").ok();
     b.wait_for(
         "the link drawn down",
-        &format!("return document.querySelector('path[data-link=\"{link}\"]')?.dataset.state === 'down'"),
+        &format!(
+            "return document.querySelector('path[data-link=\"{link}\"]')?.dataset.state === 'down'"
+        ),
         &state,
     );
     b.js("window.vnet.pick('ns1'); window.vnet.pick('ns2'); return true");
@@ -258,8 +298,7 @@ fn seed_page_shows_nodes_link_state_and_a_pings_walk() {
 /// exactly ns1↔ns3 and ns2↔ns3, in the table and on the picture.
 fn matrix_marks_exactly_the_failing_pairs() {
     let sb = Sandbox::new();
-    sb.sh(
-        "cat > /tmp/three.yaml <<'EOF'
+    sb.sh("cat > /tmp/three.yaml <<'EOF'
 name: three
 nodes:
   ns1: {}
@@ -271,9 +310,8 @@ links:
   - endpoints: [{ node: ns2, interface: e0, ip: 10.9.0.2/24 }, br0:p2]
   - endpoints: [{ node: ns3, interface: e0, ip: 10.9.0.3/24 }, br0:p3]
 EOF
-\"$VNET\" up /tmp/three.yaml >/dev/null && ip link set p3 down",
-    )
-    .ok();
+\"$VNET\" up /tmp/three.yaml >/dev/null && ip link set p3 down")
+        .ok();
     // Without a lab: every namespace on the (sandbox's) machine.
     let (_server, _) = serve(&sb, 8048, "");
     let b = Browser::start(&sb, 9516);
@@ -313,20 +351,44 @@ fn changes_need_the_token_and_the_own_origin() {
     };
     let (code, body) = curl(&sb, "POST", &format!("{url}/api/link"), &[], Some(down));
     assert_eq!(code, 403, "{body}");
-    let (code, _) = curl(&sb, "POST", &format!("{url}/api/link"), &["X-Vnet-Token: wrong"], Some(down));
+    let (code, _) = curl(
+        &sb,
+        "POST",
+        &format!("{url}/api/link"),
+        &["X-Vnet-Token: wrong"],
+        Some(down),
+    );
     assert_eq!(code, 403);
     assert!(admin_up(&sb), "refused requests changed nothing");
     let with = format!("X-Vnet-Token: {token}");
     let evil = "Origin: http://evil.example";
-    let (code, _) = curl(&sb, "POST", &format!("{url}/api/link"), &[&with, evil], Some(down));
+    let (code, _) = curl(
+        &sb,
+        "POST",
+        &format!("{url}/api/link"),
+        &[&with, evil],
+        Some(down),
+    );
     assert_eq!(code, 403, "another origin, even with the token");
     let (code, _) = curl(&sb, "GET", &format!("{url}/api/state"), &[evil], None);
     assert_eq!(code, 403, "another origin reads nothing either");
-    let (code, _) = curl(&sb, "GET", &format!("{url}/api/state"), &["Host: rebind.example:8049"], None);
+    let (code, _) = curl(
+        &sb,
+        "GET",
+        &format!("{url}/api/state"),
+        &["Host: rebind.example:8049"],
+        None,
+    );
     assert_eq!(code, 403, "a foreign Host on a loopback server");
     assert!(admin_up(&sb));
     let own = format!("Origin: {url}");
-    let (code, body) = curl(&sb, "POST", &format!("{url}/api/link"), &[&with, &own], Some(down));
+    let (code, body) = curl(
+        &sb,
+        "POST",
+        &format!("{url}/api/link"),
+        &[&with, &own],
+        Some(down),
+    );
     assert_eq!(code, 200, "{body}");
     assert!(!admin_up(&sb), "with the token the link went down");
     // The API answers as the command line's --json does.
@@ -335,14 +397,26 @@ fn changes_need_the_token_and_the_own_origin() {
     let m: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(m["nodes"], json!(["ns1", "ns2"]));
     assert_eq!(m["reachable_pairs"], json!(0));
-    let (code, body) = curl(&sb, "POST", &format!("{url}/api/trace"), &[], Some(r#"{"src":"ns1","dst":"nosuch"}"#));
+    let (code, body) = curl(
+        &sb,
+        "POST",
+        &format!("{url}/api/trace"),
+        &[],
+        Some(r#"{"src":"ns1","dst":"nosuch"}"#),
+    );
     assert_eq!(code, 400, "{body}");
     drop(server);
     // Read-only: even the right token changes nothing.
     let (_ro, none) = serve(&sb, 8050, "seed-bridge");
     assert!(none.is_none());
     let up = r#"{"node":"host","iface":"br0-veth1","up":true}"#;
-    let (code, body) = curl(&sb, "POST", "http://127.0.0.1:8050/api/link", &[&with], Some(up));
+    let (code, body) = curl(
+        &sb,
+        "POST",
+        "http://127.0.0.1:8050/api/link",
+        &[&with],
+        Some(up),
+    );
     assert_eq!(code, 403, "{body}");
     assert!(body.contains("--allow-changes"), "{body}");
     assert!(!admin_up(&sb));

@@ -134,30 +134,6 @@ pub fn labs() -> Vec<String> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_start_time_follows_the_last_parenthesis() {
-        let stat = "42 (a) b)) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10";
-        assert_eq!(stat_fields(stat), Some(("S", 98765)));
-    }
-
-    #[test]
-    fn this_process_is_alive_and_a_changed_start_is_not() {
-        let me = Owner::me();
-        assert!(me.alive());
-        assert!(
-            !Owner {
-                start: me.start + 1,
-                ..me
-            }
-            .alive()
-        );
-    }
-}
-
 /// What the lab files of the labs vnet brought up say each node's
 /// interfaces are: the doctor gives back what a move took away.
 pub fn intended() -> Vec<crate::doctor::snapshot::Intended> {
@@ -180,4 +156,28 @@ pub fn intended() -> Vec<crate::doctor::snapshot::Intended> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_time_follows_the_last_parenthesis() {
+        let stat = "42 (a) b)) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10";
+        assert_eq!(stat_fields(stat), Some(("S", 98765)));
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_changed_start_is_not() {
+        let me = Owner::me();
+        assert!(me.alive());
+        assert!(
+            !Owner {
+                start: me.start + 1,
+                ..me
+            }
+            .alive()
+        );
+    }
 }

@@ -45,10 +45,7 @@ pub enum Event {
     /// or namespaces came or went: read the kernel again.
     Changed(Vec<String>),
     /// Every interface's counters, read now (while counting is on).
-    Counters {
-        at: Instant,
-        ifaces: Vec<Counter>,
-    },
+    Counters { at: Instant, ifaces: Vec<Counter> },
 }
 
 #[derive(Clone, Debug)]
@@ -190,11 +187,7 @@ fn run(
         };
         let names: Vec<&String> = named.keys().collect();
         let mut fds: Vec<PollFd> = Vec::with_capacity(names.len() + 3);
-        let fixed: [BorrowedFd; 3] = [
-            shared.wake.as_fd(),
-            inotify.as_fd(),
-            host.events.as_fd(),
-        ];
+        let fixed: [BorrowedFd; 3] = [shared.wake.as_fd(), inotify.as_fd(), host.events.as_fd()];
         for fd in fixed {
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }

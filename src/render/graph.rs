@@ -117,7 +117,10 @@ pub enum State {
 impl Edge {
     /// The edge's name in pictures and events: `NODE:IFACE--NODE:IFACE`.
     pub fn key(&self) -> String {
-        format!("{}:{}--{}:{}", self.a.node, self.a.iface, self.b.node, self.b.iface)
+        format!(
+            "{}:{}--{}:{}",
+            self.a.node, self.a.iface, self.b.node, self.b.iface
+        )
     }
 }
 

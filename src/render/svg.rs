@@ -295,7 +295,10 @@ fn edge_data(e: &Edge) -> String {
         EdgeKind::Contains => format!(r#" data-contains="{}:{}""#, esc(&e.a.node), esc(&e.b.node)),
     };
     if e.drift != Drift::None {
-        d.push_str(&format!(r#" data-drift="{}""#, e.drift.word().replace(' ', "-")));
+        d.push_str(&format!(
+            r#" data-drift="{}""#,
+            e.drift.word().replace(' ', "-")
+        ));
     }
     d
 }

@@ -38,9 +38,18 @@ type Shared = State<Arc<App>>;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/", get(|| async { page(assets::INDEX, "text/html; charset=utf-8") }))
-        .route("/app.js", get(|| async { page(assets::APP_JS, "text/javascript; charset=utf-8") }))
-        .route("/style.css", get(|| async { page(assets::STYLE, "text/css; charset=utf-8") }))
+        .route(
+            "/",
+            get(|| async { page(assets::INDEX, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { page(assets::APP_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { page(assets::STYLE, "text/css; charset=utf-8") }),
+        )
         .route("/api/graph.svg", get(graph_svg))
         .route("/api/state", get(state))
         .route("/api/events", get(events))
@@ -72,17 +81,31 @@ async fn guard_layer(State(app): Shared, req: Request, next: Next) -> Response {
     }
     let mut resp = next.run(req).await;
     let hs = resp.headers_mut();
-    hs.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    hs.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     hs.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     hs.insert(
         "content-security-policy",
-        HeaderValue::from_static("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"),
+        HeaderValue::from_static(
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+        ),
     );
     resp
 }
 
 fn refuse(code: StatusCode, why: &str) -> Response {
     (code, axum::Json(json!({ "error": why }))).into_response()
+}
+
+/// A request refused before any work: its status and why.
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        refuse(self.0, &self.1)
+    }
 }
 
 async fn graph_svg(State(app): Shared) -> Response {
@@ -117,16 +140,14 @@ async fn events(State(app): Shared) -> Sse<impl Stream<Item = Result<SseEvent, I
     let hello = json!({"type": "hello", "version": app.hub.version()}).to_string();
     let first = stream::once(async move { Ok(SseEvent::default().data(hello)) });
     let rest = stream::unfold((rx, client), |(mut rx, client)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(m) => return Some((Ok(SseEvent::default().data(&*m)), (rx, client))),
-                // A slow page missed some: it reloads the whole state.
-                Err(RecvError::Lagged(_)) => {
-                    let m = json!({"type": "topology", "version": 0}).to_string();
-                    return Some((Ok(SseEvent::default().data(m)), (rx, client)));
-                }
-                Err(RecvError::Closed) => return None,
+        match rx.recv().await {
+            Ok(m) => Some((Ok(SseEvent::default().data(&*m)), (rx, client))),
+            // A slow page missed some: it reloads the whole state.
+            Err(RecvError::Lagged(_)) => {
+                let m = json!({"type": "topology", "version": 0}).to_string();
+                Some((Ok(SseEvent::default().data(m)), (rx, client)))
             }
+            Err(RecvError::Closed) => None,
         }
     });
     Sse::new(futures_util::StreamExt::chain(first, rest))
@@ -134,17 +155,17 @@ async fn events(State(app): Shared) -> Sse<impl Stream<Item = Result<SseEvent, I
 }
 
 /// A JSON body, or an answer saying why it is not one.
-fn body<T: for<'a> Deserialize<'a>>(b: &Bytes) -> Result<T, Response> {
+fn body<T: for<'a> Deserialize<'a>>(b: &Bytes) -> Result<T, Refusal> {
     let text = if b.is_empty() { &b"{}"[..] } else { &b[..] };
-    serde_json::from_slice(text).map_err(|e| refuse(StatusCode::BAD_REQUEST, &e.to_string()))
+    serde_json::from_slice(text).map_err(|e| Refusal(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
-fn secs(s: Option<f64>) -> Result<Duration, Response> {
+fn secs(s: Option<f64>) -> Result<Duration, Refusal> {
     let s = s.unwrap_or(1.0);
     if !(0.001..=30.0).contains(&s) {
-        return Err(refuse(
+        return Err(Refusal(
             StatusCode::BAD_REQUEST,
-            "timeout: between 0.001 and 30 seconds",
+            "timeout: between 0.001 and 30 seconds".into(),
         ));
     }
     Ok(Duration::from_secs_f64(s))
@@ -181,11 +202,11 @@ struct MatrixBody {
 async fn matrix(State(app): Shared, b: Bytes) -> Response {
     let req: MatrixBody = match body(&b) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let timeout = match secs(req.timeout) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let count = req.count.unwrap_or(1).clamp(1, 10);
     let nodes = app.hub.snapshot().nodes.clone();
@@ -203,40 +224,48 @@ struct PairBody {
 async fn trace(State(app): Shared, b: Bytes) -> Response {
     let req: PairBody = match body(&b) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let timeout = match secs(req.timeout) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
-    blocking(&app, move || super::probes::trace(&req.src, &req.dst, timeout)).await
+    blocking(&app, move || {
+        super::probes::trace(&req.src, &req.dst, timeout)
+    })
+    .await
 }
 
 async fn doctor(State(app): Shared, b: Bytes) -> Response {
     let req: PairBody = match body(&b) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let timeout = match secs(req.timeout) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
-    blocking(&app, move || super::probes::doctor(&req.src, &req.dst, timeout)).await
+    blocking(&app, move || {
+        super::probes::doctor(&req.src, &req.dst, timeout)
+    })
+    .await
 }
 
 /// Changes: `--allow-changes` and the token, else 403.
-fn may_change(app: &App, h: &HeaderMap) -> Result<(), Response> {
+fn may_change(app: &App, h: &HeaderMap) -> Result<(), Refusal> {
     if !app.allow_changes {
-        return Err(refuse(
+        return Err(Refusal(
             StatusCode::FORBIDDEN,
-            "read-only: start vnet serve with --allow-changes to change the network from the page",
+            "read-only: start vnet serve with --allow-changes to change the network from the page"
+                .into(),
         ));
     }
     let given = h.get("x-vnet-token").and_then(|v| v.to_str().ok());
     if !guard::token_ok(&app.token, given) {
-        return Err(refuse(
+        return Err(Refusal(
             StatusCode::FORBIDDEN,
-            "refused: the X-Vnet-Token header must carry the token vnet serve printed at start",
+            "refused: the X-Vnet-Token header must carry the token vnet serve printed at start"
+                .into(),
         ));
     }
     Ok(())
@@ -252,11 +281,11 @@ struct LinkBody {
 
 async fn link(State(app): Shared, h: HeaderMap, b: Bytes) -> Response {
     if let Err(r) = may_change(&app, &h) {
-        return r;
+        return r.into_response();
     }
     let req: LinkBody = match body(&b) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     change(move || {
         crate::engine::impair::set_link_up(&req.node, &req.iface, req.up)?;
@@ -278,11 +307,11 @@ struct ConditionsBody {
 
 async fn conditions(State(app): Shared, h: HeaderMap, b: Bytes) -> Response {
     if let Err(r) = may_change(&app, &h) {
-        return r;
+        return r.into_response();
     }
     let req: ConditionsBody = match body(&b) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let mut ir = crate::engine::impair::ImpairRequest {
         node: req.node.clone(),

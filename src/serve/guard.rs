@@ -56,7 +56,10 @@ pub fn token_ok(token: &str, given: Option<&str>) -> bool {
     if g.len() != token.len() {
         return false;
     }
-    g.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    g.bytes()
+        .zip(token.bytes())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
 }
 
 #[cfg(test)]

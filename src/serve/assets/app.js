@@ -61,7 +61,7 @@ async function load() {
   $('#title').textContent = state.title;
   $('#token-box').hidden = !state.allow_changes;
   index();
-  if (!view) view = { ...full };
+  if (!view) view = initialView();
   show();
   notes();
   for (const [k, c] of Object.entries(counters)) paintCounters(k, c);
@@ -109,6 +109,15 @@ function show() {
       }
     }
   });
+}
+
+// The whole network when it is readable so; else (a thousand nodes) its
+// top left corner at a readable size: "Fit" shows all.
+function initialView() {
+  const c = $('#canvas');
+  const W = c.clientWidth || 1000, H = c.clientHeight || 700;
+  if (Math.min(W / full.w, H / full.h) >= 0.45) return { ...full };
+  return { x: full.x, y: full.y, w: W / 0.8, h: H / 0.8 };
 }
 
 function toSvg(ev) {
