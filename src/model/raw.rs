@@ -144,6 +144,12 @@ pub struct RawNode {
     pub forward: Option<At<bool>>,
     pub routes: Option<At<Vec<At<String>>>>,
     pub sysctls: Option<At<SysctlMap>>,
+    /// External nodes: a namespace name under /run/netns or a path.
+    pub netns: Option<At<String>>,
+    /// External nodes: a process's network namespace.
+    pub pid: Option<At<u32>>,
+    /// External nodes: a Docker or Podman container.
+    pub container: Option<At<String>>,
 }
 
 /// `sysctls:` values may be written as numbers or strings.

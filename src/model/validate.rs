@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use super::conditions::{Conditions, Param};
 use super::diag::{LabFileError, Problem};
 use super::error::ValueError;
+use super::external::Reference;
 use super::lab::{
     BridgeNode, Endpoint, Expectation, HOST, Lab, Link, Mac, NetnsNode, Node, NodeKind, Places,
 };
@@ -344,7 +345,67 @@ impl Validator {
                 ns.sysctls.insert(k.value.clone(), v.value.clone());
             }
         }
+        ns.external = self.external(key, n);
         ns
+    }
+
+    /// `netns:`, `pid:` or `container:` (one of them): a namespace that
+    /// exists already. vnet adds its interfaces, addresses and routes there
+    /// and nothing else, so the options that change the namespace itself
+    /// are refused.
+    fn external(&mut self, key: &At<String>, n: &RawNode) -> Option<Reference> {
+        let mut given: Vec<(Span, Result<Reference, String>)> = Vec::new();
+        if let Some(v) = &n.netns {
+            given.push((v.span, Reference::netns(&v.value)));
+        }
+        if let Some(v) = &n.pid {
+            let r = if v.value == 0 {
+                Err("pid 0 is not a process".to_string())
+            } else {
+                Ok(Reference::Pid(v.value))
+            };
+            given.push((v.span, r));
+        }
+        if let Some(v) = &n.container {
+            given.push((v.span, Reference::container(&v.value)));
+        }
+        let (first_span, first) = given.first().cloned()?;
+        for (span, _) in given.iter().skip(1) {
+            self.problem(
+                Problem::new(
+                    format!(
+                        "`{}` names its namespace twice: `netns`, `pid` and `container` exclude each other",
+                        key.value
+                    ),
+                    *span,
+                )
+                .hint("keep one of them"),
+            );
+        }
+        for (opt, present) in [
+            ("forward", n.forward.as_ref().map(|x| x.span)),
+            ("sysctls", n.sysctls.as_ref().map(|x| x.span)),
+        ] {
+            if let Some(span) = present {
+                self.problem(
+                    Problem::new(
+                        format!("`{opt}` would change the namespace of external node `{}`", key.value),
+                        span,
+                    )
+                    .hint("vnet adds only its own interfaces, addresses and routes to a namespace it did not make; set sysctls there yourself"),
+                );
+            }
+        }
+        match first {
+            Ok(r) => Some(r),
+            Err(why) => {
+                self.problem(
+                    Problem::new(why, first_span)
+                        .hint("e.g. `netns: red`, `netns: /proc/1234/ns/net`, `pid: 1234` or `container: web`"),
+                );
+                None
+            }
+        }
     }
 
     fn route(&mut self, r: &At<String>) -> Option<Route> {
@@ -389,6 +450,9 @@ impl Validator {
             ("forward", n.forward.as_ref().map(|x| x.span)),
             ("routes", n.routes.as_ref().map(|x| x.span)),
             ("sysctls", n.sysctls.as_ref().map(|x| x.span)),
+            ("netns", n.netns.as_ref().map(|x| x.span)),
+            ("pid", n.pid.as_ref().map(|x| x.span)),
+            ("container", n.container.as_ref().map(|x| x.span)),
         ] {
             if let Some(span) = present {
                 self.problem(
