@@ -12,6 +12,7 @@ pub mod external;
 pub mod fault;
 pub(crate) mod features;
 pub(crate) mod holder;
+pub mod monitor;
 pub(crate) mod msg;
 pub(crate) mod netlink;
 pub(crate) mod netns;
