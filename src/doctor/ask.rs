@@ -108,7 +108,7 @@ pub fn walk(
             mark: 0,
             proto,
         };
-        let Some(answer) = ask(&cur, &q) else {
+        let Some(mut answer) = ask(&cur, &q) else {
             if again {
                 w.end = WalkEnd::Loop { ns: cur };
             }
@@ -122,6 +122,19 @@ pub fn walk(
         }
         if src.is_none() {
             src = answer.prefsrc;
+        }
+        // Until a namespace has rules of its own the kernel keeps local
+        // routes in its main table and says so: name the table they were
+        // added to.
+        if answer.kind == RTN_LOCAL
+            && answer.table == RT_TABLE_MAIN
+            && snap.get(&cur).is_some_and(|n| {
+                n.routes
+                    .iter()
+                    .any(|r| r.table == RT_TABLE_LOCAL && Some(r.dst) == answer.matched)
+            })
+        {
+            answer.table = RT_TABLE_LOCAL;
         }
         let held = snap
             .get(&cur)
