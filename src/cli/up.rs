@@ -228,7 +228,9 @@ fn external_notes(lab: &crate::model::Lab) {
         let how = match &node.external {
             None => continue,
             Some(Reference::Netns(n)) if n == name => continue,
-            Some(Reference::Netns(n)) => format!("ip netns attach {name} <pid of a process in {n}>"),
+            Some(Reference::Netns(n)) => {
+                format!("ip netns attach {name} <pid of a process in {n}>")
+            }
             Some(Reference::Path(p)) => {
                 format!("touch /run/netns/{name} && mount --bind {p} /run/netns/{name}")
             }
