@@ -17,6 +17,7 @@ pub(crate) mod ping;
 pub(crate) mod progress;
 pub(crate) mod report;
 pub(crate) mod rootless;
+pub(crate) mod serve;
 pub(crate) mod shell;
 pub(crate) mod signals;
 pub(crate) mod status;
@@ -80,6 +81,8 @@ pub enum Command {
     Man(man::Args),
     /// Throughput between two nodes, TCP or UDP (built in, no iperf3): goodput, retransmits, loss, jitter
     Perf(perf::Args),
+    /// The live network in a browser: state, counters, reachability and a ping's walk
+    Serve(serve::Args),
     /// The rootless holder, started by vnet itself
     #[command(name = "__holder", hide = true)]
     Holder(holder::Args),
@@ -116,6 +119,7 @@ fn dispatch(cli: Cli) -> i32 {
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
         Command::Perf(a) => perf::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Holder(a) => holder::run(a),
     }
 }
