@@ -358,7 +358,7 @@ fn external_keys_are_checked_with_line_and_column() {
     let f = dir.join("v.yaml");
     std::fs::write(
         &f,
-        "name: v\nnodes:\n  a: { pid: 12, container: web }\n  b: { netns: red, forward: true }\n  c: { netns: \"a/b\" }\n",
+        "name: v\nnodes:\n  a: { pid: 12, container: web }\n  b: { netns: red, forward: true }\n  c: { netns: \"a/b\" }\n  d: {}\n  e: { netns: d }\n",
     )
     .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vnet"))
@@ -378,6 +378,7 @@ fn external_keys_are_checked_with_line_and_column() {
         "{err}"
     );
     assert!(err.contains("absolute path"), "{err}");
+    assert!(err.contains("`d` is a node this lab makes"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

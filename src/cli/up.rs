@@ -179,6 +179,7 @@ fn dry_run(a: &Args, loaded: &load::Loaded) -> i32 {
     match a.format {
         Format::Sh => {
             crate::out!("{}", script::render(&plan));
+            external_notes(lab);
             if !live {
                 crate::outln!(
                     "# (not root: planned as for a machine where the lab does not exist yet)"
@@ -216,5 +217,30 @@ fn dry_run(a: &Args, loaded: &load::Loaded) -> i32 {
         OK
     } else {
         FAILED
+    }
+}
+
+/// The script names an external node's namespace as `ip -n NODE`: say how
+/// to make that name reach it (vnet itself joins it by its reference).
+fn external_notes(lab: &crate::model::Lab) {
+    use crate::model::external::Reference;
+    for (name, node) in lab.netns_nodes() {
+        let how = match &node.external {
+            None => continue,
+            Some(Reference::Netns(n)) if n == name => continue,
+            Some(Reference::Netns(n)) => {
+                format!("ip netns attach {name} <pid of a process in {n}>")
+            }
+            Some(Reference::Path(p)) => {
+                format!("touch /run/netns/{name} && mount --bind {p} /run/netns/{name}")
+            }
+            Some(Reference::Pid(p)) => format!("ip netns attach {name} {p}"),
+            Some(Reference::Container(c)) => {
+                format!("ip netns attach {name} <State.Pid of container {c}>")
+            }
+        };
+        crate::outln!(
+            "# external node {name}: vnet joins it by reference; for `ip -n {name}` above to reach it: {how}"
+        );
     }
 }

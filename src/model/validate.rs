@@ -223,6 +223,7 @@ impl Validator {
             index: Default::default(),
         };
         self.bridge_homes(&lab, &raw);
+        self.external_targets(&lab, &raw);
 
         let mut taken = Taken::default();
         for (n, _) in lab.bridges() {
@@ -476,6 +477,31 @@ impl Validator {
             b.ips = self.ips(ip);
         }
         b
+    }
+
+    /// `netns: NAME` joins a namespace the lab does not make: not one of
+    /// its own nodes (it would be made, then joined, then removed).
+    fn external_targets(&mut self, lab: &Lab, raw: &RawLab) {
+        let Some(map) = &raw.nodes else { return };
+        for (_, node) in &map.value.0 {
+            let Some(target) = &node.value.netns else {
+                continue;
+            };
+            if let Some(n) = lab.node(&target.value)
+                && lab.external(&n.name).is_none()
+            {
+                self.problem(
+                    Problem::new(
+                        format!(
+                            "`{}` is a node this lab makes, not an existing namespace",
+                            target.value
+                        ),
+                        target.span,
+                    )
+                    .hint("link the two nodes instead, or give a namespace made outside the lab"),
+                );
+            }
+        }
     }
 
     /// `in:` must name a netns node of the lab.
