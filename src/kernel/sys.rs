@@ -195,6 +195,8 @@ pub(crate) fn trim_heap() {
     // pages no allocation uses; it has no pointer arguments.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
 
 /// ioctl(2) requests on namespace files (linux/nsfs.h): `_IO(0xb7, N)`.
 pub(crate) const NS_GET_USERNS: libc::c_ulong = 0xb701;
