@@ -3,6 +3,7 @@
 //! lives in `sys` alone: safe wrappers of the few calls no crate offers.
 
 pub(crate) mod apply;
+pub(crate) mod ask;
 pub(crate) mod cond;
 pub(crate) mod container;
 pub mod error;
