@@ -24,6 +24,7 @@ const COMMANDS: &[&str] = &[
     "completions",
     "man",
     "perf",
+    "logs",
 ];
 
 fn vnet(args: &[&str]) -> Output {

@@ -344,7 +344,12 @@ impl Validator {
                 ns.sysctls.insert(k.value.clone(), v.value.clone());
             }
         }
+        ns.workload = self.workload(n);
         ns
+    }
+
+    fn workload(&mut self, n: &RawNode) -> super::workload::Workload {
+        super::validate_workload::workload(n, &mut self.problems)
     }
 
     fn route(&mut self, r: &At<String>) -> Option<Route> {
@@ -389,6 +394,13 @@ impl Validator {
             ("forward", n.forward.as_ref().map(|x| x.span)),
             ("routes", n.routes.as_ref().map(|x| x.span)),
             ("sysctls", n.sysctls.as_ref().map(|x| x.span)),
+            ("files", n.files.as_ref().map(|x| x.span)),
+            ("dirs", n.dirs.as_ref().map(|x| x.span)),
+            ("exec", n.exec.as_ref().map(|x| x.span)),
+            ("run", n.run.as_ref().map(|x| x.span)),
+            ("ready", n.ready.as_ref().map(|x| x.span)),
+            ("user", n.user.as_ref().map(|x| x.span)),
+            ("env", n.env.as_ref().map(|x| x.span)),
         ] {
             if let Some(span) = present {
                 self.problem(
