@@ -93,11 +93,6 @@ pub(crate) fn create(
     dirs: &[Tmpfs],
     binds: &[Bind],
 ) -> Result<(), KernelError> {
-    let fd = std::thread::scope(|s| {
-        s.spawn(|| build(netns, hide, dirs, binds))
-            .join()
-            .unwrap_or_else(|_| Err(KernelError::from_errno(libc::EIO)))
-    })?;
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -107,18 +102,62 @@ pub(crate) fn create(
         Ok(_) => {}
         Err(e) => return Err(fail("create the pin", pin, e)),
     }
-    let source = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    if let Err(e) = mount(
-        Some(source.as_str()),
-        pin,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    ) {
-        let _ = std::fs::remove_file(pin);
-        return Err(fail("pin the mount namespace at", pin, e));
+    // The kernel refuses to pin a mount namespace that is not newer than
+    // the caller's (a loop check by namespace id). Ids come from per-CPU
+    // batches, so a namespace made on another CPU than the caller's own
+    // can look older: on EINVAL, make it again on each CPU in turn.
+    let cpus: Vec<Option<usize>> = std::iter::once(None)
+        .chain(allowed_cpus().into_iter().map(Some))
+        .collect();
+    let mut last = KernelError::from_errno(libc::EINVAL);
+    for cpu in cpus {
+        let fd = std::thread::scope(|s| {
+            s.spawn(|| {
+                if let Some(c) = cpu {
+                    let mut set = nix::sched::CpuSet::new();
+                    let _ = set.set(c);
+                    let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
+                }
+                build(netns, hide, dirs, binds)
+            })
+            .join()
+            .unwrap_or_else(|_| Err(KernelError::from_errno(libc::EIO)))
+        });
+        let fd = match fd {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = std::fs::remove_file(pin);
+                return Err(e);
+            }
+        };
+        let source = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        match mount(
+            Some(source.as_str()),
+            pin,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        ) {
+            Ok(()) => return Ok(()),
+            Err(nix::Error::EINVAL) => last = fail("pin the mount namespace at", pin, nix::Error::EINVAL),
+            Err(e) => {
+                last = fail("pin the mount namespace at", pin, e);
+                break;
+            }
+        }
     }
-    Ok(())
+    let _ = std::fs::remove_file(pin);
+    Err(last)
+}
+
+/// The CPUs this thread may run on.
+fn allowed_cpus() -> Vec<usize> {
+    let Ok(set) = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) else {
+        return Vec::new();
+    };
+    (0..nix::sched::CpuSet::count())
+        .filter(|&c| set.is_set(c).unwrap_or(false))
+        .collect()
 }
 
 use std::os::unix::fs::OpenOptionsExt;

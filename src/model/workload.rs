@@ -77,6 +77,9 @@ impl Cmd {
     /// The program and its arguments.
     pub fn argv(&self) -> Vec<String> {
         match self {
+            // A simple command replaces the shell (`exec`), so the pid
+            // vnet records is the program's own.
+            Cmd::Shell(s) if simple(s) => vec!["/bin/sh".into(), "-c".into(), format!("exec {s}")],
             Cmd::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
             Cmd::Argv(v) => v.clone(),
         }
@@ -94,6 +97,12 @@ impl Cmd {
             .take(32)
             .collect()
     }
+}
+
+/// A command line without shell syntax beyond words and quotes.
+fn simple(s: &str) -> bool {
+    !s.trim_start().starts_with("exec ")
+        && !s.contains([';', '&', '|', '<', '>', '(', ')', '$', '`', '\n', '{', '}', '*', '?', '~', '='])
 }
 
 impl std::fmt::Display for Cmd {
@@ -204,6 +213,13 @@ mod tests {
         assert!(check_path("/").is_err());
         assert!(check_path("/a/../b").is_err());
         assert!(check_path("/proc/x").is_err());
+    }
+
+    #[test]
+    fn simple_commands_replace_the_shell() {
+        assert_eq!(Cmd::Shell("sleep 9".into()).argv()[2], "exec sleep 9");
+        assert_eq!(Cmd::Shell("a; b".into()).argv()[2], "a; b");
+        assert_eq!(Cmd::Shell("a=1 b".into()).argv()[2], "a=1 b");
     }
 
     #[test]
