@@ -60,7 +60,8 @@ fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 
 fn files_and_dirs_are_the_nodes_own() {
     let sb = Sandbox::new();
-    sb.sh("mkdir -p /run/t/conf && echo from-a-dir > /run/t/conf/a.txt").ok();
+    sb.sh("mkdir -p /run/t/conf && echo from-a-dir > /run/t/conf/a.txt")
+        .ok();
     let before = sb.sh("sha256sum /etc/hostname /etc/passwd").ok().stdout;
     let f = lab(
         &sb,
@@ -77,7 +78,9 @@ nodes:
     exec: ["cat /etc/hostname /etc/vnet-wf-new.conf"]"#,
     );
     sb.vnet(&format!("up {f}")).ok();
-    let inside = sb.vnet("exec wf1 -- cat /etc/hostname /etc/vnet-wf-new.conf /opt/vnet-wf/conf/a.txt").ok();
+    let inside = sb
+        .vnet("exec wf1 -- cat /etc/hostname /etc/vnet-wf-new.conf /opt/vnet-wf/conf/a.txt")
+        .ok();
     assert_eq!(inside.stdout, "wf1-inside\nmade inside\nfrom-a-dir\n");
     // Read-only inside: the node cannot write through to anything.
     let w = sb.vnet("exec wf1 -- sh -c 'echo x > /etc/hostname'");
@@ -90,14 +93,22 @@ nodes:
     // /etc is shown as the host's (an entry is still there) plus the new file.
     sb.vnet("exec wf1 -- test -s /etc/passwd").ok();
     // Outside: the host's files are byte-identical, the new paths absent.
-    assert_eq!(sb.sh("sha256sum /etc/hostname /etc/passwd").ok().stdout, before);
-    sb.sh("test ! -e /etc/vnet-wf-new.conf && test ! -e /opt/vnet-wf && test ! -e /var/lib/vnet-wf")
-        .ok();
+    assert_eq!(
+        sb.sh("sha256sum /etc/hostname /etc/passwd").ok().stdout,
+        before
+    );
+    sb.sh(
+        "test ! -e /etc/vnet-wf-new.conf && test ! -e /opt/vnet-wf && test ! -e /var/lib/vnet-wf",
+    )
+    .ok();
     let logs = sb.vnet("logs wf1").ok();
     assert!(logs.stdout.contains("wf1-inside"), "{}", logs.stdout);
     sb.vnet("down wf").ok();
     assert!(sb.netns().is_empty());
-    assert_eq!(sb.sh("sha256sum /etc/hostname /etc/passwd").ok().stdout, before);
+    assert_eq!(
+        sb.sh("sha256sum /etc/hostname /etc/passwd").ok().stdout,
+        before
+    );
 }
 
 fn a_failing_exec_rolls_the_lab_back() {
@@ -180,13 +191,16 @@ fn a_tcp_ready_check_waits_for_the_listener() {
     );
     let up = sb.vnet(&format!("up {f}")).ok();
     assert!(up.stdout.contains("1 node(s) ready"), "{}", up.stdout);
-    sb.vnet("exec wr1 -- python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8471))'")
-        .ok();
+    sb.vnet(
+        "exec wr1 -- python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8471))'",
+    )
+    .ok();
     sb.vnet("down wr").ok();
 }
 
-fn bad_workload_keys_are_refused_at_their_place_in(sb: &Sandbox) {
-    let sb = sb;
+/// Validation needs no kernel, but the sandbox gives the test a /run/t.
+fn bad_workload_keys_are_refused_at_their_place() {
+    let sb = Sandbox::new();
     let f = lab(
         &sb,
         "wv",
@@ -213,7 +227,11 @@ fn frr_ospf_converges_and_pings_end_to_end() {
     assert!(up.stdout.contains("2 node(s) ready"), "{}", up.stdout);
     // Converged when `up` returned: every pair answers at once.
     let all = sb.vnet("ping --all").ok();
-    assert!(all.stdout.contains("20/20 pairs reachable"), "{}", all.stdout);
+    assert!(
+        all.stdout.contains("20/20 pairs reachable"),
+        "{}",
+        all.stdout
+    );
     let n = sb
         .vnet("exec r2 -- vtysh -c 'show ip ospf neighbor'")
         .ok()
@@ -242,11 +260,11 @@ fn main() -> std::process::ExitCode {
         kernel!(down_ends_everything_inside_the_lab),
         kernel!(a_tcp_ready_check_waits_for_the_listener),
         kernel!(bad_workload_keys_are_refused_at_their_place),
-        kernel_with!(frr_ospf_converges_and_pings_end_to_end, "/usr/lib/frr/zebra", "/usr/lib/frr/ospfd", "vtysh"),
+        kernel_with!(
+            frr_ospf_converges_and_pings_end_to_end,
+            "/usr/lib/frr/zebra",
+            "/usr/lib/frr/ospfd",
+            "vtysh"
+        ),
     ])
-}
-
-/// Validation needs no kernel, but the sandbox gives the test a /run/t.
-fn bad_workload_keys_are_refused_at_their_place() {
-    bad_workload_keys_are_refused_at_their_place_in(&Sandbox::new());
 }

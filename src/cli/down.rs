@@ -53,8 +53,20 @@ pub(crate) fn run(a: Args) -> i32 {
     if let Ok(r) = &r {
         ended(&name, &r.ended);
     }
+    // External nodes whose namespace had gone: said, not an error.
+    if let Ok(r) = &r {
+        for g in &r.gone {
+            crate::outln!("{name}: external {g}");
+        }
+        if r.external_interfaces > 0 {
+            crate::outln!(
+                "{name}: {} interfaces removed from external nodes (their namespaces are left as they were)",
+                r.external_interfaces
+            );
+        }
+    }
     match r {
-        Ok(r) if r.namespaces == 0 && r.interfaces == 0 => {
+        Ok(r) if r.namespaces == 0 && r.interfaces == 0 && r.external_interfaces == 0 => {
             crate::outln!("{name}: nothing to remove (no namespace or interface carries its mark)");
             OK
         }
@@ -109,7 +121,11 @@ fn ended(name: &str, list: &[engine::workload::Ended]) {
             "{name}: ended {} (pid {}){}",
             e.command,
             e.pid,
-            if e.killed { " with SIGKILL after the grace period" } else { "" }
+            if e.killed {
+                " with SIGKILL after the grace period"
+            } else {
+                ""
+            }
         );
     }
 }

@@ -59,11 +59,7 @@ pub(crate) fn lab_file(path: &str) -> Result<Loaded, i32> {
 
 /// `files:` entries whose `from:` names nothing next to the lab file,
 /// refused at their place in the file.
-fn missing_sources(
-    path: &str,
-    text: &str,
-    lab: Lab,
-) -> Result<Lab, crate::model::LabFileError> {
+fn missing_sources(path: &str, text: &str, lab: Lab) -> Result<Lab, crate::model::LabFileError> {
     use crate::model::diag::Problem;
     use crate::model::workload::FileSource;
     let base = Path::new(path).parent().unwrap_or(Path::new("."));

@@ -95,6 +95,8 @@ pub enum Command {
 /// Run the command, inside the user's rootless namespaces when it works
 /// rootless (entered first, while the process is one thread).
 pub fn run(cli: Cli) -> i32 {
+    // External nodes of labs that are up are found through their records.
+    crate::engine::external::publish();
     if let Err(code) = rootless::enter(&cli) {
         return code;
     }

@@ -289,7 +289,8 @@ fn lab_nodes(lab: &str) -> Result<(String, Vec<String>, Vec<Expectation>), i32> 
     // A file's nodes are its namespaces; a name's are those carrying its mark.
     if let load::LabArg::File(l) = load::lab_arg(lab)? {
         let nodes: Vec<String> = l.lab.netns_nodes().map(|(n, _)| n.to_string()).collect();
-        let present: BTreeSet<String> = netns::list_named().into_iter().collect();
+        let mut present: BTreeSet<String> = netns::list_named().into_iter().collect();
+        present.extend(crate::kernel::external::known_names());
         let missing: Vec<&str> = nodes
             .iter()
             .filter(|n| !present.contains(*n))
@@ -324,6 +325,12 @@ fn lab_nodes(lab: &str) -> Result<(String, Vec<String>, Vec<Expectation>), i32> 
         .filter(|m| m.lab.as_deref() == Some(lab))
         .map(|m| m.name.clone())
         .collect();
+    // Its external nodes, from its record.
+    nodes.extend(
+        record::load(lab)
+            .into_iter()
+            .flat_map(|r| r.external.into_keys()),
+    );
     if nodes.is_empty() {
         let labs: BTreeSet<&str> = marks.iter().filter_map(|m| m.lab.as_deref()).collect();
         super::error(format!(
@@ -423,6 +430,10 @@ fn all(a: &Args, lab: &str) -> i32 {
         Ok(w) => w,
         Err(e) => return report(&e),
     };
+    // A lab's external nodes are probed at the lab's addresses only.
+    if let Some(name) = what.strip_prefix("lab ") {
+        crate::engine::external::lab_addresses_only(name, &mut world.ns);
+    }
     let opts = MatrixOptions {
         timeout: a.timeout,
         max_neigh: a.max_neigh,

@@ -25,6 +25,10 @@ const SETTLE_FROM: usize = 500;
 pub struct DownReport {
     pub namespaces: usize,
     pub interfaces: usize,
+    /// Interfaces removed from external nodes' namespaces.
+    pub external_interfaces: usize,
+    /// External nodes whose namespace had gone (with what was said of it).
+    pub gone: Vec<String>,
     pub elapsed: Duration,
     /// Processes that were running inside the lab's namespaces.
     pub ended: Vec<super::workload::Ended>,
@@ -116,6 +120,9 @@ pub fn down_with(
         (hooks.progress)(1);
     }
     profile::mark("down: removed namespaces");
+    // External nodes keep their namespace: only the lab's interfaces and
+    // routes leave it.
+    let outside = super::external::remove(lab, &mut left);
     if !doomed.is_empty() {
         delete_host_links(&mut session, lab, &host_links, &doomed, &mut left, hooks);
     }
@@ -154,6 +161,8 @@ pub fn down_with(
     Ok(DownReport {
         namespaces: ours.len(),
         interfaces: doomed.len(),
+        external_interfaces: outside.interfaces,
+        gone: outside.gone,
         elapsed: started.elapsed(),
         ended,
     })

@@ -67,6 +67,19 @@ fn open(session: &mut Session, node: &str) -> Result<Netns, EngineError> {
             session.named.insert(node.to_string(), h);
             Ok(Netns::Named(node.to_string()))
         }
+        // An external node of a lab that is up, by its reference.
+        Found::Absent if crate::kernel::external::known().contains_key(node) => {
+            match crate::kernel::external::open_known(node) {
+                Some(Ok(j)) => {
+                    let h = netns::attach(j.fd)
+                        .map_err(|e| EngineError::kernel("enter the namespace", e))?;
+                    session.named.insert(node.to_string(), h);
+                    Ok(Netns::Named(node.to_string()))
+                }
+                Some(Err(e)) => Err(refused(format!("external node {node}: {e}"))),
+                None => Err(refused(format!("no node named {node}"))),
+            }
+        }
         _ => Err(refused(format!(
             "no namespace named {node} under /run/netns (`ip netns list` shows what there is; `host` is vnet's own)"
         ))),

@@ -120,7 +120,10 @@ pub fn follow(path: &Path, mut emit: impl FnMut(&str) -> bool) -> io::Result<()>
     loop {
         // A rotation: the path is a new file; read it from its start.
         let now = std::fs::metadata(path).ok().map(|m| m.ino());
-        let open = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.ino());
+        let open = file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map(|m| m.ino());
         if now != open {
             file = File::open(path).ok();
             pos = 0;

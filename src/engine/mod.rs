@@ -3,6 +3,7 @@
 
 pub mod cond;
 pub mod down;
+pub mod external;
 pub mod files;
 pub mod impair;
 pub mod live;
@@ -195,7 +196,11 @@ pub fn observe_lab(
 ) -> Result<(Observed, Vec<String>), EngineError> {
     let marks = scan::namespaces(session).map_err(|e| EngineError::kernel("scan /run/netns", e))?;
     crate::kernel::profile::mark("scanned /run/netns");
-    let wanted: BTreeSet<&str> = net.named().collect();
+    // External nodes are joined by their reference below, not by name.
+    let wanted: BTreeSet<&str> = net
+        .named()
+        .filter(|n| !net.external.contains_key(*n))
+        .collect();
     let mut stale = Vec::new();
     let mut keep = BTreeSet::new();
     for m in &marks {
@@ -210,6 +215,7 @@ pub fn observe_lab(
         }
     }
     session.named.retain(|n, _| keep.contains(n));
+    external::join(session, net);
     let sysctls: BTreeMap<String, Vec<String>> = net
         .namespaces
         .iter()

@@ -28,6 +28,10 @@ pub struct Record {
     /// `engine::orphans`) once it is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<Owner>,
+    /// External nodes (namespaces the lab joined but did not make), by
+    /// node name: their reference, resolved again on every run.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub external: std::collections::BTreeMap<String, super::external::Entry>,
 }
 
 /// A process, told apart from a later one with the same pid by its start

@@ -241,6 +241,7 @@ fn up_locked(
     profile::mark("observed");
     refuse_unsupported(lab, &observed)?;
     refuse_real_host(lab)?;
+    super::external::refuse_missing(&session, &net)?;
 
     // A mount point left by an interrupted run of this lab is removed; any
     // other stale file under /run/netns is not ours to touch.
@@ -267,7 +268,7 @@ fn up_locked(
     profile::mark("planned");
     let (namespaces, interfaces) = size(&net);
     if plan.is_empty() {
-        ensure_record(lab, opts, &journal)?;
+        ensure_record(lab, opts, &journal, &session)?;
         profile::mark("record kept");
         return Ok(UpReport {
             plan,
@@ -292,6 +293,7 @@ fn up_locked(
         pid: std::process::id(),
         journal: journal.clone(),
         owner: opts.owner.clone(),
+        external: super::external::entries(lab, Some(&session)),
     };
     record::save(&rec).map_err(|e| EngineError::Io("write the state record".into(), e))?;
 
@@ -373,6 +375,7 @@ fn ensure_record(
     lab: &Lab,
     opts: &UpOptions,
     journal: &BTreeSet<String>,
+    session: &Session,
 ) -> Result<(), EngineError> {
     let rec = Record {
         lab: lab.name.clone(),
@@ -382,6 +385,7 @@ fn ensure_record(
         pid: std::process::id(),
         journal: journal.clone(),
         owner: opts.owner.clone(),
+        external: super::external::entries(lab, Some(session)),
     };
     record::save(&rec).map_err(|e| EngineError::Io("write the state record".into(), e))
 }

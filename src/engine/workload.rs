@@ -83,7 +83,10 @@ pub struct ProcStatus {
 }
 
 fn mkdir(p: &Path) -> io::Result<()> {
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(p)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(p)
 }
 
 fn work_dir(lab: &str) -> io::Result<PathBuf> {
@@ -116,9 +119,8 @@ pub fn lab_of_node(node: &str) -> Option<String> {
         .filter_map(|e| e.file_name().into_string().ok())
         .collect();
     labs.sort();
-    labs.into_iter().find(|lab| {
-        log_path(lab, node).is_some_and(|p| p.exists() || logs::rotated(&p).exists())
-    })
+    labs.into_iter()
+        .find(|lab| log_path(lab, node).is_some_and(|p| p.exists() || logs::rotated(&p).exists()))
 }
 
 fn pin_dir() -> io::Result<PathBuf> {
@@ -221,7 +223,16 @@ pub fn start(lab: &Lab, base: Option<&Path>, wait_ready: bool) -> Result<WorkRep
         for (node, w) in &nodes {
             if let Some(r) = &w.ready {
                 let took = user(node, w.user.as_deref())
-                    .and_then(|who| ready(node, pin_of(node).as_deref(), &who, &w.env, &r.check, r.timeout))
+                    .and_then(|who| {
+                        ready(
+                            node,
+                            pin_of(node).as_deref(),
+                            &who,
+                            &w.env,
+                            &r.check,
+                            r.timeout,
+                        )
+                    })
                     .map_err(|error| WorkFailure {
                         error,
                         roll_back: false,
@@ -249,15 +260,17 @@ fn start_nodes<'a>(
     let nodes: Vec<(&str, &Workload)> = lab
         .netns_nodes()
         .filter(|(_, n)| !n.workload.is_empty())
-        .map(|(name, n)| (name, &n.workload))
+        .map(|(name, n)| (name, &*n.workload))
         .collect();
     if nodes.is_empty() {
         return Ok(nodes);
     }
     let mut state = load(&lab.name);
-    let dir = work_dir(&lab.name).map_err(|e| EngineError::Io("create the workload state".into(), e))?;
+    let dir =
+        work_dir(&lab.name).map_err(|e| EngineError::Io("create the workload state".into(), e))?;
     for sub in ["logs", "exit", "files"] {
-        mkdir(&dir.join(sub)).map_err(|e| EngineError::Io(format!("create {}", dir.join(sub).display()), e))?;
+        mkdir(&dir.join(sub))
+            .map_err(|e| EngineError::Io(format!("create {}", dir.join(sub).display()), e))?;
     }
     save(&lab.name, &state)?;
     for (node, w) in &nodes {
@@ -321,7 +334,9 @@ fn start_nodes<'a>(
                 start: sup.start,
             });
             save(&lab.name, &state)?;
-            report.started.push((node.to_string(), cmd.to_string(), sup.pid));
+            report
+                .started
+                .push((node.to_string(), cmd.to_string(), sup.pid));
         }
     }
     Ok(nodes)
@@ -343,7 +358,8 @@ fn make_mounts(
         let source = match &f.source {
             FileSource::Content(c) => {
                 let p = staged.join(i.to_string());
-                std::fs::write(&p, c).map_err(|e| EngineError::Io(format!("write {}", p.display()), e))?;
+                std::fs::write(&p, c)
+                    .map_err(|e| EngineError::Io(format!("write {}", p.display()), e))?;
                 std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644))
                     .map_err(|e| EngineError::Io(format!("chmod {}", p.display()), e))?;
                 p
@@ -390,10 +406,12 @@ fn make_mounts(
         });
     }
     let pins = pin_dir().map_err(|e| EngineError::Io("create the pin directory".into(), e))?;
-    mounts::prepare_pin_dir(&pins).map_err(|e| EngineError::kernel("prepare the pin directory", e))?;
+    mounts::prepare_pin_dir(&pins)
+        .map_err(|e| EngineError::kernel("prepare the pin directory", e))?;
     let _ = lab;
-    mounts::create(node, &pins.join(node), &pins, &dirs, &binds)
-        .map_err(|e| EngineError::kernel(&format!("make node {node}'s own files and directories"), e))
+    mounts::create(node, &pins.join(node), &pins, &dirs, &binds).map_err(|e| {
+        EngineError::kernel(&format!("make node {node}'s own files and directories"), e)
+    })
 }
 
 /// A supervisor started for one command.
@@ -480,7 +498,9 @@ fn spawn(
         }),
         _ => Err(EngineError::Refused(format!(
             "node {node}: cannot start `{cmd}`: {}",
-            line.trim().strip_prefix("failed ").unwrap_or("the supervisor ended at once")
+            line.trim()
+                .strip_prefix("failed ")
+                .unwrap_or("the supervisor ended at once")
         ))),
     }
 }
@@ -599,7 +619,12 @@ pub fn status(lab: &str) -> Vec<ProcStatus> {
                 None
             } else {
                 dir.as_ref()
-                    .and_then(|d| std::fs::read_to_string(d.join("exit").join(format!("{}.{}", p.node, p.index))).ok())
+                    .and_then(|d| {
+                        std::fs::read_to_string(
+                            d.join("exit").join(format!("{}.{}", p.node, p.index)),
+                        )
+                        .ok()
+                    })
                     .and_then(|s| s.split_whitespace().nth(1).map(str::to_string))
             };
             ProcStatus {
@@ -629,7 +654,9 @@ pub struct Ended {
 pub fn end_processes(nodes: &[String], grace: Duration) -> Vec<Ended> {
     let mut ids = Vec::new();
     for n in nodes {
-        ids.extend(procs::ns_id(&Path::new(crate::kernel::netns::RUN_DIR).join(n)));
+        ids.extend(procs::ns_id(
+            &Path::new(crate::kernel::netns::RUN_DIR).join(n),
+        ));
         if let Some(p) = pin_of(n) {
             ids.extend(procs::ns_id(&p));
         }
@@ -728,7 +755,10 @@ pub fn supervise(a: Supervise) -> i32 {
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            log.line(&a.tag, format!("[vnet] cannot start {program}: {e}").as_bytes());
+            log.line(
+                &a.tag,
+                format!("[vnet] cannot start {program}: {e}").as_bytes(),
+            );
             let _ = std::fs::write(&a.exit, "0 127\n");
             let _ = writeln!(stdout, "failed {program}: {e}");
             return 1;
@@ -756,7 +786,10 @@ pub fn supervise(a: Supervise) -> i32 {
         Err(_) => 255,
     };
     let _ = std::fs::write(&a.exit, format!("{pid} {code}\n"));
-    log.line(&a.tag, format!("[vnet] {program} exited with code {code}").as_bytes());
+    log.line(
+        &a.tag,
+        format!("[vnet] {program} exited with code {code}").as_bytes(),
+    );
     let _ = writeln!(stdout, "exit {code}");
     let _ = stdout.flush();
     // What the command left in the background may still write: keep

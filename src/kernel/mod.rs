@@ -4,8 +4,10 @@
 
 pub(crate) mod apply;
 pub(crate) mod cond;
+pub(crate) mod container;
 pub mod error;
 pub(crate) mod exec;
+pub mod external;
 pub mod fault;
 pub(crate) mod features;
 pub(crate) mod holder;

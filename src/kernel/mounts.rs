@@ -61,14 +61,8 @@ pub(crate) fn prepare_pin_dir(dir: &Path) -> Result<(), KernelError> {
     if is_mount_point(dir) {
         return private().map_err(|e| fail("make private", dir, e));
     }
-    mount(
-        Some(dir),
-        dir,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(|e| fail("bind-mount", dir, e))?;
+    mount(Some(dir), dir, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .map_err(|e| fail("bind-mount", dir, e))?;
     private().map_err(|e| fail("make private", dir, e))
 }
 
@@ -139,7 +133,9 @@ pub(crate) fn create(
             None::<&str>,
         ) {
             Ok(()) => return Ok(()),
-            Err(nix::Error::EINVAL) => last = fail("pin the mount namespace at", pin, nix::Error::EINVAL),
+            Err(nix::Error::EINVAL) => {
+                last = fail("pin the mount namespace at", pin, nix::Error::EINVAL)
+            }
             Err(e) => {
                 last = fail("pin the mount namespace at", pin, e);
                 break;
@@ -232,12 +228,14 @@ fn ensure_mount_point(path: &Path, dir: bool) -> Result<(), KernelError> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() == dir => return Ok(()),
         Ok(_) => {
-            return Err(KernelError::from_errno(libc::EINVAL).with_detail(Some(format!(
-                "{} is a {} on this machine, the lab gives a {}",
-                path.display(),
-                if dir { "file" } else { "directory" },
-                if dir { "directory" } else { "file" }
-            ))));
+            return Err(
+                KernelError::from_errno(libc::EINVAL).with_detail(Some(format!(
+                    "{} is a {} on this machine, the lab gives a {}",
+                    path.display(),
+                    if dir { "file" } else { "directory" },
+                    if dir { "directory" } else { "file" }
+                ))),
+            );
         }
         Err(_) => {}
     }
@@ -250,10 +248,12 @@ fn ensure_mount_point(path: &Path, dir: bool) -> Result<(), KernelError> {
     }
     let parent = parent.unwrap_or(Path::new("/"));
     if parent == Path::new("/") {
-        return Err(KernelError::from_errno(libc::ENOENT).with_detail(Some(format!(
-            "{} is missing and vnet does not make directories at the root of a node's view",
-            path.display()
-        ))));
+        return Err(
+            KernelError::from_errno(libc::ENOENT).with_detail(Some(format!(
+                "{} is missing and vnet does not make directories at the root of a node's view",
+                path.display()
+            ))),
+        );
     }
     let parent = std::fs::canonicalize(parent).map_err(|e| fail("resolve", parent, e))?;
     shadow(&parent)?;

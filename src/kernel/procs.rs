@@ -44,8 +44,13 @@ pub(crate) fn inside(ids: &[NsId]) -> Vec<Found> {
             continue;
         }
         let hit = ["net", "mnt"].iter().any(|kind| {
-            ns_id(&Path::new("/proc").join(pid.to_string()).join("ns").join(kind))
-                .is_some_and(|id| ids.contains(&id))
+            ns_id(
+                &Path::new("/proc")
+                    .join(pid.to_string())
+                    .join("ns")
+                    .join(kind),
+            )
+            .is_some_and(|id| ids.contains(&id))
         });
         if hit {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))

@@ -188,3 +188,40 @@ pub(crate) fn new_session(cmd: &mut std::process::Command) {
         });
     }
 }
+
+/// ioctl(2) requests on namespace files (linux/nsfs.h): `_IO(0xb7, N)`.
+pub(crate) const NS_GET_USERNS: libc::c_ulong = 0xb701;
+pub(crate) const NS_GET_PARENT: libc::c_ulong = 0xb702;
+pub(crate) const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
+/// NS_GET_USERNS or NS_GET_PARENT: a new descriptor of the user namespace
+/// that owns namespace `fd`, or of a user namespace's parent. nix has no
+/// wrapper for the nsfs ioctls.
+pub(crate) fn ns_related(
+    fd: BorrowedFd,
+    request: libc::c_ulong,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: both requests take no argument and return a new descriptor
+    // or -1 with errno set; the kernel touches no memory of ours. `fd` is
+    // borrowed, so it stays open for the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), request as _) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `r` is a descriptor the kernel just opened for us and that
+    // nothing else owns; OwnedFd closes it once.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r) })
+}
+
+/// NS_GET_NSTYPE: the CLONE_NEW* flag of namespace `fd`.
+pub(crate) fn ns_type(fd: BorrowedFd) -> io::Result<libc::c_int> {
+    // SAFETY: the request takes no argument and returns the type or -1
+    // with errno set; `fd` is borrowed, so it stays open for the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}

@@ -152,6 +152,12 @@ pub struct RawNode {
     pub ready: Option<At<RawReady>>,
     pub user: Option<At<String>>,
     pub env: Option<At<SysctlMap>>,
+    /// External nodes: a namespace name under /run/netns or a path.
+    pub netns: Option<At<String>>,
+    /// External nodes: a process's network namespace.
+    pub pid: Option<At<u32>>,
+    /// External nodes: a Docker or Podman container.
+    pub container: Option<At<String>>,
 }
 
 /// `sysctls:` values may be written as numbers or strings.

@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use super::conditions::{Conditions, Param};
 use super::diag::{LabFileError, Problem};
 use super::error::ValueError;
+use super::external::Reference;
 use super::lab::{
     BridgeNode, Endpoint, Expectation, HOST, Lab, Link, Mac, NetnsNode, Node, NodeKind, Places,
 };
@@ -344,12 +345,77 @@ impl Validator {
                 ns.sysctls.insert(k.value.clone(), v.value.clone());
             }
         }
-        ns.workload = self.workload(n);
+        ns.workload = Box::new(self.workload(n));
+        ns.external = self.external(key, n);
         ns
     }
 
     fn workload(&mut self, n: &RawNode) -> super::workload::Workload {
         super::validate_workload::workload(n, &mut self.problems)
+    }
+
+    /// `netns:`, `pid:` or `container:` (one of them): a namespace that
+    /// exists already. vnet adds its interfaces, addresses and routes there
+    /// and nothing else, so the options that change the namespace itself
+    /// are refused.
+    fn external(&mut self, key: &At<String>, n: &RawNode) -> Option<Reference> {
+        let mut given: Vec<(Span, Result<Reference, String>)> = Vec::new();
+        if let Some(v) = &n.netns {
+            given.push((v.span, Reference::netns(&v.value)));
+        }
+        if let Some(v) = &n.pid {
+            let r = if v.value == 0 {
+                Err("pid 0 is not a process".to_string())
+            } else {
+                Ok(Reference::Pid(v.value))
+            };
+            given.push((v.span, r));
+        }
+        if let Some(v) = &n.container {
+            given.push((v.span, Reference::container(&v.value)));
+        }
+        let (first_span, first) = given.first().cloned()?;
+        for (span, _) in given.iter().skip(1) {
+            self.problem(
+                Problem::new(
+                    format!(
+                        "`{}` names its namespace twice: `netns`, `pid` and `container` exclude each other",
+                        key.value
+                    ),
+                    *span,
+                )
+                .hint("keep one of them"),
+            );
+        }
+        for (opt, present) in [
+            ("forward", n.forward.as_ref().map(|x| x.span)),
+            ("sysctls", n.sysctls.as_ref().map(|x| x.span)),
+            ("files", n.files.as_ref().map(|x| x.span)),
+            ("dirs", n.dirs.as_ref().map(|x| x.span)),
+            ("exec", n.exec.as_ref().map(|x| x.span)),
+            ("run", n.run.as_ref().map(|x| x.span)),
+            ("ready", n.ready.as_ref().map(|x| x.span)),
+        ] {
+            if let Some(span) = present {
+                self.problem(
+                    Problem::new(
+                        format!("`{opt}` would change the namespace of external node `{}`", key.value),
+                        span,
+                    )
+                    .hint("vnet adds only its own interfaces, addresses and routes to a namespace it did not make; set sysctls there yourself"),
+                );
+            }
+        }
+        match first {
+            Ok(r) => Some(r),
+            Err(why) => {
+                self.problem(
+                    Problem::new(why, first_span)
+                        .hint("e.g. `netns: red`, `netns: /proc/1234/ns/net`, `pid: 1234` or `container: web`"),
+                );
+                None
+            }
+        }
     }
 
     fn route(&mut self, r: &At<String>) -> Option<Route> {
@@ -401,6 +467,9 @@ impl Validator {
             ("ready", n.ready.as_ref().map(|x| x.span)),
             ("user", n.user.as_ref().map(|x| x.span)),
             ("env", n.env.as_ref().map(|x| x.span)),
+            ("netns", n.netns.as_ref().map(|x| x.span)),
+            ("pid", n.pid.as_ref().map(|x| x.span)),
+            ("container", n.container.as_ref().map(|x| x.span)),
         ] {
             if let Some(span) = present {
                 self.problem(

@@ -122,8 +122,9 @@ pub(crate) fn workload(n: &RawNode, problems: &mut Vec<Problem>) -> Workload {
             }
             _ => {
                 problems.push(
-                    Problem::new("`ready:` takes one check: `exec:` or `tcp:`", r.span)
-                        .hint("e.g. `ready: { tcp: 80 }` or `ready: { exec: \"test -S /run/app.sock\" }`"),
+                    Problem::new("`ready:` takes one check: `exec:` or `tcp:`", r.span).hint(
+                        "e.g. `ready: { tcp: 80 }` or `ready: { exec: \"test -S /run/app.sock\" }`",
+                    ),
                 );
                 None
             }
@@ -146,7 +147,9 @@ pub(crate) fn workload(n: &RawNode, problems: &mut Vec<Problem>) -> Workload {
         for (k, v) in &env.value.0 {
             let ok = !k.value.is_empty()
                 && !k.value.starts_with(|c: char| c.is_ascii_digit())
-                && k.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                && k.value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !ok {
                 problems.push(
                     Problem::new(format!("`{}` is not a variable name", k.value), k.span)
@@ -177,7 +180,11 @@ fn command(c: &At<RawCommand>, problems: &mut Vec<Problem>) -> Option<Cmd> {
     if empty || nul {
         problems.push(
             Problem::new(
-                if nul { "a command cannot hold a NUL byte" } else { "the command is empty" },
+                if nul {
+                    "a command cannot hold a NUL byte"
+                } else {
+                    "the command is empty"
+                },
                 c.span,
             )
             .hint("a string run by /bin/sh -c, or a list like [/usr/lib/frr/zebra, -u, frr]"),

@@ -102,7 +102,9 @@ impl Cmd {
 /// A command line without shell syntax beyond words and quotes.
 fn simple(s: &str) -> bool {
     !s.trim_start().starts_with("exec ")
-        && !s.contains([';', '&', '|', '<', '>', '(', ')', '$', '`', '\n', '{', '}', '*', '?', '~', '='])
+        && !s.contains([
+            ';', '&', '|', '<', '>', '(', ')', '$', '`', '\n', '{', '}', '*', '?', '~', '=',
+        ])
 }
 
 impl std::fmt::Display for Cmd {
@@ -224,7 +226,10 @@ mod tests {
 
     #[test]
     fn tags() {
-        assert_eq!(Cmd::Shell("/usr/lib/frr/zebra -u frr".into()).tag(), "zebra");
+        assert_eq!(
+            Cmd::Shell("/usr/lib/frr/zebra -u frr".into()).tag(),
+            "zebra"
+        );
         assert_eq!(Cmd::Argv(vec!["sleep".into(), "9".into()]).tag(), "sleep");
     }
 }

@@ -171,6 +171,10 @@ impl Graph {
                 NodeKind::Netns(ns) => {
                     let mut node = GNode::new(&n.name, GKind::Netns { router: ns.forward });
                     node.detail = ns.routes.iter().map(|r| format!("route {r}")).collect();
+                    // An external node: joined, not made by the lab.
+                    if let Some(r) = &ns.external {
+                        node.detail.insert(0, format!("external: {r}"));
+                    }
                     node
                 }
                 NodeKind::Bridge(b) => {
@@ -282,6 +286,13 @@ impl Graph {
     /// kernel lacks are added as such, and the kernel's extra pairs marked.
     pub fn overlay_file(&mut self, file: &Graph) {
         for n in &file.nodes {
+            // An external node is drawn as such, with what it holds.
+            if let Some(x) = n.detail.iter().find(|d| d.starts_with("external: "))
+                && let Some(live) = self.nodes.iter_mut().find(|m| m.id == n.id)
+                && !live.detail.contains(x)
+            {
+                live.detail.insert(0, x.clone());
+            }
             if self.node(&n.id).is_none() {
                 let mut n = n.clone();
                 n.drift = Drift::NotInKernel;
