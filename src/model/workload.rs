@@ -88,7 +88,17 @@ impl Cmd {
     /// A short name for logs and status: the program's file name.
     pub fn tag(&self) -> String {
         let first = match self {
-            Cmd::Shell(s) => s.split_whitespace().next().unwrap_or("sh").to_string(),
+            // The program the shell ends up as (`…; exec PROG`), else its
+            // first word.
+            Cmd::Shell(s) => s
+                .rsplit("exec ")
+                .next()
+                .filter(|_| s.contains("exec "))
+                .unwrap_or(s)
+                .split_whitespace()
+                .next()
+                .unwrap_or("sh")
+                .to_string(),
             Cmd::Argv(v) => v.first().cloned().unwrap_or_default(),
         };
         let base = first.rsplit('/').next().unwrap_or(&first);
@@ -231,5 +241,12 @@ mod tests {
             "zebra"
         );
         assert_eq!(Cmd::Argv(vec!["sleep".into(), "9".into()]).tag(), "sleep");
+        assert_eq!(
+            Cmd::Shell(
+                "until test -S /x; do sleep 0.1; done; exec /usr/lib/frr/ospfd -u frr".into()
+            )
+            .tag(),
+            "ospfd"
+        );
     }
 }
