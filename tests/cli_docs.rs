@@ -25,6 +25,7 @@ const COMMANDS: &[&str] = &[
     "man",
     "perf",
     "logs",
+    "serve",
 ];
 
 fn vnet(args: &[&str]) -> Output {

@@ -18,6 +18,7 @@ pub(crate) mod ping;
 pub(crate) mod progress;
 pub(crate) mod report;
 pub(crate) mod rootless;
+pub(crate) mod serve;
 pub(crate) mod shell;
 pub(crate) mod signals;
 pub(crate) mod status;
@@ -87,6 +88,8 @@ pub enum Command {
     /// The supervisor of a node's command, started by `vnet up` itself
     #[command(name = "__supervise", hide = true)]
     Supervise(supervise::Args),
+    /// The live network in a browser: state, counters, reachability and a ping's walk
+    Serve(serve::Args),
     /// The rootless holder, started by vnet itself
     #[command(name = "__holder", hide = true)]
     Holder(holder::Args),
@@ -123,6 +126,7 @@ fn dispatch(cli: Cli) -> i32 {
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
         Command::Perf(a) => perf::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Holder(a) => holder::run(a),
         Command::Logs(a) => logs::run(a),
         Command::Supervise(a) => supervise::run(a),

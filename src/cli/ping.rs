@@ -15,7 +15,7 @@ use crate::model::lab::{Expectation, HOST};
 use crate::probe::ProbeError;
 use crate::probe::icmp::{self, IcmpSocket, PingEvent, PingOptions, PingStats};
 use crate::probe::matrix::{self, MatrixOptions};
-use crate::probe::outcome::{self, Checked, MatrixReport, secs};
+use crate::probe::outcome::{self, MatrixJson, secs};
 use crate::probe::stats::{self, RttSummary};
 use crate::probe::target::{self, Dest, Family};
 use crate::probe::trace::family_note;
@@ -362,18 +362,6 @@ fn lab_nodes(lab: &str) -> Result<(String, Vec<String>, Vec<Expectation>), i32> 
     Ok((format!("lab {lab}"), nodes, expect))
 }
 
-#[derive(Serialize)]
-struct MatrixJson<'a> {
-    #[serde(flatten)]
-    report: &'a MatrixReport,
-    reachable_pairs: usize,
-    node_pairs: usize,
-    expectations: &'a [Checked],
-    /// Whether the run passed: expectations held (when there are any),
-    /// else every pair answered.
-    ok: bool,
-}
-
 fn all(a: &Args, lab: &str) -> i32 {
     if let Err(e) = world::require_privilege("ping --all") {
         return report(&e);
@@ -450,14 +438,7 @@ fn all(a: &Args, lab: &str) -> i32 {
         checked.iter().all(|c| c.held)
     };
     if a.json {
-        let (r, n) = m.reachable_pairs();
-        let j = MatrixJson {
-            report: &m,
-            reachable_pairs: r,
-            node_pairs: n,
-            expectations: &checked,
-            ok,
-        };
+        let j = MatrixJson::new(&m, &checked, ok);
         crate::outln!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
     } else {
         crate::out!("{}", crate::render::matrix::render(&m, &checked, a.timeout));

@@ -291,3 +291,31 @@ fn apply(
         ApplyError::Cancelled => refused("interrupted"),
     })
 }
+
+/// Set interface `iface` of `node` up or down (`vnet serve --allow-changes`):
+/// one RTM_SETLINK, as `ip link set IFACE up|down` would send.
+pub fn set_link_up(node: &str, iface: &str, up: bool) -> Result<(), EngineError> {
+    super::require_privilege("serve --allow-changes")?;
+    let mut session = Session::new().map_err(|e| EngineError::kernel("open netlink", e))?;
+    let ns = open(&mut session, node)?;
+    let live = read(&mut session, &ns, None)?;
+    let link = live
+        .link(iface)
+        .ok_or_else(|| no_such_interface(&ns, &live, iface))?;
+    let msg = crate::kernel::msg::set_link(
+        &crate::kernel::msg::Dev::Index(link.index),
+        &crate::kernel::msg::SetIface {
+            up: Some(up),
+            ..Default::default()
+        },
+    );
+    let h = session
+        .handle(&ns)
+        .ok_or_else(|| refused("namespace not open"))?;
+    h.sock.request(msg, 0).map_err(|e| {
+        EngineError::kernel(
+            &format!("set {node}:{iface} {}", if up { "up" } else { "down" }),
+            e,
+        )
+    })
+}

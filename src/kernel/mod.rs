@@ -3,6 +3,7 @@
 //! lives in `sys` alone: safe wrappers of the few calls no crate offers.
 
 pub(crate) mod apply;
+pub(crate) mod ask;
 pub(crate) mod cond;
 pub(crate) mod container;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod fault;
 pub(crate) mod features;
 pub(crate) mod holder;
 pub(crate) mod mounts;
+pub mod monitor;
 pub(crate) mod msg;
 pub(crate) mod netlink;
 pub(crate) mod netns;

@@ -186,6 +186,32 @@ pub(crate) fn new_session(cmd: &mut std::process::Command) {
             libc::setsid();
             Ok(())
         });
+        });
+    }
+}
+
+/// Keep glibc's allocator to `n` arenas (a long-running server with a few
+/// threads otherwise holds freed memory in an arena per thread), and give
+/// back what the heap holds free: `vnet serve` stays small. No-ops where
+/// the C library is not glibc.
+pub(crate) fn limit_malloc_arenas(n: i32) {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets an allocator parameter; M_ARENA_MAX takes
+    // any positive count and is read at the next arena creation.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, n);
+    }
+    #[cfg(not(target_env = "gnu"))]
+    let _ = n;
+}
+
+/// Return free heap memory to the kernel (glibc's malloc_trim).
+pub(crate) fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim takes the allocator's own locks and only releases
+    // pages no allocation uses; it has no pointer arguments.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

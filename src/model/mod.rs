@@ -5,6 +5,7 @@ pub mod conditions;
 pub mod diag;
 pub mod error;
 pub mod external;
+pub mod fib;
 pub mod lab;
 pub mod live;
 pub mod loss;
