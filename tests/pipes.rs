@@ -170,8 +170,7 @@ const FILE_ONLY: &[(&str, &[&[&str]])] = &[
 /// and `shell`, whose output is the program they run.
 const IN_SANDBOX: &[&str] = &[
     "up", "down", "status", "export", "ping", "trace", "doctor", "exec", "shell", "perf", "impair",
-    "logs",
-    "serve",
+    "logs", "serve",
 ];
 
 fn every_command_is_covered_here() {

@@ -186,7 +186,6 @@ pub(crate) fn new_session(cmd: &mut std::process::Command) {
             libc::setsid();
             Ok(())
         });
-        });
     }
 }
 
