@@ -24,6 +24,7 @@ const COMMANDS: &[&str] = &[
     "completions",
     "man",
     "perf",
+    "logs",
     "serve",
 ];
 

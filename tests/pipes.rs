@@ -170,7 +170,7 @@ const FILE_ONLY: &[(&str, &[&[&str]])] = &[
 /// and `shell`, whose output is the program they run.
 const IN_SANDBOX: &[&str] = &[
     "up", "down", "status", "export", "ping", "trace", "doctor", "exec", "shell", "perf", "impair",
-    "serve",
+    "logs", "serve",
 ];
 
 fn every_command_is_covered_here() {
@@ -195,6 +195,21 @@ fn commands_without_the_kernel_end_quietly() {
             assert_eq!(code, 0, "vnet {}", args.join(" "));
         }
     }
+}
+
+/// `vnet logs` of a node whose command printed, cut early.
+fn logs_end_quietly() {
+    let sb = Sandbox::new();
+    sb.sh(
+        "mkdir -p /run/t && cat > /run/t/logs.yaml <<'EOF'\nname: logs\nnodes:\n  lg1:\n    exec: [\"seq 1 200\"]\nEOF",
+    )
+    .ok();
+    sb.vnet("up -q /run/t/logs.yaml").ok();
+    for args in ["logs lg1", "logs lg1 --since 1h"] {
+        let script = format!("\"$VNET\" {args}");
+        assert_eq!(same_end(&script, in_sb(&sb, &script)), 0, "{script}");
+    }
+    sb.vnet("down logs").ok();
 }
 
 /// A script in the sandbox, for `same_end`.
@@ -347,6 +362,7 @@ fn main() -> std::process::ExitCode {
         kernel!(a_big_dry_run_ends_quietly),
         kernel!(kernel_commands_end_quietly_and_keep_their_exit_code),
         kernel!(up_and_down_finish_their_work_with_stdout_closed),
+        kernel!(logs_end_quietly),
         kernel_with!(serve_keeps_serving_after_its_reader_went_away, "curl"),
     ])
 }

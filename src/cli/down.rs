@@ -20,6 +20,9 @@ pub struct Args {
     pub no_wait: bool,
     #[arg(long, short)]
     pub quiet: bool,
+    /// Seconds processes inside the lab get between SIGTERM and SIGKILL
+    #[arg(long, default_value_t = 5.0)]
+    pub grace: f64,
 }
 
 pub(crate) fn run(a: Args) -> i32 {
@@ -40,8 +43,16 @@ pub(crate) fn run(a: Args) -> i32 {
         progress: &inc,
         waiting_for_lock: &waiting,
     };
-    let r = engine::down::down(&name, &hooks, !a.no_wait);
+    if !(0.0..=3600.0).contains(&a.grace) {
+        super::error("--grace is between 0 and 3600 seconds");
+        return super::USAGE;
+    }
+    let grace = std::time::Duration::from_secs_f64(a.grace);
+    let r = engine::down::down_with(&name, &hooks, !a.no_wait, grace);
     bar.finish();
+    if let Ok(r) = &r {
+        ended(&name, &r.ended);
+    }
     // External nodes whose namespace had gone: said, not an error.
     if let Ok(r) = &r {
         for g in &r.gone {
@@ -101,4 +112,20 @@ fn orphans() -> i32 {
         }
     }
     code
+}
+
+/// The processes `down` ended, one line each.
+fn ended(name: &str, list: &[engine::workload::Ended]) {
+    for e in list {
+        crate::outln!(
+            "{name}: ended {} (pid {}){}",
+            e.command,
+            e.pid,
+            if e.killed {
+                " with SIGKILL after the grace period"
+            } else {
+                ""
+            }
+        );
+    }
 }

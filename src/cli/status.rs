@@ -131,6 +131,23 @@ fn render(s: &LabStatus) -> String {
         head.push("CONDITIONS");
     }
     out.push_str(&table(&head, &rows));
+    if !s.processes.is_empty() {
+        let rows: Vec<Vec<String>> = s
+            .processes
+            .iter()
+            .map(|p| {
+                let state = match &p.exit {
+                    Some(c) => format!("{} (code {c})", p.state),
+                    None => p.state.clone(),
+                };
+                vec![p.node.clone(), p.pid.to_string(), state, p.command.clone()]
+            })
+            .collect();
+        out.push_str(&table(&["NODE", "PID", "PROCESS", "COMMAND"], &rows));
+        if s.processes.iter().any(|p| p.state != "running") {
+            out.push_str("exited processes start again at the next `vnet up`\n");
+        }
+    }
     for n in &s.nodes {
         if let (Some(r), Some(p)) = (&n.reference, &n.problem) {
             out.push_str(&format!("node {} ({r}): {p}\n", n.name));

@@ -30,6 +30,9 @@ pub struct Args {
     /// Seconds to wait for carrier and forwarding once the changes are made
     #[arg(long, default_value_t = 15.0)]
     pub ready_timeout: f64,
+    /// Return once the network is up and the nodes' commands started, without waiting for their `ready:` checks
+    #[arg(long)]
+    pub no_ready: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -78,7 +81,10 @@ pub(crate) fn run(a: Args) -> i32 {
         text: Some(loaded.text.clone()),
         owner: None,
     };
-    let result = engine::up::up(lab, &opts, &hooks, &signals::CANCEL);
+    let work = engine::up::WorkOptions {
+        wait_ready: !a.no_ready,
+    };
+    let result = engine::up::up_with(lab, &opts, &work, &hooks, &signals::CANCEL);
     crate::kernel::profile::mark("returned");
     bar.finish();
     match result {
@@ -100,6 +106,7 @@ pub(crate) fn run(a: Args) -> i32 {
                     r.counts
                 );
             }
+            work_summary(&lab.name, &r.work);
             if !r.not_ready.is_empty() {
                 eprintln!(
                     "vnet: warning: {} interface(s) not ready after {:.0} s:",
@@ -243,4 +250,30 @@ fn external_notes(lab: &crate::model::Lab) {
             "# external node {name}: vnet joins it by reference; for `ip -n {name}` above to reach it: {how}"
         );
     }
+}
+
+/// One line for what the nodes' workloads did, when they did anything.
+fn work_summary(lab: &str, w: &engine::workload::WorkReport) {
+    if w.is_empty() {
+        return;
+    }
+    let mut parts = Vec::new();
+    if w.ran > 0 {
+        parts.push(format!("{} exec command(s) ran", w.ran));
+    }
+    if !w.started.is_empty() {
+        parts.push(format!("{} process(es) started", w.started.len()));
+    }
+    if w.kept > 0 {
+        parts.push(format!("{} kept running", w.kept));
+    }
+    if !w.ready.is_empty() {
+        let slowest = w.ready.iter().map(|(_, d)| *d).max().unwrap_or_default();
+        parts.push(format!(
+            "{} node(s) ready in {}",
+            w.ready.len(),
+            crate::render::elapsed::elapsed(slowest)
+        ));
+    }
+    crate::outln!("{lab}: workloads — {}", parts.join(", "));
 }

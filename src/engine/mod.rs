@@ -8,12 +8,14 @@ pub mod files;
 pub mod impair;
 pub mod live;
 pub mod lock;
+pub mod logs;
 pub mod orphans;
 pub mod privilege;
 pub mod record;
 pub mod scan;
 pub mod status;
 pub mod up;
+pub mod workload;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

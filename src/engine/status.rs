@@ -68,6 +68,9 @@ pub struct LabStatus {
     pub drift: Vec<String>,
     /// Whether drift could be computed (the lab file is known).
     pub drift_known: bool,
+    /// The nodes' `run:` processes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<super::workload::ProcStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -204,6 +207,7 @@ pub fn show(name: &str, lab: Option<Lab>) -> Result<LabStatus, EngineError> {
         nodes,
         drift,
         drift_known,
+        processes: super::workload::status(name),
     })
 }
 

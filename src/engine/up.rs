@@ -49,6 +49,21 @@ pub struct UpReport {
     pub not_ready: Vec<(Netns, String, Need)>,
     pub namespaces: usize,
     pub interfaces: usize,
+    /// What the nodes' workloads did (`exec:`, `run:`, `ready:`).
+    pub work: super::workload::WorkReport,
+}
+
+/// Workload options of `up_with`.
+#[derive(Clone, Debug)]
+pub struct WorkOptions {
+    /// Wait for the nodes' `ready:` checks.
+    pub wait_ready: bool,
+}
+
+impl Default for WorkOptions {
+    fn default() -> Self {
+        WorkOptions { wait_ready: true }
+    }
 }
 
 /// The plan `up` would carry out, read against the live kernel (needs root).
@@ -122,6 +137,61 @@ fn refuse_real_host(lab: &Lab) -> Result<(), EngineError> {
 }
 
 pub fn up(
+    lab: &Lab,
+    opts: &UpOptions,
+    hooks: &Hooks,
+    cancel: &AtomicBool,
+) -> Result<UpReport, EngineError> {
+    up_with(lab, opts, &WorkOptions::default(), hooks, cancel)
+}
+
+/// `up`, then the nodes' workloads (see engine::workload). A failing
+/// `exec:` of a lab this run created takes the whole lab down again.
+pub fn up_with(
+    lab: &Lab,
+    opts: &UpOptions,
+    work: &WorkOptions,
+    hooks: &Hooks,
+    cancel: &AtomicBool,
+) -> Result<UpReport, EngineError> {
+    let fresh = record::load(&lab.name).is_none();
+    let base = opts
+        .file
+        .as_deref()
+        .and_then(|f| std::path::Path::new(f).parent().map(|p| p.to_path_buf()));
+    let lock_wait = opts.wait_for_lock;
+    let mut report = up_network(lab, opts, hooks, cancel)?;
+    let any = lab.netns_nodes().any(|(_, n)| !n.workload.is_empty());
+    if !any {
+        return Ok(report);
+    }
+    // Holding the lab's lock while the workloads start.
+    let lock = LabLock::acquire(
+        &lab.name,
+        if lock_wait {
+            Wait::Yes(hooks.waiting_for_lock)
+        } else {
+            Wait::No
+        },
+    )?;
+    match super::workload::start(lab, base.as_deref(), work.wait_ready) {
+        Ok(w) => {
+            report.work = w;
+            Ok(report)
+        }
+        Err(f) if f.roll_back && fresh => {
+            drop(lock);
+            let why = match super::down::down(&lab.name, hooks, true) {
+                Ok(_) => "rolled back: nothing of this run is left".to_string(),
+                Err(e) => format!("rollback: {e}"),
+            };
+            Err(EngineError::Refused(format!("{}\n{why}", f.error)))
+        }
+        Err(f) => Err(f.error),
+    }
+}
+
+fn up_network(
     lab: &Lab,
     opts: &UpOptions,
     hooks: &Hooks,
@@ -207,6 +277,7 @@ fn up_locked(
             not_ready: Vec::new(),
             namespaces,
             interfaces,
+            work: Default::default(),
         });
     }
 
@@ -281,6 +352,7 @@ fn up_locked(
         not_ready,
         namespaces,
         interfaces,
+        work: Default::default(),
     })
 }
 

@@ -173,6 +173,22 @@ pub(crate) fn pidfd_send_signal(fd: BorrowedFd, signal: libc::c_int) -> io::Resu
     }
 }
 
+/// Make the process `cmd` starts the leader of a new session (setsid(2)
+/// between fork and exec), so it is detached from vnet's terminal and
+/// process group. std offers no safe way to run code in the child.
+pub(crate) fn new_session(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and calls
+    // only setsid, which is async-signal-safe; it allocates nothing and
+    // touches no lock.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+}
+
 /// Keep glibc's allocator to `n` arenas (a long-running server with a few
 /// threads otherwise holds freed memory in an arena per thread), and give
 /// back what the heap holds free: `vnet serve` stays small. No-ops where

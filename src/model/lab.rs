@@ -66,6 +66,8 @@ pub struct NetnsNode {
     pub routes: Vec<Route>,
     /// Keys in dotted form (`net.ipv4.conf.all.rp_filter`), values as written.
     pub sysctls: BTreeMap<String, String>,
+    /// Files, directories, commands and daemons of this node.
+    pub workload: Box<super::workload::Workload>,
     /// `netns:`, `pid:` or `container:`: a namespace vnet joins but did not
     /// make and never removes (see `model::external`).
     pub external: Option<super::external::Reference>,

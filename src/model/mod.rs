@@ -17,6 +17,8 @@ pub mod owner;
 pub mod raw;
 pub mod route;
 pub mod validate;
+mod validate_workload;
+pub mod workload;
 pub mod write;
 
 pub use diag::LabFileError;

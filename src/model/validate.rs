@@ -346,8 +346,13 @@ impl Validator {
                 ns.sysctls.insert(k.value.clone(), v.value.clone());
             }
         }
+        ns.workload = Box::new(self.workload(n));
         ns.external = self.external(key, n);
         ns
+    }
+
+    fn workload(&mut self, n: &RawNode) -> super::workload::Workload {
+        super::validate_workload::workload(n, &mut self.problems)
     }
 
     /// `netns:`, `pid:` or `container:` (one of them): a namespace that
@@ -386,6 +391,11 @@ impl Validator {
         for (opt, present) in [
             ("forward", n.forward.as_ref().map(|x| x.span)),
             ("sysctls", n.sysctls.as_ref().map(|x| x.span)),
+            ("files", n.files.as_ref().map(|x| x.span)),
+            ("dirs", n.dirs.as_ref().map(|x| x.span)),
+            ("exec", n.exec.as_ref().map(|x| x.span)),
+            ("run", n.run.as_ref().map(|x| x.span)),
+            ("ready", n.ready.as_ref().map(|x| x.span)),
         ] {
             if let Some(span) = present {
                 self.problem(
@@ -451,6 +461,13 @@ impl Validator {
             ("forward", n.forward.as_ref().map(|x| x.span)),
             ("routes", n.routes.as_ref().map(|x| x.span)),
             ("sysctls", n.sysctls.as_ref().map(|x| x.span)),
+            ("files", n.files.as_ref().map(|x| x.span)),
+            ("dirs", n.dirs.as_ref().map(|x| x.span)),
+            ("exec", n.exec.as_ref().map(|x| x.span)),
+            ("run", n.run.as_ref().map(|x| x.span)),
+            ("ready", n.ready.as_ref().map(|x| x.span)),
+            ("user", n.user.as_ref().map(|x| x.span)),
+            ("env", n.env.as_ref().map(|x| x.span)),
             ("netns", n.netns.as_ref().map(|x| x.span)),
             ("pid", n.pid.as_ref().map(|x| x.span)),
             ("container", n.container.as_ref().map(|x| x.span)),
