@@ -27,6 +27,7 @@ pub mod model;
 pub mod plan;
 pub mod probe;
 pub mod render;
+pub mod serve;
 
 // The library's deliberate surface (docs/library-rust.md).
 pub use lab::{

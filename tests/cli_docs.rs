@@ -24,6 +24,8 @@ const COMMANDS: &[&str] = &[
     "completions",
     "man",
     "perf",
+    "logs",
+    "serve",
 ];
 
 fn vnet(args: &[&str]) -> Output {

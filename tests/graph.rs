@@ -115,7 +115,16 @@ fn the_seed_bridge_svg_shows_the_host_and_the_router_is_marked() {
     );
     assert!(texts.iter().any(|t| t == "br0 (bridge)"));
     let router = svg::render(&Graph::from_lab(&example("router")));
-    assert!(router.contains(r#"class="node netns router" data-name="r1""#));
+    assert!(router.contains(r#"class="node netns router" data-name="r1" data-node="r1""#));
+    // What `vnet serve`'s page finds things by: nodes, pairs and their state.
+    let seed = svg::render(&Graph::from_lab(&example("seed-bridge")));
+    assert!(
+        seed.contains(r#"data-link="ns1:veth0--br0:br0-veth0" data-state="declared""#),
+        "{seed}"
+    );
+    assert!(seed.contains(r#"data-node="br0""#));
+    assert!(seed.contains(r#"data-iface="ns2:veth1""#));
+    assert!(seed.contains(r#"data-end="ns1:veth0""#));
     assert!(router.contains("router (forwarding)"));
 }
 

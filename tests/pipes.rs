@@ -170,6 +170,7 @@ const FILE_ONLY: &[(&str, &[&[&str]])] = &[
 /// and `shell`, whose output is the program they run.
 const IN_SANDBOX: &[&str] = &[
     "up", "down", "status", "export", "ping", "trace", "doctor", "exec", "shell", "perf", "impair",
+    "logs", "serve",
 ];
 
 fn every_command_is_covered_here() {
@@ -194,6 +195,21 @@ fn commands_without_the_kernel_end_quietly() {
             assert_eq!(code, 0, "vnet {}", args.join(" "));
         }
     }
+}
+
+/// `vnet logs` of a node whose command printed, cut early.
+fn logs_end_quietly() {
+    let sb = Sandbox::new();
+    sb.sh(
+        "mkdir -p /run/t && cat > /run/t/logs.yaml <<'EOF'\nname: logs\nnodes:\n  lg1:\n    exec: [\"seq 1 200\"]\nEOF",
+    )
+    .ok();
+    sb.vnet("up -q /run/t/logs.yaml").ok();
+    for args in ["logs lg1", "logs lg1 --since 1h"] {
+        let script = format!("\"$VNET\" {args}");
+        assert_eq!(same_end(&script, in_sb(&sb, &script)), 0, "{script}");
+    }
+    sb.vnet("down logs").ok();
 }
 
 /// A script in the sandbox, for `same_end`.
@@ -307,6 +323,37 @@ fn a_full_disk_is_an_error() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// `vnet serve | head -1`: a server whose reader went away keeps serving
+/// (its output is only the address), and says nothing about a broken pipe.
+fn serve_keeps_serving_after_its_reader_went_away() {
+    let sb = Sandbox::new();
+    sb.vnet("up -q examples/seed-bridge.yaml").ok();
+    let mut c = sb.command("exec \"$VNET\" serve seed-bridge --listen 127.0.0.1:8061");
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    let mut first = [0u8; 10];
+    let mut out = child.stdout.take().expect("piped");
+    out.read_exact(&mut first).expect("the first bytes");
+    drop(out);
+    let state = sb.sh(
+        "for i in $(seq 100); do curl -sf http://127.0.0.1:8061/api/state && exit 0; sleep 0.1; done; exit 1",
+    );
+    let alive = child.try_wait().expect("try_wait").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    let _ = child.stderr.take().expect("piped").read_to_string(&mut err);
+    assert_eq!(state.code, 0, "no answer after stdout closed: {err}");
+    assert!(state.stdout.contains("\"nodes\""), "{}", state.stdout);
+    assert!(alive, "the server ended: {err}");
+    assert!(
+        !err.contains("panicked") && !err.to_lowercase().contains("broken pipe"),
+        "{err}"
+    );
+}
+
 fn main() -> std::process::ExitCode {
     sandbox::harness::run(vec![
         plain!(every_command_is_covered_here),
@@ -315,5 +362,7 @@ fn main() -> std::process::ExitCode {
         kernel!(a_big_dry_run_ends_quietly),
         kernel!(kernel_commands_end_quietly_and_keep_their_exit_code),
         kernel!(up_and_down_finish_their_work_with_stdout_closed),
+        kernel!(logs_end_quietly),
+        kernel_with!(serve_keeps_serving_after_its_reader_went_away, "curl"),
     ])
 }

@@ -92,26 +92,6 @@ pub(crate) fn run(a: Args) -> i32 {
     v.status.exit_code()
 }
 
-/// What the lab files of the labs vnet brought up say each node's
-/// interfaces are: the doctor gives back what a move took away.
 fn intended() -> Vec<crate::doctor::snapshot::Intended> {
-    let mut out = Vec::new();
-    for lab in crate::engine::record::labs() {
-        let Some(l) = crate::engine::record::load(&lab).and_then(|r| {
-            crate::model::parse_lab(r.file.as_deref().unwrap_or("recorded"), r.text.as_deref()?)
-                .ok()
-        }) else {
-            continue;
-        };
-        for link in &l.links {
-            for e in &link.ends {
-                out.push(crate::doctor::snapshot::Intended {
-                    node: e.node.clone(),
-                    iface: e.interface.clone(),
-                    addrs: e.ips.clone(),
-                });
-            }
-        }
-    }
-    out
+    crate::engine::record::intended()
 }

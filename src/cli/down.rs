@@ -23,6 +23,9 @@ pub struct Args {
     /// The host of a split lab whose part this is (parts are removed by their marks, so this only checks the name against the file)
     #[arg(long, value_name = "NAME")]
     pub host: Option<String>,
+    /// Seconds processes inside the lab get between SIGTERM and SIGKILL
+    #[arg(long, default_value_t = 5.0)]
+    pub grace: f64,
 }
 
 pub(crate) fn run(a: Args) -> i32 {
@@ -51,10 +54,30 @@ pub(crate) fn run(a: Args) -> i32 {
         progress: &inc,
         waiting_for_lock: &waiting,
     };
-    let r = engine::down::down(&name, &hooks, !a.no_wait);
+    if !(0.0..=3600.0).contains(&a.grace) {
+        super::error("--grace is between 0 and 3600 seconds");
+        return super::USAGE;
+    }
+    let grace = std::time::Duration::from_secs_f64(a.grace);
+    let r = engine::down::down_with(&name, &hooks, !a.no_wait, grace);
     bar.finish();
+    if let Ok(r) = &r {
+        ended(&name, &r.ended);
+    }
+    // External nodes whose namespace had gone: said, not an error.
+    if let Ok(r) = &r {
+        for g in &r.gone {
+            crate::outln!("{name}: external {g}");
+        }
+        if r.external_interfaces > 0 {
+            crate::outln!(
+                "{name}: {} interfaces removed from external nodes (their namespaces are left as they were)",
+                r.external_interfaces
+            );
+        }
+    }
     match r {
-        Ok(r) if r.namespaces == 0 && r.interfaces == 0 => {
+        Ok(r) if r.namespaces == 0 && r.interfaces == 0 && r.external_interfaces == 0 => {
             crate::outln!("{name}: nothing to remove (no namespace or interface carries its mark)");
             OK
         }
@@ -100,4 +123,20 @@ fn orphans() -> i32 {
         }
     }
     code
+}
+
+/// The processes `down` ended, one line each.
+fn ended(name: &str, list: &[engine::workload::Ended]) {
+    for e in list {
+        crate::outln!(
+            "{name}: ended {} (pid {}){}",
+            e.command,
+            e.pid,
+            if e.killed {
+                " with SIGKILL after the grace period"
+            } else {
+                ""
+            }
+        );
+    }
 }

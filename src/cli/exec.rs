@@ -33,6 +33,14 @@ pub(crate) fn run(a: Args) -> i32 {
             ));
             return FAILED;
         }
+        // A node with `files:` or `dirs:` has a mount namespace of its
+        // own: the command sees the node's files.
+        if let Some(pin) = crate::engine::workload::pin_of(&a.node)
+            && let Err(e) = crate::kernel::mounts::enter(&pin)
+        {
+            super::error(format!("cannot enter {}'s mount namespace: {e}", a.node));
+            return FAILED;
+        }
         if let Err(e) = exec::enter(&a.node) {
             super::error(format!("cannot enter {}: {e}", a.node));
             return if e.is(libc::ENOENT) { USAGE } else { FAILED };

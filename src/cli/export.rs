@@ -168,7 +168,7 @@ pub(crate) fn run(a: Args) -> i32 {
     let named: Vec<_> = view.named.iter().collect();
     let from = world(&view.host, &named, part, &|l, ns| view.peer(l, ns));
     let name = tolab::sanitize_lab_name(a.name.as_deref().unwrap_or(&default_name));
-    let conv = tolab::to_lab(
+    let mut conv = tolab::to_lab(
         &from.world,
         &name,
         Options {
@@ -176,6 +176,9 @@ pub(crate) fn run(a: Args) -> i32 {
             report_down: true,
         },
     );
+    if let Some(file) = &view.lab {
+        keep_external(&mut conv.lab, file);
+    }
     let mut notes: Vec<Note> = from.notes;
     notes.extend(conv.notes);
     for n in &notes {
@@ -223,4 +226,46 @@ pub(crate) fn run(a: Args) -> i32 {
         None => crate::out!("{yaml}"),
     }
     if valid { OK } else { FAILED }
+}
+
+/// External nodes stay external in the export: their reference, and only
+/// what the lab put there (their own interfaces, routes and sysctls are
+/// their owner's, not the lab's).
+fn keep_external(out: &mut crate::model::Lab, file: &crate::model::Lab) {
+    use crate::model::lab::NodeKind;
+    let declared = |node: &str, iface: &str| {
+        file.links
+            .iter()
+            .flat_map(|l| &l.ends)
+            .any(|e| e.node == node && e.interface == iface)
+    };
+    for n in out.nodes.iter_mut() {
+        if let (NodeKind::Netns(ns), Some(r)) = (&mut n.kind, file.external(&n.name)) {
+            ns.external = Some(r.clone());
+            ns.forward = false;
+            ns.sysctls.clear();
+            ns.routes = match file.node(&n.name).map(|f| &f.kind) {
+                Some(NodeKind::Netns(f)) => f.routes.clone(),
+                _ => Vec::new(),
+            };
+        }
+    }
+    let foreign: Vec<String> =
+        out.nodes
+            .iter()
+            .filter(|n| match &n.kind {
+                NodeKind::Bridge(b) => b.inside.as_deref().is_some_and(|home| {
+                    file.external(home).is_some() && file.node(&n.name).is_none()
+                }),
+                NodeKind::Netns(_) => false,
+            })
+            .map(|n| n.name.clone())
+            .collect();
+    out.nodes.retain(|n| !foreign.contains(&n.name));
+    out.links.retain(|l| {
+        l.ends.iter().all(|e| {
+            !foreign.contains(&e.node)
+                && (file.external(&e.node).is_none() || declared(&e.node, &e.interface))
+        })
+    });
 }

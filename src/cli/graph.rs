@@ -97,27 +97,12 @@ pub(crate) fn run(a: Args) -> i32 {
 }
 
 /// A lab read live, with what differs from its file marked and listed.
-fn lab_graph(name: &str, v: &live::View) -> Graph {
+pub(crate) fn lab_graph(name: &str, v: &live::View) -> Graph {
     let mut g = Graph::from_live(
         &format!("vnet lab {name} (live)"),
         &v.namespaces(),
         &|l, ns| v.peer(l, ns),
     );
-    if let Some(lab) = &v.lab {
-        g.overlay_file(&Graph::from_lab(lab));
-    }
-    g.notes = match &v.drift {
-        None => vec![
-            "drift: unknown (no lab file recorded; pass the file: vnet graph --live LAB.yaml)"
-                .into(),
-        ],
-        Some(d) if d.is_empty() => vec!["drift: none — the kernel matches the lab file".into()],
-        Some(d) => std::iter::once(format!(
-            "drift: {} change(s) would bring it back (vnet up):",
-            d.len()
-        ))
-        .chain(d.iter().map(|l| format!("  {l}")))
-        .collect(),
-    };
+    g.mark_drift(v.lab.as_ref(), v.drift.as_deref());
     g
 }

@@ -44,7 +44,7 @@ pub(crate) fn lab_file(path: &str) -> Result<Loaded, i32> {
             return Err(super::USAGE);
         }
     };
-    match parse_lab(path, &text) {
+    match parse_lab(path, &text).and_then(|lab| missing_sources(path, &text, lab)) {
         Ok(lab) => Ok(Loaded {
             lab,
             path: absolute(path),
@@ -54,6 +54,39 @@ pub(crate) fn lab_file(path: &str) -> Result<Loaded, i32> {
             eprint!("{}", super::report::lab_file(&e, super::color()));
             Err(super::USAGE)
         }
+    }
+}
+
+/// `files:` entries whose `from:` names nothing next to the lab file,
+/// refused at their place in the file.
+fn missing_sources(path: &str, text: &str, lab: Lab) -> Result<Lab, crate::model::LabFileError> {
+    use crate::model::diag::Problem;
+    use crate::model::workload::FileSource;
+    let base = Path::new(path).parent().unwrap_or(Path::new("."));
+    let mut problems = Vec::new();
+    for (_, n) in lab.netns_nodes() {
+        for f in &n.workload.files {
+            let FileSource::From(from) = &f.source else {
+                continue;
+            };
+            let p = base.join(from);
+            if !p.exists() {
+                problems.push(
+                    Problem::new(format!("{} does not exist", p.display()), f.at.0).hint(
+                        "`from:` names a file or directory, relative to the lab file's directory",
+                    ),
+                );
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(lab)
+    } else {
+        Err(crate::model::LabFileError {
+            path: path.to_string(),
+            text: std::sync::Arc::from(text),
+            problems,
+        })
     }
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod holder;
 pub(crate) mod impair;
 pub(crate) mod import;
 pub(crate) mod load;
+pub(crate) mod logs;
 pub(crate) mod man;
 pub mod out;
 pub(crate) mod perf;
@@ -17,9 +18,11 @@ pub(crate) mod ping;
 pub(crate) mod progress;
 pub(crate) mod report;
 pub(crate) mod rootless;
+pub(crate) mod serve;
 pub(crate) mod shell;
 pub(crate) mod signals;
 pub(crate) mod status;
+pub(crate) mod supervise;
 pub(crate) mod trace;
 pub(crate) mod up;
 pub(crate) mod validate;
@@ -80,6 +83,13 @@ pub enum Command {
     Man(man::Args),
     /// Throughput between two nodes, TCP or UDP (built in, no iperf3): goodput, retransmits, loss, jitter
     Perf(perf::Args),
+    /// What a node's `exec:` and `run:` commands printed (-f to follow)
+    Logs(logs::Args),
+    /// The supervisor of a node's command, started by `vnet up` itself
+    #[command(name = "__supervise", hide = true)]
+    Supervise(supervise::Args),
+    /// The live network in a browser: state, counters, reachability and a ping's walk
+    Serve(serve::Args),
     /// The rootless holder, started by vnet itself
     #[command(name = "__holder", hide = true)]
     Holder(holder::Args),
@@ -88,6 +98,8 @@ pub enum Command {
 /// Run the command, inside the user's rootless namespaces when it works
 /// rootless (entered first, while the process is one thread).
 pub fn run(cli: Cli) -> i32 {
+    // External nodes of labs that are up are found through their records.
+    crate::engine::external::publish();
     if let Err(code) = rootless::enter(&cli) {
         return code;
     }
@@ -114,7 +126,10 @@ fn dispatch(cli: Cli) -> i32 {
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
         Command::Perf(a) => perf::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Holder(a) => holder::run(a),
+        Command::Logs(a) => logs::run(a),
+        Command::Supervise(a) => supervise::run(a),
     }
 }
 

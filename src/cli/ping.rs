@@ -15,7 +15,7 @@ use crate::model::lab::{Expectation, HOST};
 use crate::probe::ProbeError;
 use crate::probe::icmp::{self, IcmpSocket, PingEvent, PingOptions, PingStats};
 use crate::probe::matrix::{self, MatrixOptions};
-use crate::probe::outcome::{self, Checked, MatrixReport, secs};
+use crate::probe::outcome::{self, MatrixJson, secs};
 use crate::probe::stats::{self, RttSummary};
 use crate::probe::target::{self, Dest, Family};
 use crate::probe::trace::family_note;
@@ -309,7 +309,8 @@ fn lab_nodes(lab: &str, host: Option<&str>) -> Result<(String, Vec<String>, Vec<
     // A file's nodes are its namespaces; a name's are those carrying its mark.
     if let load::LabArg::File(mut l) = load::lab_arg(lab)? {
         let (nodes, remote) = split(&mut l.lab, host)?;
-        let present: BTreeSet<String> = netns::list_named().into_iter().collect();
+        let mut present: BTreeSet<String> = netns::list_named().into_iter().collect();
+        present.extend(crate::kernel::external::known_names());
         let missing: Vec<&str> = nodes
             .iter()
             .filter(|n| !present.contains(*n))
@@ -345,6 +346,12 @@ fn lab_nodes(lab: &str, host: Option<&str>) -> Result<(String, Vec<String>, Vec<
         .filter(|m| m.lab.as_deref() == Some(lab))
         .map(|m| m.name.clone())
         .collect();
+    // Its external nodes, from its record.
+    nodes.extend(
+        record::load(lab)
+            .into_iter()
+            .flat_map(|r| r.external.into_keys()),
+    );
     if nodes.is_empty() {
         let labs: BTreeSet<&str> = marks.iter().filter_map(|m| m.lab.as_deref()).collect();
         super::error(format!(
@@ -397,18 +404,6 @@ fn local_expectations(lab: &crate::model::Lab) -> Vec<Expectation> {
         })
         .cloned()
         .collect()
-}
-
-#[derive(Serialize)]
-struct MatrixJson<'a> {
-    #[serde(flatten)]
-    report: &'a MatrixReport,
-    reachable_pairs: usize,
-    node_pairs: usize,
-    expectations: &'a [Checked],
-    /// Whether the run passed: expectations held (when there are any),
-    /// else every pair answered.
-    ok: bool,
 }
 
 fn all(a: &Args, lab: &str) -> i32 {
@@ -467,6 +462,10 @@ fn all(a: &Args, lab: &str) -> i32 {
         Ok(w) => w,
         Err(e) => return report(&e),
     };
+    // A lab's external nodes are probed at the lab's addresses only.
+    if let Some(name) = what.strip_prefix("lab ") {
+        crate::engine::external::lab_addresses_only(name, &mut world.ns);
+    }
     let opts = MatrixOptions {
         timeout: a.timeout,
         max_neigh: a.max_neigh,
@@ -500,14 +499,7 @@ fn all(a: &Args, lab: &str) -> i32 {
         checked.iter().all(|c| c.held)
     };
     if a.json {
-        let (r, n) = m.reachable_pairs();
-        let j = MatrixJson {
-            report: &m,
-            reachable_pairs: r,
-            node_pairs: n,
-            expectations: &checked,
-            ok,
-        };
+        let j = MatrixJson::new(&m, &checked, ok);
         crate::outln!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
     } else {
         crate::out!("{}", crate::render::matrix::render(&m, &checked, a.timeout));

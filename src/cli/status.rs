@@ -156,9 +156,14 @@ fn render(s: &LabStatus) -> String {
         .any(|n| n.interfaces.iter().any(|i| !i.conditions.is_empty()));
     let mut rows = Vec::new();
     for n in &s.nodes {
+        // External nodes show their reference: `app (pid 1234)`.
+        let label = match &n.reference {
+            Some(r) => format!("{} ({r})", n.name),
+            None => n.name.clone(),
+        };
         for i in &n.interfaces {
             let mut row = vec![
-                n.name.clone(),
+                label.clone(),
                 i.name.clone(),
                 i.kind.clone(),
                 i.state.clone(),
@@ -176,7 +181,7 @@ fn render(s: &LabStatus) -> String {
             rows.push(row);
         }
         if n.interfaces.is_empty() {
-            let mut row = vec![n.name.clone(), "-".into()];
+            let mut row = vec![label.clone(), "-".into()];
             row.resize(if with_cond { 8 } else { 7 }, String::new());
             rows.push(row);
         }
@@ -194,6 +199,28 @@ fn render(s: &LabStatus) -> String {
         head.push("CONDITIONS");
     }
     out.push_str(&table(&head, &rows));
+    if !s.processes.is_empty() {
+        let rows: Vec<Vec<String>> = s
+            .processes
+            .iter()
+            .map(|p| {
+                let state = match &p.exit {
+                    Some(c) => format!("{} (code {c})", p.state),
+                    None => p.state.clone(),
+                };
+                vec![p.node.clone(), p.pid.to_string(), state, p.command.clone()]
+            })
+            .collect();
+        out.push_str(&table(&["NODE", "PID", "PROCESS", "COMMAND"], &rows));
+        if s.processes.iter().any(|p| p.state != "running") {
+            out.push_str("exited processes start again at the next `vnet up`\n");
+        }
+    }
+    for n in &s.nodes {
+        if let (Some(r), Some(p)) = (&n.reference, &n.problem) {
+            out.push_str(&format!("node {} ({r}): {p}\n", n.name));
+        }
+    }
     if !s.drift_known {
         out.push_str(
             "drift: unknown (no lab file recorded; pass the file: vnet status LAB.yaml)\n",

@@ -33,6 +33,9 @@ pub struct Args {
     /// Build this host's part of a lab split over `hosts:` (default: the host whose underlay address is on this machine)
     #[arg(long, value_name = "NAME")]
     pub host: Option<String>,
+    /// Return once the network is up and the nodes' commands started, without waiting for their `ready:` checks
+    #[arg(long)]
+    pub no_ready: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -85,7 +88,10 @@ pub(crate) fn run(a: Args) -> i32 {
         text: Some(loaded.text.clone()),
         owner: None,
     };
-    let result = engine::up::up(lab, &opts, &hooks, &signals::CANCEL);
+    let work = engine::up::WorkOptions {
+        wait_ready: !a.no_ready,
+    };
+    let result = engine::up::up_with(lab, &opts, &work, &hooks, &signals::CANCEL);
     crate::kernel::profile::mark("returned");
     bar.finish();
     match result {
@@ -117,6 +123,7 @@ pub(crate) fn run(a: Args) -> i32 {
                     r.counts
                 );
             }
+            work_summary(&lab.name, &r.work);
             if !r.not_ready.is_empty() {
                 eprintln!(
                     "vnet: warning: {} interface(s) not ready after {:.0} s:",
@@ -196,6 +203,7 @@ fn dry_run(a: &Args, loaded: &load::Loaded) -> i32 {
     match a.format {
         Format::Sh => {
             crate::out!("{}", script::render(&plan));
+            external_notes(lab);
             if !live {
                 crate::outln!(
                     "# (not root: planned as for a machine where the lab does not exist yet)"
@@ -234,4 +242,55 @@ fn dry_run(a: &Args, loaded: &load::Loaded) -> i32 {
     } else {
         FAILED
     }
+}
+
+/// The script names an external node's namespace as `ip -n NODE`: say how
+/// to make that name reach it (vnet itself joins it by its reference).
+fn external_notes(lab: &crate::model::Lab) {
+    use crate::model::external::Reference;
+    for (name, node) in lab.netns_nodes() {
+        let how = match &node.external {
+            None => continue,
+            Some(Reference::Netns(n)) if n == name => continue,
+            Some(Reference::Netns(n)) => {
+                format!("ip netns attach {name} <pid of a process in {n}>")
+            }
+            Some(Reference::Path(p)) => {
+                format!("touch /run/netns/{name} && mount --bind {p} /run/netns/{name}")
+            }
+            Some(Reference::Pid(p)) => format!("ip netns attach {name} {p}"),
+            Some(Reference::Container(c)) => {
+                format!("ip netns attach {name} <State.Pid of container {c}>")
+            }
+        };
+        crate::outln!(
+            "# external node {name}: vnet joins it by reference; for `ip -n {name}` above to reach it: {how}"
+        );
+    }
+}
+
+/// One line for what the nodes' workloads did, when they did anything.
+fn work_summary(lab: &str, w: &engine::workload::WorkReport) {
+    if w.is_empty() {
+        return;
+    }
+    let mut parts = Vec::new();
+    if w.ran > 0 {
+        parts.push(format!("{} exec command(s) ran", w.ran));
+    }
+    if !w.started.is_empty() {
+        parts.push(format!("{} process(es) started", w.started.len()));
+    }
+    if w.kept > 0 {
+        parts.push(format!("{} kept running", w.kept));
+    }
+    if !w.ready.is_empty() {
+        let slowest = w.ready.iter().map(|(_, d)| *d).max().unwrap_or_default();
+        parts.push(format!(
+            "{} node(s) ready in {}",
+            w.ready.len(),
+            crate::render::elapsed::elapsed(slowest)
+        ));
+    }
+    crate::outln!("{lab}: workloads — {}", parts.join(", "));
 }

@@ -23,6 +23,15 @@ pub fn tc(ns: &str, args: &str) -> String {
     }
 }
 
+/// `bridge [-n NS] ARGS`.
+pub fn bridge(ns: &str, args: &str) -> String {
+    if ns == HOST {
+        format!("bridge {args}")
+    } else {
+        format!("bridge -n {} {args}", q(ns))
+    }
+}
+
 /// Any other tool, run inside the namespace.
 pub fn exec(ns: &str, cmd: &str) -> String {
     if ns == HOST {

@@ -8,8 +8,14 @@ use std::collections::BTreeMap;
 
 use netlink_packet_route::RouteNetlinkMessage;
 
-use super::snapshot::{Detail, Listeners, SYSCTLS};
+use std::net::IpAddr;
+
+use super::ask::{Asked, WalkEnd, explain_refusal, has_own_rules, walk};
+use super::case::Case;
+use super::snapshot::{Detail, Listeners, SYSCTLS, Snapshot};
+use crate::kernel::ask as kask;
 use crate::kernel::{KernelError, netns, nft, observe, sockdiag, sysctl, tc};
+use crate::model::fib::{RouteAnswer, RouteQuery};
 use crate::model::live::{LinkStats, LiveQdisc};
 use crate::probe::neigh;
 use crate::probe::world::World;
@@ -163,4 +169,128 @@ pub fn listeners(world: &World, notes: &mut Vec<String>) -> BTreeMap<String, Lis
         out.insert(ns, Listeners { sockets, overflows });
     }
     out
+}
+
+/// The probe's IP protocol number.
+fn proto_of(case: &Case, dst: IpAddr) -> u8 {
+    match case.service {
+        Some(s) => match s.proto {
+            crate::probe::service::Proto::Tcp => 6,
+            crate::probe::service::Proto::Udp => 17,
+        },
+        None if dst.is_ipv6() => 58,
+        None => 1,
+    }
+}
+
+/// Only the kernel's walk there (a few route lookups): whether a reply
+/// that came back can have come from DST.
+pub fn walk_there(
+    world: &mut World,
+    snap: &Snapshot,
+    case: &Case,
+    src_ip: Option<IpAddr>,
+) -> Option<super::ask::Walked> {
+    let dst = case.dst?;
+    let proto = proto_of(case, dst);
+    let mut oracle = |ns: &str, q: &RouteQuery| -> Option<RouteAnswer> {
+        kask::route_get(world.sock(ns)?, q).ok()
+    };
+    Some(walk(snap, &case.src, dst, src_ip, proto, &mut oracle))
+}
+
+/// Ask the kernel what it decides for the probe (RTM_GETROUTE hop by hop
+/// with the probe's fields, the policy rules of the namespaces on that walk,
+/// the forwarding database and port flags of every bridge), there and,
+/// when it gets there, back.
+pub fn ask(
+    world: &mut World,
+    snap: &Snapshot,
+    case: &Case,
+    src_ip: Option<IpAddr>,
+    notes: &mut Vec<String>,
+) -> Asked {
+    let mut a = Asked::default();
+    let Some(dst) = case.dst else { return a };
+    let proto = proto_of(case, dst);
+    let mut failed: Vec<String> = Vec::new();
+    let mut oracle = |ns: &str, q: &RouteQuery| -> Option<RouteAnswer> {
+        let sock = world.sock(ns)?;
+        match kask::route_get(sock, q) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                failed.push(format!("{ns}: the route the kernel picks: {e}"));
+                None
+            }
+        }
+    };
+    a.there = walk(snap, &case.src, dst, src_ip, proto, &mut oracle);
+    let src_back = src_ip.or_else(|| a.there.hops.first().and_then(|h| h.answer.prefsrc));
+    if let (WalkEnd::Delivered { ns }, Some(back_dst)) = (&a.there.end, src_back) {
+        let ns = ns.clone();
+        a.back = walk(snap, &ns, back_dst, Some(dst), proto, &mut oracle);
+    }
+    notes.extend(failed);
+    // Rules of the namespaces the walks passed.
+    let mut walked: Vec<String> = Vec::new();
+    for h in a.there.hops.iter().chain(a.back.hops.iter()) {
+        if !walked.contains(&h.ns) {
+            walked.push(h.ns.clone());
+        }
+    }
+    for ns in &walked {
+        let Some(sock) = world.sock(ns) else { continue };
+        match kask::rules(sock) {
+            Ok(r) if has_own_rules(&r) => {
+                a.rules.insert(ns.clone(), r);
+            }
+            Ok(_) => {}
+            Err(e) => notes.push(format!("{ns}: policy rules: {e}")),
+        }
+    }
+    for w in [&mut a.there, &mut a.back] {
+        for h in w.hops.iter_mut().filter(|h| h.answer.errno.is_some()) {
+            let rules = a.rules.get(&h.ns).map(Vec::as_slice);
+            explain_refusal(snap, &h.ns, rules, &mut h.answer);
+        }
+    }
+    // Bridges: their forwarding database and their ports' flags.
+    let bridged: Vec<String> = snap
+        .ns
+        .values()
+        .filter(|n| n.links.iter().any(|l| l.kind.as_deref() == Some("bridge")))
+        .map(|n| n.ns.clone())
+        .collect();
+    for ns in &bridged {
+        let Some(sock) = world.sock(ns) else { continue };
+        match kask::fdb(sock) {
+            Ok(f) => {
+                a.fdb.insert(ns.clone(), f);
+            }
+            Err(e) => notes.push(format!("{ns}: bridge forwarding database: {e}")),
+        }
+        match kask::port_flags(sock) {
+            Ok(p) => {
+                a.ports.insert(ns.clone(), p);
+            }
+            Err(e) => notes.push(format!("{ns}: bridge port flags: {e}")),
+        }
+    }
+    a.looked.push(format!(
+        "the route the kernel picks for the probe (ip route get with its source, iif and protocol) in {}",
+        if walked.is_empty() { "no namespace".to_string() } else { walked.join(", ") }
+    ));
+    if !walked.is_empty() {
+        a.looked.push(format!(
+            "the policy rules (ip rule) of {}",
+            walked.join(", ")
+        ));
+    }
+    if !bridged.is_empty() {
+        a.looked.push(format!(
+            "the forwarding database and port flags of the bridges in {}",
+            bridged.join(", ")
+        ));
+    }
+    a
 }

@@ -11,9 +11,10 @@
 //!
 //! Pure rooms (no kernel; unit-tested without root): `case`, `finding`,
 //! `cmd`, `snapshot`, `way`, `netfilter` (the ruleset evaluator), `drops`
-//! (the trace records), `reasons`, `rules`, `verdict`. Kernel rooms:
+//! (the trace records), `ask` (the kernel's decisions), `reasons`, `rules`, `verdict`. Kernel rooms:
 //! `gather` (reading the namespaces) and `run` (the whole run).
 
+pub mod ask;
 pub mod case;
 pub mod cmd;
 pub mod code;

@@ -46,6 +46,20 @@ pub fn supports(reason: &str) -> &'static [&'static str] {
     }
 }
 
+/// Whether a rule id names the kernel's own decision at a hop (the route
+/// or bridge decision asked of it): any drop there is that decision's.
+pub fn decision(id: &str) -> bool {
+    matches!(
+        id,
+        "route.policy"
+            | "route.specific"
+            | "route.local"
+            | "route.loop"
+            | "bridge.fdb"
+            | "bridge.port-flag"
+    )
+}
+
 /// Whether a drop with this reason is telling on its own (a cause when no
 /// rule explains it), rather than routine noise such as NOT_SPECIFIED.
 pub fn telling(reason: &str) -> bool {

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::ask::WalkEnd;
 use super::case::{Case, Ctx, Probe};
 use super::drops::{self, Record};
 use super::finding::Finding;
@@ -143,13 +144,25 @@ pub fn run(src: &str, dst_arg: &str, opts: &Options) -> Result<Verdict, ProbeErr
         probe.service = Some(s);
     }
     profile::mark("doctor: namespaces on the way");
-    let snap = Snapshot {
+    let mut snap = Snapshot {
         ns: world.ns.clone(),
         peers: world.peers.clone(),
         detail,
         listeners,
         intended: opts.intended.clone(),
+        asked: Default::default(),
     };
+    // The kernel's own decisions for the probe, hop by hop, when it failed.
+    // A reply that came back is checked against the kernel's walk: a
+    // namespace on the way that takes DST for itself answered instead.
+    let swallowed = probe.answered
+        && case.service.is_none()
+        && gather::walk_there(&mut world, &snap, &case, fwd.src)
+            .is_some_and(|w| matches!(w.end, WalkEnd::Swallowed { .. }));
+    if !probe.answered || swallowed {
+        snap.asked = gather::ask(&mut world, &snap, &case, fwd.src, &mut unchecked);
+        profile::mark("doctor: the kernel asked");
+    }
     let mut dropped = drops::correlate(&events, case.packet_len() as u32, &fwd, &back);
     // With a service, an echo that came back says nothing of the service:
     // its records (the reply taken by vnet's raw socket, not by a ping
@@ -185,6 +198,11 @@ pub fn run(src: &str, dst_arg: &str, opts: &Options) -> Result<Verdict, ProbeErr
         namespaces: nss,
         rules: rules::RULES.len(),
         elapsed_ms: start.elapsed().as_secs_f64() * 1e3,
+        looked: if judged.status == verdict::Status::Unknown {
+            snap.asked.looked.clone()
+        } else {
+            Vec::new()
+        },
     })
 }
 

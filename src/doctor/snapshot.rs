@@ -54,6 +54,8 @@ pub struct Snapshot {
     /// What the lab files of labs that are up say each node's interfaces
     /// are (to give back what a move took away).
     pub intended: Vec<Intended>,
+    /// What the kernel said it decides for the probe, hop by hop.
+    pub asked: super::ask::Asked,
 }
 
 /// One interface as a lab file wants it.

@@ -62,6 +62,9 @@ pub struct Verdict {
     pub namespaces: Vec<String>,
     pub rules: usize,
     pub elapsed_ms: f64,
+    /// When it could not tell: what the kernel was asked about the probe.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub looked: Vec<String>,
 }
 
 /// The verdict's disposition code.
@@ -84,6 +87,14 @@ pub fn reply_from_dst(cx: &Ctx) -> Result<(), String> {
     let Some(ip) = cx.case.dst else {
         return Err(format!("{d} has no address to ping"));
     };
+    // The kernel's walk ends in a namespace that takes DST for itself.
+    if let super::ask::WalkEnd::Swallowed { ns } = &cx.snap.asked.there.end
+        && ns != d
+    {
+        return Err(format!(
+            "the reply came from {ns}, which takes {ip} for itself (a local route, or a route into lo), not from {d}"
+        ));
+    }
     match cx.fwd.delivered_in() {
         Some(x) if x != d => {
             return Err(format!(
@@ -187,7 +198,7 @@ fn attach(causes: &mut [Finding], d: &Drop) -> bool {
     let mut take: Vec<usize> = causes
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.ns.contains(&d.ns) && (fits(c) || !telling))
+        .filter(|(_, c)| c.ns.contains(&d.ns) && (fits(c) || !telling || reasons::decision(c.id)))
         .map(|(i, _)| i)
         .collect();
     if take.is_empty() && telling {

@@ -25,7 +25,13 @@ const SETTLE_FROM: usize = 500;
 pub struct DownReport {
     pub namespaces: usize,
     pub interfaces: usize,
+    /// Interfaces removed from external nodes' namespaces.
+    pub external_interfaces: usize,
+    /// External nodes whose namespace had gone (with what was said of it).
+    pub gone: Vec<String>,
     pub elapsed: Duration,
+    /// Processes that were running inside the lab's namespaces.
+    pub ended: Vec<super::workload::Ended>,
 }
 
 /// Host interfaces that are the lab's: marked, or carrying its group under a
@@ -44,6 +50,17 @@ fn host_links_of(lab: &str, links: &[LiveLink], journal: &BTreeSet<String>) -> V
 }
 
 pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineError> {
+    down_with(lab, hooks, wait, super::workload::GRACE)
+}
+
+/// `down`, giving processes inside the lab `grace` between SIGTERM and
+/// SIGKILL.
+pub fn down_with(
+    lab: &str,
+    hooks: &Hooks,
+    wait: bool,
+    grace: Duration,
+) -> Result<DownReport, EngineError> {
     let started = Instant::now();
     super::require_privilege("down")?;
     let lock = LabLock::acquire(
@@ -86,6 +103,12 @@ pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineEr
 
     profile::mark("down: read host links");
     let mut left = Vec::new();
+    // What runs inside ends before its namespaces go: a process left there
+    // would keep a namespace alive after its name is gone. Then the nodes'
+    // mount namespaces are unpinned.
+    let ended = super::workload::end_processes(&ours, grace);
+    left.extend(super::workload::remove(lab, &ours));
+    profile::mark("down: ended processes");
     // Namespaces first: unmounting is cheap, and the kernel then unregisters
     // each namespace's interfaces (and their veth peers in the host) in one
     // deferred batch. Deleting the host group afterwards waits only for what
@@ -97,6 +120,9 @@ pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineEr
         (hooks.progress)(1);
     }
     profile::mark("down: removed namespaces");
+    // External nodes keep their namespace: only the lab's interfaces and
+    // routes leave it.
+    let outside = super::external::remove(lab, &mut left);
     if !doomed.is_empty() {
         delete_host_links(&mut session, lab, &host_links, &doomed, &mut left, hooks);
     }
@@ -135,7 +161,10 @@ pub fn down(lab: &str, hooks: &Hooks, wait: bool) -> Result<DownReport, EngineEr
     Ok(DownReport {
         namespaces: ours.len(),
         interfaces: doomed.len(),
+        external_interfaces: outside.interfaces,
+        gone: outside.gone,
         elapsed: started.elapsed(),
+        ended,
     })
 }
 

@@ -67,6 +67,19 @@ fn open(session: &mut Session, node: &str) -> Result<Netns, EngineError> {
             session.named.insert(node.to_string(), h);
             Ok(Netns::Named(node.to_string()))
         }
+        // An external node of a lab that is up, by its reference.
+        Found::Absent if crate::kernel::external::known().contains_key(node) => {
+            match crate::kernel::external::open_known(node) {
+                Some(Ok(j)) => {
+                    let h = netns::attach(j.fd)
+                        .map_err(|e| EngineError::kernel("enter the namespace", e))?;
+                    session.named.insert(node.to_string(), h);
+                    Ok(Netns::Named(node.to_string()))
+                }
+                Some(Err(e)) => Err(refused(format!("external node {node}: {e}"))),
+                None => Err(refused(format!("no node named {node}"))),
+            }
+        }
         _ => Err(refused(format!(
             "no namespace named {node} under /run/netns (`ip netns list` shows what there is; `host` is vnet's own)"
         ))),
@@ -276,5 +289,33 @@ fn apply(
             s.error,
         ),
         ApplyError::Cancelled => refused("interrupted"),
+    })
+}
+
+/// Set interface `iface` of `node` up or down (`vnet serve --allow-changes`):
+/// one RTM_SETLINK, as `ip link set IFACE up|down` would send.
+pub fn set_link_up(node: &str, iface: &str, up: bool) -> Result<(), EngineError> {
+    super::require_privilege("serve --allow-changes")?;
+    let mut session = Session::new().map_err(|e| EngineError::kernel("open netlink", e))?;
+    let ns = open(&mut session, node)?;
+    let live = read(&mut session, &ns, None)?;
+    let link = live
+        .link(iface)
+        .ok_or_else(|| no_such_interface(&ns, &live, iface))?;
+    let msg = crate::kernel::msg::set_link(
+        &crate::kernel::msg::Dev::Index(link.index),
+        &crate::kernel::msg::SetIface {
+            up: Some(up),
+            ..Default::default()
+        },
+    );
+    let h = session
+        .handle(&ns)
+        .ok_or_else(|| refused("namespace not open"))?;
+    h.sock.request(msg, 0).map_err(|e| {
+        EngineError::kernel(
+            &format!("set {node}:{iface} {}", if up { "up" } else { "down" }),
+            e,
+        )
     })
 }

@@ -118,12 +118,20 @@ pub fn lab(name: &str, file: Option<Lab>) -> Result<View, EngineError> {
     let mut host = observed.host.clone();
     host.links
         .retain(|l| l.alias.as_deref() == Some(mark.as_str()));
-    let named: Vec<LiveNs> = observed
+    let mut named: Vec<LiveNs> = observed
         .named
         .values()
         .filter(|l| plan::diff::netns_owner(l) == Some(name))
         .cloned()
         .collect();
+    // External nodes that could be joined, with all they hold (the lab's
+    // interfaces and their own).
+    named.extend(
+        net.external
+            .keys()
+            .filter_map(|n| observed.named.get(n))
+            .cloned(),
+    );
     if named.is_empty() && host.links.is_empty() && rec.is_none() {
         return Err(EngineError::NoSuchLab(name.to_string()));
     }

@@ -3,17 +3,20 @@
 
 pub mod cond;
 pub mod down;
+pub mod external;
 pub mod files;
 pub mod hosts;
 pub mod impair;
 pub mod live;
 pub mod lock;
+pub mod logs;
 pub mod orphans;
 pub mod privilege;
 pub mod record;
 pub mod scan;
 pub mod status;
 pub mod up;
+pub mod workload;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -194,7 +197,11 @@ pub fn observe_lab(
 ) -> Result<(Observed, Vec<String>), EngineError> {
     let marks = scan::namespaces(session).map_err(|e| EngineError::kernel("scan /run/netns", e))?;
     crate::kernel::profile::mark("scanned /run/netns");
-    let wanted: BTreeSet<&str> = net.named().collect();
+    // External nodes are joined by their reference below, not by name.
+    let wanted: BTreeSet<&str> = net
+        .named()
+        .filter(|n| !net.external.contains_key(*n))
+        .collect();
     let mut stale = Vec::new();
     let mut keep = BTreeSet::new();
     for m in &marks {
@@ -209,6 +216,7 @@ pub fn observe_lab(
         }
     }
     session.named.retain(|n, _| keep.contains(n));
+    external::join(session, net);
     let sysctls: BTreeMap<String, Vec<String>> = net
         .namespaces
         .iter()

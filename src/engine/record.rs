@@ -31,6 +31,10 @@ pub struct Record {
     /// The host whose part of a split lab this machine holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// External nodes (namespaces the lab joined but did not make), by
+    /// node name: their reference, resolved again on every run.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub external: std::collections::BTreeMap<String, super::external::Entry>,
 }
 
 /// A process, told apart from a later one with the same pid by its start
@@ -134,6 +138,30 @@ pub fn labs() -> Vec<String> {
         })
         .unwrap_or_default();
     out.sort();
+    out
+}
+
+/// What the lab files of the labs vnet brought up say each node's
+/// interfaces are: the doctor gives back what a move took away.
+pub fn intended() -> Vec<crate::doctor::snapshot::Intended> {
+    let mut out = Vec::new();
+    for lab in labs() {
+        let Some(l) = load(&lab).and_then(|r| {
+            crate::model::parse_lab(r.file.as_deref().unwrap_or("recorded"), r.text.as_deref()?)
+                .ok()
+        }) else {
+            continue;
+        };
+        for link in &l.links {
+            for e in &link.ends {
+                out.push(crate::doctor::snapshot::Intended {
+                    node: e.node.clone(),
+                    iface: e.interface.clone(),
+                    addrs: e.ips.clone(),
+                });
+            }
+        }
+    }
     out
 }
 

@@ -68,6 +68,9 @@ pub struct LabStatus {
     pub drift: Vec<String>,
     /// Whether drift could be computed (the lab file is known).
     pub drift_known: bool,
+    /// The nodes' `run:` processes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<super::workload::ProcStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -75,6 +78,12 @@ pub struct NodeStatus {
     pub name: String,
     pub kind: &'static str,
     pub interfaces: Vec<IfaceStatus>,
+    /// An external node's reference (`pid 1234`, `container web`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// An external node whose namespace cannot be joined: "gone: why".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -124,11 +133,39 @@ pub fn show(name: &str, lab: Option<Lab>) -> Result<LabStatus, EngineError> {
         .iter()
         .filter(|l| l.alias.as_deref() == Some(mark.as_str()))
         .collect();
+    let every: Vec<&LiveNs> = std::iter::once(&observed.host)
+        .chain(observed.named.values())
+        .collect();
+    let external: Vec<NodeStatus> = net
+        .external
+        .iter()
+        .map(|(n, r)| NodeStatus {
+            name: n.clone(),
+            kind: "external",
+            interfaces: observed
+                .named
+                .get(n)
+                .map(|live| {
+                    live.links
+                        .iter()
+                        .filter(|l| {
+                            l.alias.as_deref() == Some(mark.as_str())
+                                || l.group == owner::group(name)
+                        })
+                        .map(|l| iface(l, live, &every))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            reference: Some(r.to_string()),
+            problem: super::external::state(&session, n),
+        })
+        .collect();
     if owned.is_empty() && host_ours.is_empty() && rec.is_none() {
         return Err(EngineError::NoSuchLab(name.to_string()));
     }
     let all: Vec<&LiveNs> = std::iter::once(&observed.host)
         .chain(owned.values().copied())
+        .chain(net.external.keys().filter_map(|n| observed.named.get(n)))
         .collect();
     let mut nodes = Vec::new();
     if !host_ours.is_empty() {
@@ -139,6 +176,8 @@ pub fn show(name: &str, lab: Option<Lab>) -> Result<LabStatus, EngineError> {
                 .iter()
                 .map(|l| iface(l, &observed.host, &all))
                 .collect(),
+            reference: None,
+            problem: None,
         });
     }
     for (n, live) in &owned {
@@ -151,8 +190,11 @@ pub fn show(name: &str, lab: Option<Lab>) -> Result<LabStatus, EngineError> {
                 .filter(|l| l.name != "lo")
                 .map(|l| iface(l, live, &all))
                 .collect(),
+            reference: None,
+            problem: None,
         });
     }
+    nodes.extend(external);
     let (drift, drift_known) = match &lab {
         Some(l) => {
             let p = plan::plan(&l.name, &net, &observed);
@@ -172,6 +214,7 @@ pub fn show(name: &str, lab: Option<Lab>) -> Result<LabStatus, EngineError> {
         nodes,
         drift,
         drift_known,
+        processes: super::workload::status(name),
     })
 }
 

@@ -49,6 +49,21 @@ pub struct UpReport {
     pub not_ready: Vec<(Netns, String, Need)>,
     pub namespaces: usize,
     pub interfaces: usize,
+    /// What the nodes' workloads did (`exec:`, `run:`, `ready:`).
+    pub work: super::workload::WorkReport,
+}
+
+/// Workload options of `up_with`.
+#[derive(Clone, Debug)]
+pub struct WorkOptions {
+    /// Wait for the nodes' `ready:` checks.
+    pub wait_ready: bool,
+}
+
+impl Default for WorkOptions {
+    fn default() -> Self {
+        WorkOptions { wait_ready: true }
+    }
 }
 
 /// The plan `up` would carry out, read against the live kernel (needs root).
@@ -127,6 +142,61 @@ pub fn up(
     hooks: &Hooks,
     cancel: &AtomicBool,
 ) -> Result<UpReport, EngineError> {
+    up_with(lab, opts, &WorkOptions::default(), hooks, cancel)
+}
+
+/// `up`, then the nodes' workloads (see engine::workload). A failing
+/// `exec:` of a lab this run created takes the whole lab down again.
+pub fn up_with(
+    lab: &Lab,
+    opts: &UpOptions,
+    work: &WorkOptions,
+    hooks: &Hooks,
+    cancel: &AtomicBool,
+) -> Result<UpReport, EngineError> {
+    let fresh = record::load(&lab.name).is_none();
+    let base = opts
+        .file
+        .as_deref()
+        .and_then(|f| std::path::Path::new(f).parent().map(|p| p.to_path_buf()));
+    let lock_wait = opts.wait_for_lock;
+    let mut report = up_network(lab, opts, hooks, cancel)?;
+    let any = lab.netns_nodes().any(|(_, n)| !n.workload.is_empty());
+    if !any {
+        return Ok(report);
+    }
+    // Holding the lab's lock while the workloads start.
+    let lock = LabLock::acquire(
+        &lab.name,
+        if lock_wait {
+            Wait::Yes(hooks.waiting_for_lock)
+        } else {
+            Wait::No
+        },
+    )?;
+    match super::workload::start(lab, base.as_deref(), work.wait_ready) {
+        Ok(w) => {
+            report.work = w;
+            Ok(report)
+        }
+        Err(f) if f.roll_back && fresh => {
+            drop(lock);
+            let why = match super::down::down(&lab.name, hooks, true) {
+                Ok(_) => "rolled back: nothing of this run is left".to_string(),
+                Err(e) => format!("rollback: {e}"),
+            };
+            Err(EngineError::Refused(format!("{}\n{why}", f.error)))
+        }
+        Err(f) => Err(f.error),
+    }
+}
+
+fn up_network(
+    lab: &Lab,
+    opts: &UpOptions,
+    hooks: &Hooks,
+    cancel: &AtomicBool,
+) -> Result<UpReport, EngineError> {
     let started = Instant::now();
     profile::mark("start");
     super::require_privilege("up")?;
@@ -171,6 +241,7 @@ fn up_locked(
     profile::mark("observed");
     refuse_unsupported(lab, &observed)?;
     refuse_real_host(lab)?;
+    super::external::refuse_missing(&session, &net)?;
 
     // A mount point left by an interrupted run of this lab is removed; any
     // other stale file under /run/netns is not ours to touch.
@@ -197,7 +268,7 @@ fn up_locked(
     profile::mark("planned");
     let (namespaces, interfaces) = size(&net);
     if plan.is_empty() {
-        ensure_record(lab, opts, &journal)?;
+        ensure_record(lab, opts, &journal, &session)?;
         profile::mark("record kept");
         return Ok(UpReport {
             plan,
@@ -206,6 +277,7 @@ fn up_locked(
             not_ready: Vec::new(),
             namespaces,
             interfaces,
+            work: Default::default(),
         });
     }
 
@@ -222,6 +294,7 @@ fn up_locked(
         journal: journal.clone(),
         owner: opts.owner.clone(),
         host: lab.hosts.here.clone(),
+        external: super::external::entries(lab, Some(&session)),
     };
     record::save(&rec).map_err(|e| EngineError::Io("write the state record".into(), e))?;
 
@@ -280,6 +353,7 @@ fn up_locked(
         not_ready,
         namespaces,
         interfaces,
+        work: Default::default(),
     })
 }
 
@@ -302,6 +376,7 @@ fn ensure_record(
     lab: &Lab,
     opts: &UpOptions,
     journal: &BTreeSet<String>,
+    session: &Session,
 ) -> Result<(), EngineError> {
     let rec = Record {
         lab: lab.name.clone(),
@@ -312,6 +387,7 @@ fn ensure_record(
         journal: journal.clone(),
         owner: opts.owner.clone(),
         host: lab.hosts.here.clone(),
+        external: super::external::entries(lab, Some(session)),
     };
     record::save(&rec).map_err(|e| EngineError::Io("write the state record".into(), e))
 }

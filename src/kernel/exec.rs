@@ -46,6 +46,15 @@ pub(crate) fn enter_net(name: &str) -> Result<(), KernelError> {
     let fd = match netns::open_named(name)? {
         Found::Namespace(fd) => fd,
         Found::Absent => {
+            // An external node of a lab that is up, by its reference.
+            match super::external::open_known(name) {
+                Some(Ok(j)) => return enter_fd(j.fd),
+                Some(Err(e)) => {
+                    return Err(KernelError::from_errno(libc::ENOENT)
+                        .with_detail(Some(format!("external node {name}: {e}"))));
+                }
+                None => {}
+            }
             return Err(
                 KernelError::from_errno(libc::ENOENT).with_detail(Some(format!(
                     "no namespace {name} under {}",
@@ -62,6 +71,10 @@ pub(crate) fn enter_net(name: &str) -> Result<(), KernelError> {
             );
         }
     };
+    enter_fd(fd)
+}
+
+fn enter_fd(fd: std::os::fd::OwnedFd) -> Result<(), KernelError> {
     setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)?;
     Ok(())
 }

@@ -44,3 +44,9 @@ impl Pidfd {
         );
     }
 }
+
+impl AsFd for Pidfd {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

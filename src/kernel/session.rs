@@ -22,6 +22,9 @@ pub struct Session {
     pub index: HashMap<(Netns, String), u32>,
     /// Next index vnet assigns in a lab namespace (only vnet adds interfaces there).
     pub next_index: HashMap<String, u32>,
+    /// External nodes (namespaces vnet joined but did not make), by node
+    /// name: their identity when joined, or why they could not be.
+    pub external: BTreeMap<String, Result<super::external::NsId, super::external::JoinError>>,
 }
 
 /// What was found at a namespace name.
@@ -39,6 +42,7 @@ impl Session {
             named: BTreeMap::new(),
             index: HashMap::new(),
             next_index: HashMap::new(),
+            external: BTreeMap::new(),
         })
     }
 
@@ -51,7 +55,12 @@ impl Session {
             names,
             |name| -> Result<(Opened, Option<NsHandle>), KernelError> {
                 match netns::open_named(name)? {
-                    Found::Absent => Ok((Opened::Absent, None)),
+                    // An external node of a lab that is up is not under
+                    // /run/netns: found by its recorded reference.
+                    Found::Absent => match super::external::open_known(name) {
+                        Some(Ok(j)) => Ok((Opened::Ready, Some(netns::attach(j.fd)?))),
+                        _ => Ok((Opened::Absent, None)),
+                    },
                     Found::Stale => Ok((Opened::Stale, None)),
                     Found::Namespace(fd) => Ok((Opened::Ready, Some(netns::attach(fd)?))),
                 }
@@ -66,6 +75,36 @@ impl Session {
             out.insert(name.clone(), state);
         }
         Ok(out)
+    }
+
+    /// Join external node `name` by its reference, opening its socket; the
+    /// outcome is kept in `external`.
+    pub fn join_external(&mut self, name: &str, r: &crate::model::external::Reference) {
+        use super::external::JoinError;
+        let joined = super::external::open(r).and_then(|j| {
+            let id = j.id;
+            netns::attach(j.fd)
+                .map(|h| (h, id))
+                .map_err(|e| {
+                    JoinError::Refused(match super::userns::uid() {
+                        Some(uid) if e.is(libc::EPERM) => format!(
+                            "enter {r}: {e}: rootless mode (uid {uid}) can join only namespaces made inside its own user namespace; run vnet as root (sudo) to join it"
+                        ),
+                        _ => format!("enter {r}: {e}"),
+                    })
+                })
+        });
+        let outcome = match joined {
+            Ok((h, id)) => {
+                self.named.insert(name.to_string(), h);
+                Ok(id)
+            }
+            Err(e) => {
+                self.named.remove(name);
+                Err(e)
+            }
+        };
+        self.external.insert(name.to_string(), outcome);
     }
 
     pub fn handle(&mut self, ns: &Netns) -> Option<&mut NsHandle> {
@@ -177,8 +216,12 @@ impl Session {
         }
     }
 
-    /// A fresh index for a new interface in a lab namespace.
+    /// A fresh index for a new interface in a lab namespace (0, the
+    /// kernel's choice, in an external one: others add interfaces there).
     pub fn assign_index(&mut self, ns: &str) -> u32 {
+        if self.external.contains_key(ns) {
+            return 0;
+        }
         let next = self.next_index.entry(ns.to_string()).or_insert(2);
         let i = *next;
         *next += 1;

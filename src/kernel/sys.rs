@@ -172,3 +172,81 @@ pub(crate) fn pidfd_send_signal(fd: BorrowedFd, signal: libc::c_int) -> io::Resu
         Ok(())
     }
 }
+
+/// Make the process `cmd` starts the leader of a new session (setsid(2)
+/// between fork and exec), so it is detached from vnet's terminal and
+/// process group. std offers no safe way to run code in the child.
+pub(crate) fn new_session(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and calls
+    // only setsid, which is async-signal-safe; it allocates nothing and
+    // touches no lock.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+}
+
+/// Keep glibc's allocator to `n` arenas (a long-running server with a few
+/// threads otherwise holds freed memory in an arena per thread), and give
+/// back what the heap holds free: `vnet serve` stays small. No-ops where
+/// the C library is not glibc.
+pub(crate) fn limit_malloc_arenas(n: i32) {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets an allocator parameter; M_ARENA_MAX takes
+    // any positive count and is read at the next arena creation.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, n);
+    }
+    #[cfg(not(target_env = "gnu"))]
+    let _ = n;
+}
+
+/// Return free heap memory to the kernel (glibc's malloc_trim).
+pub(crate) fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim takes the allocator's own locks and only releases
+    // pages no allocation uses; it has no pointer arguments.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// ioctl(2) requests on namespace files (linux/nsfs.h): `_IO(0xb7, N)`.
+pub(crate) const NS_GET_USERNS: libc::c_ulong = 0xb701;
+pub(crate) const NS_GET_PARENT: libc::c_ulong = 0xb702;
+pub(crate) const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
+/// NS_GET_USERNS or NS_GET_PARENT: a new descriptor of the user namespace
+/// that owns namespace `fd`, or of a user namespace's parent. nix has no
+/// wrapper for the nsfs ioctls.
+pub(crate) fn ns_related(
+    fd: BorrowedFd,
+    request: libc::c_ulong,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: both requests take no argument and return a new descriptor
+    // or -1 with errno set; the kernel touches no memory of ours. `fd` is
+    // borrowed, so it stays open for the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), request as _) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `r` is a descriptor the kernel just opened for us and that
+    // nothing else owns; OwnedFd closes it once.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r) })
+}
+
+/// NS_GET_NSTYPE: the CLONE_NEW* flag of namespace `fd`.
+pub(crate) fn ns_type(fd: BorrowedFd) -> io::Result<libc::c_int> {
+    // SAFETY: the request takes no argument and returns the type or -1
+    // with errno set; `fd` is borrowed, so it stays open for the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}

@@ -68,6 +68,11 @@ pub struct NetnsNode {
     pub routes: Vec<Route>,
     /// Keys in dotted form (`net.ipv4.conf.all.rp_filter`), values as written.
     pub sysctls: BTreeMap<String, String>,
+    /// Files, directories, commands and daemons of this node.
+    pub workload: Box<super::workload::Workload>,
+    /// `netns:`, `pid:` or `container:`: a namespace vnet joins but did not
+    /// make and never removes (see `model::external`).
+    pub external: Option<super::external::Reference>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -212,6 +217,14 @@ impl Lab {
             NodeKind::Netns(ns) => Some((n.name.as_str(), ns)),
             _ => None,
         })
+    }
+
+    /// The reference of an external node (`netns:`, `pid:`, `container:`).
+    pub fn external(&self, node: &str) -> Option<&super::external::Reference> {
+        match self.node(node).map(|n| &n.kind) {
+            Some(NodeKind::Netns(n)) => n.external.as_ref(),
+            _ => None,
+        }
     }
 
     pub fn bridges(&self) -> impl Iterator<Item = (&str, &BridgeNode)> {

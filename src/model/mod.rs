@@ -5,6 +5,8 @@ pub mod conditions;
 pub mod diag;
 pub mod error;
 pub mod hosts;
+pub mod external;
+pub mod fib;
 pub mod lab;
 pub mod live;
 pub mod loss;
@@ -16,6 +18,8 @@ pub mod owner;
 pub mod raw;
 pub mod route;
 pub mod validate;
+mod validate_workload;
+pub mod workload;
 pub mod write;
 
 pub use diag::LabFileError;

@@ -17,6 +17,10 @@ pub struct Net {
     /// Namespaces the lab uses. Named ones are created and owned by the lab;
     /// `Netns::Host` appears when the lab puts something there.
     pub namespaces: BTreeMap<Netns, NsSpec>,
+    /// Named namespaces the lab joins but did not make (external nodes),
+    /// by node name: never created nor removed, and only the lab's own
+    /// interfaces, addresses and routes are changed inside them.
+    pub external: BTreeMap<String, super::external::Reference>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -99,6 +103,11 @@ impl Net {
         self.namespaces.get(ns).and_then(|n| n.links.get(name))
     }
 
+    /// Whether `ns` is an external node's namespace.
+    pub fn is_external(&self, ns: &Netns) -> bool {
+        matches!(ns, Netns::Named(n) if self.external.contains_key(n))
+    }
+
     /// Named namespaces, in name order.
     pub fn named(&self) -> impl Iterator<Item = &str> {
         self.namespaces.keys().filter_map(|ns| match ns {
@@ -139,6 +148,12 @@ pub fn desired(lab: &Lab) -> Net {
             .entry(Netns::Named(name.to_string()))
             .or_default();
         spec.routes = node.routes.iter().cloned().collect();
+        if let Some(r) = &node.external {
+            // Its sysctls are its owner's: none are written, forwarding
+            // included.
+            net.external.insert(name.to_string(), r.clone());
+            continue;
+        }
         for (k, v) in &node.sysctls {
             spec.sysctls.insert(k.clone(), v.clone());
         }
@@ -214,7 +229,8 @@ pub fn desired(lab: &Lab) -> Net {
         }
     }
     for (ns, spec) in net.namespaces.iter_mut() {
-        if !ns.is_host() && spec.links.values().any(|i| i.ipv6_link_local) {
+        let external = matches!(ns, Netns::Named(n) if net.external.contains_key(n));
+        if !ns.is_host() && !external && spec.links.values().any(|i| i.ipv6_link_local) {
             spec.sysctls
                 .entry(NO_DAD.to_string())
                 .or_insert_with(|| "0".into());

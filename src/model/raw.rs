@@ -160,6 +160,20 @@ pub struct RawNode {
     pub sysctls: Option<At<SysctlMap>>,
     /// The `hosts:` entry the node lives on (default: the first).
     pub host: Option<At<String>>,
+    /// Workloads (netns nodes): see `model::workload`.
+    pub files: Option<At<FileMap>>,
+    pub dirs: Option<At<DirMap>>,
+    pub exec: Option<At<Vec<At<RawCommand>>>>,
+    pub run: Option<At<Vec<At<RawCommand>>>>,
+    pub ready: Option<At<RawReady>>,
+    pub user: Option<At<String>>,
+    pub env: Option<At<SysctlMap>>,
+    /// External nodes: a namespace name under /run/netns or a path.
+    pub netns: Option<At<String>>,
+    /// External nodes: a process's network namespace.
+    pub pid: Option<At<u32>>,
+    /// External nodes: a Docker or Podman container.
+    pub container: Option<At<String>>,
 }
 
 /// `sysctls:` values may be written as numbers or strings.
@@ -400,4 +414,139 @@ pub struct RawExpect {
 
 fn yes() -> bool {
     true
+}
+
+/// `files:` — absolute path → content, or `{ from: PATH }`.
+#[derive(Debug, Default)]
+pub struct FileMap(pub Vec<(At<String>, At<RawFile>)>);
+
+#[derive(Debug)]
+pub enum RawFile {
+    Content(String),
+    From(At<String>),
+}
+
+impl<'de> Deserialize<'de> for FileMap {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FileMap;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of absolute paths to contents or { from: PATH }")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FileMap, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<At<String>>()? {
+                    out.push((key, map.next_value::<At<RawFile>>()?));
+                }
+                Ok(FileMap(out))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<FileMap, E> {
+                Ok(FileMap::default())
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawFile {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawFile;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the file's content as a string, or { from: PATH }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawFile, E> {
+                Ok(RawFile::Content(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawFile, A::Error> {
+                let mut from = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "from" => from = Some(map.next_value::<At<String>>()?),
+                        other => return Err(de::Error::unknown_field(other, &["from"])),
+                    }
+                }
+                from.map(RawFile::From)
+                    .ok_or_else(|| de::Error::missing_field("from"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `dirs:` — path → `{ owner, group, mode }` (or `{}`).
+#[derive(Debug, Default)]
+pub struct DirMap(pub Vec<(At<String>, At<RawDir>)>);
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDir {
+    pub owner: Option<At<Scalar>>,
+    pub group: Option<At<Scalar>>,
+    pub mode: Option<At<Scalar>>,
+}
+
+impl<'de> Deserialize<'de> for DirMap {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DirMap;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of absolute paths to { owner, group, mode } (or {})")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DirMap, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<At<String>>()? {
+                    let dir = map.next_value::<At<Option<RawDir>>>()?;
+                    out.push((key, At::new(dir.value.unwrap_or_default(), dir.span)));
+                }
+                Ok(DirMap(out))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<DirMap, E> {
+                Ok(DirMap::default())
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A command: a string for `/bin/sh -c`, or an argv list.
+#[derive(Debug)]
+pub enum RawCommand {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawCommand {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawCommand;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a command: a string (run by /bin/sh -c) or a list [program, args…]")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawCommand, E> {
+                Ok(RawCommand::Shell(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawCommand, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element::<Scalar>()? {
+                    out.push(item.0);
+                }
+                Ok(RawCommand::Argv(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `ready:` — `{ exec: CMD }` or `{ tcp: PORT }`, with an optional `timeout:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReady {
+    pub exec: Option<At<RawCommand>>,
+    pub tcp: Option<At<u32>>,
+    pub timeout: Option<At<Word>>,
 }

@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use super::conditions::{Conditions, Param};
 use super::diag::{LabFileError, Problem};
 use super::error::ValueError;
+use super::external::Reference;
 use super::lab::{
     BridgeNode, Endpoint, Expectation, HOST, Lab, Link, Mac, NetnsNode, Node, NodeKind, Places,
 };
@@ -225,6 +226,7 @@ impl Validator {
             hosts: Default::default(),
         };
         self.bridge_homes(&lab, &raw);
+        self.external_targets(&lab, &raw);
 
         let mut taken = Taken::default();
         for (n, _) in lab.bridges() {
@@ -350,7 +352,77 @@ impl Validator {
                 ns.sysctls.insert(k.value.clone(), v.value.clone());
             }
         }
+        ns.workload = Box::new(self.workload(n));
+        ns.external = self.external(key, n);
         ns
+    }
+
+    fn workload(&mut self, n: &RawNode) -> super::workload::Workload {
+        super::validate_workload::workload(n, &mut self.problems)
+    }
+
+    /// `netns:`, `pid:` or `container:` (one of them): a namespace that
+    /// exists already. vnet adds its interfaces, addresses and routes there
+    /// and nothing else, so the options that change the namespace itself
+    /// are refused.
+    fn external(&mut self, key: &At<String>, n: &RawNode) -> Option<Reference> {
+        let mut given: Vec<(Span, Result<Reference, String>)> = Vec::new();
+        if let Some(v) = &n.netns {
+            given.push((v.span, Reference::netns(&v.value)));
+        }
+        if let Some(v) = &n.pid {
+            let r = if v.value == 0 {
+                Err("pid 0 is not a process".to_string())
+            } else {
+                Ok(Reference::Pid(v.value))
+            };
+            given.push((v.span, r));
+        }
+        if let Some(v) = &n.container {
+            given.push((v.span, Reference::container(&v.value)));
+        }
+        let (first_span, first) = given.first().cloned()?;
+        for (span, _) in given.iter().skip(1) {
+            self.problem(
+                Problem::new(
+                    format!(
+                        "`{}` names its namespace twice: `netns`, `pid` and `container` exclude each other",
+                        key.value
+                    ),
+                    *span,
+                )
+                .hint("keep one of them"),
+            );
+        }
+        for (opt, present) in [
+            ("forward", n.forward.as_ref().map(|x| x.span)),
+            ("sysctls", n.sysctls.as_ref().map(|x| x.span)),
+            ("files", n.files.as_ref().map(|x| x.span)),
+            ("dirs", n.dirs.as_ref().map(|x| x.span)),
+            ("exec", n.exec.as_ref().map(|x| x.span)),
+            ("run", n.run.as_ref().map(|x| x.span)),
+            ("ready", n.ready.as_ref().map(|x| x.span)),
+        ] {
+            if let Some(span) = present {
+                self.problem(
+                    Problem::new(
+                        format!("`{opt}` would change the namespace of external node `{}`", key.value),
+                        span,
+                    )
+                    .hint("vnet adds only its own interfaces, addresses and routes to a namespace it did not make; set sysctls there yourself"),
+                );
+            }
+        }
+        match first {
+            Ok(r) => Some(r),
+            Err(why) => {
+                self.problem(
+                    Problem::new(why, first_span)
+                        .hint("e.g. `netns: red`, `netns: /proc/1234/ns/net`, `pid: 1234` or `container: web`"),
+                );
+                None
+            }
+        }
     }
 
     fn route(&mut self, r: &At<String>) -> Option<Route> {
@@ -395,6 +467,16 @@ impl Validator {
             ("forward", n.forward.as_ref().map(|x| x.span)),
             ("routes", n.routes.as_ref().map(|x| x.span)),
             ("sysctls", n.sysctls.as_ref().map(|x| x.span)),
+            ("files", n.files.as_ref().map(|x| x.span)),
+            ("dirs", n.dirs.as_ref().map(|x| x.span)),
+            ("exec", n.exec.as_ref().map(|x| x.span)),
+            ("run", n.run.as_ref().map(|x| x.span)),
+            ("ready", n.ready.as_ref().map(|x| x.span)),
+            ("user", n.user.as_ref().map(|x| x.span)),
+            ("env", n.env.as_ref().map(|x| x.span)),
+            ("netns", n.netns.as_ref().map(|x| x.span)),
+            ("pid", n.pid.as_ref().map(|x| x.span)),
+            ("container", n.container.as_ref().map(|x| x.span)),
         ] {
             if let Some(span) = present {
                 self.problem(
@@ -418,6 +500,31 @@ impl Validator {
             b.ips = self.ips(ip);
         }
         b
+    }
+
+    /// `netns: NAME` joins a namespace the lab does not make: not one of
+    /// its own nodes (it would be made, then joined, then removed).
+    fn external_targets(&mut self, lab: &Lab, raw: &RawLab) {
+        let Some(map) = &raw.nodes else { return };
+        for (_, node) in &map.value.0 {
+            let Some(target) = &node.value.netns else {
+                continue;
+            };
+            if let Some(n) = lab.node(&target.value)
+                && lab.external(&n.name).is_none()
+            {
+                self.problem(
+                    Problem::new(
+                        format!(
+                            "`{}` is a node this lab makes, not an existing namespace",
+                            target.value
+                        ),
+                        target.span,
+                    )
+                    .hint("link the two nodes instead, or give a namespace made outside the lab"),
+                );
+            }
+        }
     }
 
     /// `in:` must name a netns node of the lab.

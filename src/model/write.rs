@@ -88,6 +88,14 @@ fn node_options(kind: &NodeKind) -> Vec<(&'static str, String)> {
     let mut o = Vec::new();
     match kind {
         NodeKind::Netns(n) => {
+            // An external node keeps its reference (resolved again on `up`).
+            if let Some(r) = &n.external {
+                let v = match r {
+                    super::external::Reference::Pid(p) => p.to_string(),
+                    _ => scalar(&r.value()),
+                };
+                o.push((r.key(), v));
+            }
             if n.forward {
                 o.push(("forward", "true".to_string()));
             }

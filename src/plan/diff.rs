@@ -98,6 +98,11 @@ impl Planner<'_> {
 
     fn namespaces(&mut self) {
         for name in self.desired.named() {
+            // An external node's namespace exists already and is not ours:
+            // it is joined, never created (resolved before planning).
+            if self.desired.external.contains_key(name) {
+                continue;
+            }
             match self.observed.named.get(name) {
                 None => {
                     let spec = &self.desired.namespaces[&Netns::Named(name.to_string())];
@@ -315,7 +320,9 @@ impl Planner<'_> {
         } else {
             // mtu and mac of a new veth end are in its creation request.
         }
-        if ns.is_host() {
+        // Marked where others' interfaces live too: the host, and the
+        // namespaces of external nodes.
+        if ns.is_host() || self.desired.is_external(ns) {
             let mark = owner::mark(self.lab);
             if live.as_ref().and_then(|l| l.alias.as_deref()) != Some(mark.as_str()) {
                 set.alias = Some(mark);
@@ -395,6 +402,10 @@ impl Planner<'_> {
     fn namespace_contents(&mut self) {
         for (ns, spec) in &self.desired.namespaces {
             let Netns::Named(name) = ns else { continue };
+            if self.desired.external.contains_key(name) {
+                self.external_routes(ns, spec);
+                continue;
+            }
             let fresh = self.fresh.contains(name);
             let live = self.observed.named.get(name);
             if !fresh && live.is_none_or(|l| netns_owner(l) != Some(self.lab)) {
@@ -461,6 +472,62 @@ impl Planner<'_> {
         }
     }
 
+    /// Routes of an external node: the file's are added; a route is removed
+    /// only when it goes through one of the lab's interfaces there and the
+    /// file no longer declares it. Its other routes, `lo` and sysctls are
+    /// its owner's and never touched.
+    fn external_routes(&mut self, ns: &Netns, spec: &crate::model::net::NsSpec) {
+        let Some(live) = self.live(ns) else {
+            // Not resolved (a dry run): everything the file says is new.
+            for want in &spec.routes {
+                self.actions.push(Action::AddRoute {
+                    ns: ns.clone(),
+                    route: want.clone(),
+                });
+            }
+            return;
+        };
+        let dev_of = |got: &LiveRoute| got.dev.and_then(|d| live.name_of(d));
+        let matches = |want: &Route, got: &LiveRoute| {
+            want.dst == got.dst
+                && want.via == got.via
+                && (want.dev.is_none() || want.dev.as_deref() == dev_of(got))
+                && want.metric.unwrap_or(0) == route_metric(got)
+        };
+        let mut actions = Vec::new();
+        for got in live.routes.iter().filter(|r| r.is_user_route()) {
+            let ours = got
+                .dev
+                .and_then(|d| live.link_by_index(d))
+                .is_some_and(|l| self.ours(ns, l));
+            if ours && !spec.routes.iter().any(|w| matches(w, got)) {
+                actions.push(Action::DelRoute {
+                    ns: ns.clone(),
+                    route: Route {
+                        dst: got.dst,
+                        via: got.via,
+                        dev: dev_of(got).map(str::to_string),
+                        metric: got.metric,
+                    },
+                });
+            }
+        }
+        for want in &spec.routes {
+            if !live
+                .routes
+                .iter()
+                .filter(|r| r.is_user_route())
+                .any(|got| matches(want, got))
+            {
+                actions.push(Action::AddRoute {
+                    ns: ns.clone(),
+                    route: want.clone(),
+                });
+            }
+        }
+        self.actions.extend(actions);
+    }
+
     /// Whatever the lab owns that the file no longer declares.
     fn removals(&mut self) {
         let owned_named: Vec<String> = self
@@ -488,6 +555,14 @@ impl Planner<'_> {
                         .namespaces
                         .contains_key(&Netns::Named((*n).clone()))
                 })
+                .map(|n| Netns::Named(n.clone())),
+        );
+        // External nodes' namespaces hold the lab's interfaces too.
+        spaces.extend(
+            self.desired
+                .external
+                .keys()
+                .filter(|n| !owned_named.contains(n))
                 .map(|n| Netns::Named(n.clone())),
         );
         let mut doomed: Vec<(Netns, LiveLink)> = Vec::new();
@@ -528,12 +603,15 @@ impl Planner<'_> {
         let Some(live) = self.live(ns) else {
             return match ns {
                 Netns::Named(n) if self.fresh.contains(n) => Existing::Absent,
+                // Not resolved (a plan without the kernel): assumed empty.
+                Netns::Named(n) if self.desired.external.contains_key(n) => Existing::Absent,
                 _ => Existing::NoNamespace,
             };
         };
         if let Netns::Named(n) = ns
             && netns_owner(live) != Some(self.lab)
             && !self.fresh.contains(n)
+            && !self.desired.external.contains_key(n)
         {
             // Reported once as a namespace conflict.
             return Existing::NoNamespace;

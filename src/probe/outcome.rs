@@ -279,3 +279,30 @@ mod tests {
         assert!(parse_expect("- { from: a, to: b, rech: true }").is_err());
     }
 }
+
+/// `ping --all --json` (and `vnet serve`'s POST /api/matrix): the report,
+/// its counts and the expectations checked.
+#[derive(Serialize)]
+pub struct MatrixJson<'a> {
+    #[serde(flatten)]
+    pub report: &'a MatrixReport,
+    pub reachable_pairs: usize,
+    pub node_pairs: usize,
+    pub expectations: &'a [Checked],
+    /// Whether the run passed: expectations held (when there are any),
+    /// else every pair answered.
+    pub ok: bool,
+}
+
+impl<'a> MatrixJson<'a> {
+    pub fn new(m: &'a MatrixReport, checked: &'a [Checked], ok: bool) -> MatrixJson<'a> {
+        let (reachable_pairs, node_pairs) = m.reachable_pairs();
+        MatrixJson {
+            report: m,
+            reachable_pairs,
+            node_pairs,
+            expectations: checked,
+            ok,
+        }
+    }
+}

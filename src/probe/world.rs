@@ -68,9 +68,23 @@ impl World {
         super::sock::raise_nofile();
         let mut session =
             Session::new().map_err(|e| ProbeError::kernel("open a netlink socket", e))?;
-        let all = netns::list_named();
+        let mut all = netns::list_named();
+        // External nodes of the labs that are up (joined by reference);
+        // "all of them" means those that can be joined now.
+        let external = crate::kernel::external::known_names();
+        let mut joinable = all.clone();
+        for n in &external {
+            if matches!(crate::kernel::external::open_known(n), Some(Ok(_))) {
+                joinable.push(n.clone());
+            }
+        }
+        joinable.sort();
+        joinable.dedup();
+        all.extend(external);
+        all.sort();
+        all.dedup();
         let wanted: Vec<String> = match names {
-            None => all.clone(),
+            None => joinable,
             Some(n) => {
                 let mut v: Vec<String> = n.iter().filter(|x| *x != HOST).cloned().collect();
                 v.sort();

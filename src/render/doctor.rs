@@ -93,6 +93,12 @@ pub fn render(v: &Verdict) -> String {
             out,
             "\ncould not tell why: no rule found a cause on the way, and the kernel recorded no drop of the probe"
         );
+        if !v.looked.is_empty() {
+            let _ = writeln!(out, "looked at:");
+            for l in &v.looked {
+                let _ = writeln!(out, "  {l}");
+            }
+        }
     }
     seen(&mut out, v);
     if c.dst.is_some() {

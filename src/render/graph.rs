@@ -74,6 +74,9 @@ pub struct End {
     pub addrs: Vec<String>,
     /// Link conditions on this end's egress, in words ("" when none).
     pub cond: String,
+    /// The namespace the interface lives in, when read from the kernel
+    /// (a bridge port's is the bridge's home, not the bridge's id).
+    pub ns: String,
 }
 
 /// Conditions as an edge end shows them: nothing when there are none.
@@ -111,7 +114,27 @@ pub enum State {
     MissingPeer,
 }
 
+impl Edge {
+    /// The edge's name in pictures and events: `NODE:IFACE--NODE:IFACE`.
+    pub fn key(&self) -> String {
+        format!(
+            "{}:{}--{}:{}",
+            self.a.node, self.a.iface, self.b.node, self.b.iface
+        )
+    }
+}
+
 impl State {
+    /// The state as an attribute value: `up`, `down`, `peer-missing`, `declared`.
+    pub fn attr(self) -> &'static str {
+        match self {
+            State::Declared => "declared",
+            State::Up => "up",
+            State::Down => "down",
+            State::MissingPeer => "peer-missing",
+        }
+    }
+
     pub fn word(self) -> &'static str {
         match self {
             State::Declared => "",
@@ -171,6 +194,10 @@ impl Graph {
                 NodeKind::Netns(ns) => {
                     let mut node = GNode::new(&n.name, GKind::Netns { router: ns.forward });
                     node.detail = ns.routes.iter().map(|r| format!("route {r}")).collect();
+                    // An external node: joined, not made by the lab.
+                    if let Some(r) = &ns.external {
+                        node.detail.insert(0, format!("external: {r}"));
+                    }
                     node
                 }
                 NodeKind::Bridge(b) => {
@@ -200,6 +227,7 @@ impl Graph {
                 iface: e.interface.clone(),
                 addrs: e.ips.iter().map(ToString::to_string).collect(),
                 cond: cond_words(&l.egress(i)),
+                ns: String::new(),
             };
             g.edges.push(Edge {
                 a: end(a, 0),
@@ -282,6 +310,13 @@ impl Graph {
     /// kernel lacks are added as such, and the kernel's extra pairs marked.
     pub fn overlay_file(&mut self, file: &Graph) {
         for n in &file.nodes {
+            // An external node is drawn as such, with what it holds.
+            if let Some(x) = n.detail.iter().find(|d| d.starts_with("external: "))
+                && let Some(live) = self.nodes.iter_mut().find(|m| m.id == n.id)
+                && !live.detail.contains(x)
+            {
+                live.detail.insert(0, x.clone());
+            }
             if self.node(&n.id).is_none() {
                 let mut n = n.clone();
                 n.drift = Drift::NotInKernel;
@@ -320,6 +355,27 @@ impl Graph {
                 self.edges.push(e);
             }
         }
+    }
+
+    /// A live lab's picture against its file `lab`: what differs marked,
+    /// and `drift` (the commands that would undo it) listed under it.
+    pub fn mark_drift(&mut self, lab: Option<&Lab>, drift: Option<&[String]>) {
+        if let Some(lab) = lab {
+            self.overlay_file(&Graph::from_lab(lab));
+        }
+        self.notes = match drift {
+            None => vec![
+                "drift: unknown (no lab file recorded; pass the file: vnet graph --live LAB.yaml)"
+                    .into(),
+            ],
+            Some([]) => vec!["drift: none — the kernel matches the lab file".into()],
+            Some(d) => std::iter::once(format!(
+                "drift: {} change(s) would bring it back (vnet up):",
+                d.len()
+            ))
+            .chain(d.iter().map(|l| format!("  {l}")))
+            .collect(),
+        };
     }
 
     /// Every interface row a node shows: its edge ends, then its devices.
@@ -470,6 +526,7 @@ impl<'a> Pairs<'a> {
             iface: l.name.clone(),
             addrs: addrs(l),
             cond: cond_words(&l.conditions),
+            ns: ns.ns.clone(),
         };
         match self.find_peer(ns, l) {
             Some((other, pl)) => {
@@ -479,6 +536,7 @@ impl<'a> Pairs<'a> {
                     iface: pl.name.clone(),
                     addrs: addrs(pl),
                     cond: cond_words(&pl.conditions),
+                    ns: other.ns.clone(),
                 };
                 // The namespace end first, as a lab file writes it.
                 let a_on_bridge = self.bridge_ids.contains(&a.node);
@@ -523,6 +581,7 @@ impl<'a> Pairs<'a> {
                 iface: String::new(),
                 addrs: Vec::new(),
                 cond: String::new(),
+                ns: String::new(),
             },
             kind: EdgeKind::Veth,
             state: State::MissingPeer,
@@ -538,12 +597,14 @@ fn contains(home: &str, bridge: &str, state: State) -> Edge {
             iface: bridge.to_string(),
             addrs: Vec::new(),
             cond: String::new(),
+            ns: String::new(),
         },
         b: End {
             node: bridge.to_string(),
             iface: String::new(),
             addrs: Vec::new(),
             cond: String::new(),
+            ns: String::new(),
         },
         kind: EdgeKind::Contains,
         state,

@@ -233,8 +233,8 @@ fn draw_head(out: &mut String, g: &Graph, c: &Canvas) {
     );
 }
 
-/// A dot where a veth end leaves its box: (x, y, colour).
-type Port = (f64, f64, &'static str);
+/// A dot where a veth end leaves its box: (x, y, colour, `NODE:IFACE`).
+type Port = (f64, f64, &'static str, String);
 
 /// Every edge as a curve; returns the veth ends, drawn last over the boxes.
 fn draw_edges(out: &mut String, scene: &Scene) -> Vec<Port> {
@@ -264,22 +264,43 @@ fn draw_edges(out: &mut String, scene: &Scene) -> Vec<Port> {
         let (color, meaning) = style::edge_color(e);
         let (class, width, dash) = edge_stroke(e);
         let tip = format!("{} ({meaning})", edge_tip(e));
+        let data = edge_data(e);
         let _ = writeln!(
             out,
-            r#"<path class="{class}" d="M{xa:.1},{ya:.1} C{:.1},{ya:.1} {:.1},{yb:.1} {xb:.1},{yb:.1}" stroke="{color}" stroke-width="{width}"{dash}><title>{}</title></path>"#,
+            r#"<path class="{class}"{data} d="M{xa:.1},{ya:.1} C{:.1},{ya:.1} {:.1},{yb:.1} {xb:.1},{yb:.1}" stroke="{color}" stroke-width="{width}"{dash}><title>{}</title></path>"#,
             xa + sa * bend,
             xb + sb * bend,
             esc(&tip)
         );
         if e.kind == EdgeKind::Veth {
-            ports.push((xa, ya, color));
+            ports.push((xa, ya, color, format!("{}:{}", e.a.node, e.a.iface)));
             if !e.b.iface.is_empty() {
-                ports.push((xb, yb, color));
+                ports.push((xb, yb, color, format!("{}:{}", e.b.node, e.b.iface)));
             }
         }
     }
     out.push_str("</g>\n");
     ports
+}
+
+/// What a page finds an edge by: a veth pair's `data-link` and
+/// `data-state` (and `data-drift`), a bridge's home as `data-contains`.
+fn edge_data(e: &Edge) -> String {
+    let mut d = match e.kind {
+        EdgeKind::Veth => format!(
+            r#" data-link="{}" data-state="{}""#,
+            esc(&e.key()),
+            e.state.attr()
+        ),
+        EdgeKind::Contains => format!(r#" data-contains="{}:{}""#, esc(&e.a.node), esc(&e.b.node)),
+    };
+    if e.drift != Drift::None {
+        d.push_str(&format!(
+            r#" data-drift="{}""#,
+            e.drift.word().replace(' ', "-")
+        ));
+    }
+    d
 }
 
 /// An edge's class, stroke width and dash attribute.
@@ -340,10 +361,14 @@ fn draw_node(out: &mut String, n: &GNode, p: &Placed, c: &Card) {
         GKind::Bridge { .. } => "bridge",
         GKind::Unknown => "unknown",
     };
-    let _ = writeln!(out, r#"<g class="node {kind}" data-name="{}">"#, esc(&n.id));
+    let _ = writeln!(
+        out,
+        r#"<g class="node {kind}" data-name="{0}" data-node="{0}">"#,
+        esc(&n.id)
+    );
     draw_box(out, n, p, fill, stroke);
     draw_header(out, n, p, c, stroke);
-    draw_rows(out, p, c);
+    draw_rows(out, &n.id, p, c);
     out.push_str("</g>\n");
 }
 
@@ -418,10 +443,16 @@ fn draw_header(out: &mut String, n: &GNode, p: &Placed, c: &Card, stroke: &str) 
 }
 
 /// One row per interface: its name, then its addresses in a column.
-fn draw_rows(out: &mut String, p: &Placed, c: &Card) {
+fn draw_rows(out: &mut String, node: &str, p: &Placed, c: &Card) {
     let mut ry = p.y + c.header_h + 4.0;
     for r in &c.rows {
-        let _ = write!(out, r#"<g class="iface" data-name="{}">"#, esc(&r.name));
+        let _ = write!(
+            out,
+            r#"<g class="iface" data-name="{}" data-iface="{}:{}">"#,
+            esc(&r.name),
+            esc(node),
+            esc(&r.name)
+        );
         let ty = ry + 3.0 + 12.0;
         let _ = write!(
             out,
@@ -444,10 +475,11 @@ fn draw_rows(out: &mut String, p: &Placed, c: &Card) {
 }
 
 fn draw_ports(out: &mut String, ports: &[Port]) {
-    for (x, y, color) in ports {
+    for (x, y, color, end) in ports {
         let _ = writeln!(
             out,
-            r##"<circle class="port" cx="{x:.1}" cy="{y:.1}" r="4" fill="{color}" stroke="#ffffff" stroke-width="1.2"/>"##
+            r##"<circle class="port" data-end="{}" cx="{x:.1}" cy="{y:.1}" r="4" fill="{color}" stroke="#ffffff" stroke-width="1.2"/>"##,
+            esc(end)
         );
     }
 }

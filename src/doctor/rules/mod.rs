@@ -5,10 +5,12 @@
 pub mod addr;
 pub mod bridge;
 pub mod cond;
+pub mod decision;
 pub mod filter;
 pub mod hooks;
 pub mod link;
 pub mod neigh;
+pub mod port;
 pub mod queue;
 pub mod route;
 pub mod service;
@@ -112,6 +114,21 @@ pub const RULES: &[Rule] = &[
         check: route::rp_filter,
     },
     Rule {
+        ids: &[
+            "route.policy",
+            "route.specific",
+            "route.local",
+            "route.loop",
+        ],
+        about: "the route the kernel picks on the way (asked with the probe's fields) leads elsewhere: a policy rule and its table, a route more specific than the connected subnet, a route into lo, routes in a loop",
+        check: decision::routes,
+    },
+    Rule {
+        ids: &["bridge.fdb", "bridge.port-flag"],
+        about: "a bridge on the way sends the frame to the wrong port (its forwarding database) or its ports' flags stop it (isolated, locked, flood, bcast_flood, learning)",
+        check: port::bridges,
+    },
+    Rule {
         ids: &["route.no-route", "route.no-return"],
         about: "no route to the destination, or none back to the source",
         check: route::missing,
@@ -166,7 +183,32 @@ pub const RULES: &[Rule] = &[
     },
 ];
 
-/// Every rule's findings, in rule order.
+/// Every rule's findings, in rule order; what the main table's view of
+/// the way blames on a namespace that a routing decision the kernel named
+/// sent the probe into (forwarding off there, no route, an unresolved
+/// gateway) is that decision's consequence, and left out.
 pub fn run(cx: &Ctx) -> Vec<Finding> {
-    RULES.iter().flat_map(|r| (r.check)(cx)).collect()
+    let all: Vec<Finding> = RULES.iter().flat_map(|r| (r.check)(cx)).collect();
+    let decided: Vec<&Finding> = all
+        .iter()
+        .filter(|f| f.id.starts_with("route.") && super::reasons::decision(f.id))
+        .collect();
+    if decided.is_empty() {
+        return all;
+    }
+    let consequence = |f: &Finding| {
+        matches!(
+            f.id,
+            "route.forwarding-off"
+                | "route.no-route"
+                | "route.no-return"
+                | "route.gateway"
+                | "route.refused"
+                | "route.rp-filter"
+                | "neigh.failed"
+        ) && decided
+            .iter()
+            .any(|d| f.ns.iter().all(|n| d.ns.contains(n)))
+    };
+    all.iter().filter(|f| !consequence(f)).cloned().collect()
 }
