@@ -26,7 +26,8 @@ const HOST_SETUP: &str = "mount -t tmpfs -o mode=755 tmpfs /run && mkdir -p /run
 impl<'a> Machines<'a> {
     /// `n` hosts on underlay 10.99.0.0/24: host i (1-based) at 10.99.0.i.
     fn new(sb: &'a Sandbox, n: usize) -> Machines<'a> {
-        sb.sh("ip link add ul type bridge && ip link set ul up").ok();
+        sb.sh("ip link add ul type bridge && ip link set ul up")
+            .ok();
         let mut m = Machines {
             sb,
             holders: Vec::new(),
@@ -147,21 +148,21 @@ fn two_hosts_carry_full_size_packets_and_leave_nothing() {
     assert!(up2.stdout.contains("host h2"), "{}", up2.stdout);
 
     // Each host holds its own part only.
-    let ns1 = m.sh(1, "ip netns list | cut -d' ' -f1 | sort | tr '\\n' ' '").ok();
+    let ns1 = m
+        .sh(1, "ip netns list | cut -d' ' -f1 | sort | tr '\\n' ' '")
+        .ok();
     assert_eq!(ns1.stdout.trim(), "a d");
-    let ns2 = m.sh(2, "ip netns list | cut -d' ' -f1 | sort | tr '\\n' ' '").ok();
+    let ns2 = m
+        .sh(2, "ip netns list | cut -d' ' -f1 | sort | tr '\\n' ' '")
+        .ok();
     assert_eq!(ns2.stdout.trim(), "b c");
 
     // The p2p link is a VXLAN device as the node's own interface on both
     // sides, with one VNI; its MTU leaves room for the encapsulation.
-    let la: serde_json::Value = serde_json::from_str(
-        &m.sh(1, "ip -n a -j -d link show dev eth0").ok().stdout,
-    )
-    .unwrap();
-    let lb: serde_json::Value = serde_json::from_str(
-        &m.sh(2, "ip -n b -j -d link show dev eth0").ok().stdout,
-    )
-    .unwrap();
+    let la: serde_json::Value =
+        serde_json::from_str(&m.sh(1, "ip -n a -j -d link show dev eth0").ok().stdout).unwrap();
+    let lb: serde_json::Value =
+        serde_json::from_str(&m.sh(2, "ip -n b -j -d link show dev eth0").ok().stdout).unwrap();
     let (va, vb) = (vxlan_id(&la[0]), vxlan_id(&lb[0]));
     assert!(va.is_some(), "{la}");
     assert_eq!(va, vb);
@@ -182,7 +183,8 @@ fn two_hosts_carry_full_size_packets_and_leave_nothing() {
 
     // ping --all from each host reaches every address of the lab.
     let p1 = m.vnet(1, &format!("ping --all {file} --host h1 --json"));
-    let j1: serde_json::Value = serde_json::from_str(&p1.stdout).unwrap_or_else(|e| panic!("{e}: {p1:?}"));
+    let j1: serde_json::Value =
+        serde_json::from_str(&p1.stdout).unwrap_or_else(|e| panic!("{e}: {p1:?}"));
     assert_eq!(j1["ok"], true, "{p1:?}");
     let p2 = m.vnet(2, &format!("ping --all {file} --json")).ok();
     let j2: serde_json::Value = serde_json::from_str(&p2.stdout).unwrap();
@@ -199,12 +201,14 @@ fn two_hosts_carry_full_size_packets_and_leave_nothing() {
     // the rest is on.
     let tr = m.vnet(1, "trace a 10.0.1.2");
     assert!(
-        tr.stdout.contains("rest of the way is on host h2 of lab split"),
+        tr.stdout
+            .contains("rest of the way is on host h2 of lab split"),
         "{tr:?}"
     );
     let tr = m.vnet(2, "trace c 10.0.2.4");
     assert!(
-        tr.stdout.contains("rest of the way is on host h1 of lab split"),
+        tr.stdout
+            .contains("rest of the way is on host h1 of lab split"),
         "{tr:?}"
     );
 
@@ -214,8 +218,17 @@ fn two_hosts_carry_full_size_packets_and_leave_nothing() {
     assert_eq!(s["host"], "h1");
     let tunnels = s["tunnels"].as_array().unwrap();
     assert_eq!(tunnels.len(), 2, "{}", st.stdout);
-    assert!(tunnels.iter().all(|t| t["answers"] == true), "{}", st.stdout);
-    assert_eq!(s["drift"].as_array().map(Vec::len), Some(0), "{}", st.stdout);
+    assert!(
+        tunnels.iter().all(|t| t["answers"] == true),
+        "{}",
+        st.stdout
+    );
+    assert_eq!(
+        s["drift"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        st.stdout
+    );
 
     // A second up on a host changes nothing.
     let again = m.vnet(1, &format!("up {file} --host h1")).ok();
@@ -254,7 +267,8 @@ fn three_hosts_route_through_the_middle_one() {
     m.ping_df(3, "c", "10.0.1.1", 1422).ok();
     for i in 1..=3 {
         let p = m.vnet(i, &format!("ping --all {file} --json"));
-        let j: serde_json::Value = serde_json::from_str(&p.stdout).unwrap_or_else(|e| panic!("{e}: {p:?}"));
+        let j: serde_json::Value =
+            serde_json::from_str(&p.stdout).unwrap_or_else(|e| panic!("{e}: {p:?}"));
         assert_eq!(j["ok"], true, "host {i}: {}", p.stdout);
     }
     for i in 1..=3 {
@@ -328,9 +342,17 @@ fn clab_round_trip(file: &str, tag: &str) -> (String, vnet::model::Lab) {
         .arg(&topo)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{file}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&topo).unwrap();
-    assert_eq!(vnet::render::clab::check(&text), Vec::<String>::new(), "{file}:\n{text}");
+    assert_eq!(
+        vnet::render::clab::check(&text),
+        Vec::<String>::new(),
+        "{file}:\n{text}"
+    );
     let out = std::process::Command::new(vnet)
         .arg("import")
         .arg(&topo)
@@ -338,7 +360,11 @@ fn clab_round_trip(file: &str, tag: &str) -> (String, vnet::model::Lab) {
         .arg(&back)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{file}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let back_text = std::fs::read_to_string(&back).unwrap();
     let lab = vnet::model::parse_lab("back.yaml", &back_text)
         .unwrap_or_else(|e| panic!("{file}: {e:?}\n{back_text}"));

@@ -91,6 +91,12 @@ impl Kernel {
                     }
                     self.link(ns, name).bridge = Some(Default::default());
                 }
+                Action::AddVxlan { ns, name, mtu, .. } => {
+                    self.add_link(ns, name, "vxlan", group);
+                    if let Some(m) = mtu {
+                        self.link(ns, name).mtu = *m;
+                    }
+                }
                 Action::AddVeth { a, b } => {
                     let ia = self.add_link(&a.ns, &a.name, "veth", group);
                     let ib = self.add_link(&b.ns, &b.name, "veth", group);

@@ -297,7 +297,10 @@ fn split(lab: &mut crate::model::Lab, host: Option<&str>) -> Result<(Vec<String>
     Ok((nodes, crate::model::hosts::remote_addresses(lab)))
 }
 
-fn lab_nodes(lab: &str, host: Option<&str>) -> Result<(String, Vec<String>, Vec<Expectation>, Remote), i32> {
+fn lab_nodes(
+    lab: &str,
+    host: Option<&str>,
+) -> Result<(String, Vec<String>, Vec<Expectation>, Remote), i32> {
     if lab.is_empty() {
         return Ok((
             "every named namespace".into(),

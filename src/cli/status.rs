@@ -136,7 +136,14 @@ fn render_tunnels(lab: &crate::model::Lab, t: &[crate::probe::tunnels::TunnelChe
         .collect();
     if !rows.is_empty() {
         out.push_str(&table(
-            &["TUNNEL END", "VNI", "FAR HOST", "DEVICE", "FAR END", "CHECKED BY PINGING"],
+            &[
+                "TUNNEL END",
+                "VNI",
+                "FAR HOST",
+                "DEVICE",
+                "FAR END",
+                "CHECKED BY PINGING",
+            ],
             &rows,
         ));
     }

@@ -131,7 +131,12 @@ fn restore_names(file: &mut File, text: &str) {
         }
     }
     for link in file.links.iter_mut() {
-        for e in link.value.endpoints.iter_mut().chain(link.value.endpoint.as_mut()) {
+        for e in link
+            .value
+            .endpoints
+            .iter_mut()
+            .chain(link.value.endpoint.as_mut())
+        {
             if let Some(o) = back(&e.value.node) {
                 e.value.node = o;
             }

@@ -85,9 +85,9 @@ fn hint(action: &Action, e: &KernelError) -> Option<&'static str> {
         (Action::AddVxlan { .. }, libc::EEXIST) => Some(
             "a VXLAN device with this VNI and port exists already on this host (another lab, or by hand); set another `vni_base` on the hosts",
         ),
-        (Action::AddVxlan { .. }, libc::EADDRINUSE) => Some(
-            "the tunnel's UDP port is taken on this host; set another `port` on the hosts",
-        ),
+        (Action::AddVxlan { .. }, libc::EADDRINUSE) => {
+            Some("the tunnel's UDP port is taken on this host; set another `port` on the hosts")
+        }
         (Action::AddVxlan { .. }, libc::EOPNOTSUPP) => {
             Some("this kernel has no VXLAN support (CONFIG_VXLAN, module vxlan)")
         }

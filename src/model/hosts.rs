@@ -384,13 +384,16 @@ links:
     fn bad_hosts_are_refused_at_their_place() {
         let unknown = problems(&TWO.replace("n2: { host: b }", "n2: { host: zz }"));
         assert!(
-            unknown.iter().any(|l| l.starts_with("t.yaml:7:15:")
-                && l.contains("`zz` is not a host of this lab")),
+            unknown
+                .iter()
+                .any(|l| l.starts_with("t.yaml:7:15:")
+                    && l.contains("`zz` is not a host of this lab")),
             "{unknown:?}"
         );
         let dup = problems(&TWO.replace("192.0.2.2", "192.0.2.1"));
         assert!(
-            dup.iter().any(|l| l.contains("address 192.0.2.1 is given to two hosts")),
+            dup.iter()
+                .any(|l| l.contains("address 192.0.2.1 is given to two hosts")),
             "{dup:?}"
         );
         let mtu = problems(&TWO.replace(
@@ -398,17 +401,21 @@ links:
             "[{ node: n1, interface: eth0, mtu: 1500 }, \"n2:eth0\"]",
         ));
         assert!(
-            mtu.iter().any(|l| l.contains("MTU 1500 on n1:eth0 is more than the tunnel")),
+            mtu.iter()
+                .any(|l| l.contains("MTU 1500 on n1:eth0 is more than the tunnel")),
             "{mtu:?}"
         );
         let nohosts = problems("name: x\nnodes:\n  a: { host: h1 }\n");
         assert!(
-            nohosts.iter().any(|l| l.contains("the lab has no `hosts:`")),
+            nohosts
+                .iter()
+                .any(|l| l.contains("the lab has no `hosts:`")),
             "{nohosts:?}"
         );
         let addr = problems(&TWO.replace("192.0.2.2", "10.0.0.0/8"));
         assert!(
-            addr.iter().any(|l| l.contains("is not a host's underlay address")),
+            addr.iter()
+                .any(|l| l.contains("is not a host's underlay address")),
             "{addr:?}"
         );
     }

@@ -24,7 +24,7 @@ pub struct Lab {
     /// Node lookups by name, built on first use (labs have thousands of nodes).
     pub index: NodeIndex,
     /// The machines the lab is split over (empty: one machine).
-    pub hosts: super::hosts::Hosts,
+    pub hosts: Box<super::hosts::Hosts>,
 }
 
 /// Where each node sits in `Lab::nodes`. A hint, checked on every use, so a

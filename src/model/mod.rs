@@ -4,9 +4,9 @@
 pub mod conditions;
 pub mod diag;
 pub mod error;
-pub mod hosts;
 pub mod external;
 pub mod fib;
+pub mod hosts;
 pub mod lab;
 pub mod live;
 pub mod loss;

@@ -49,8 +49,14 @@ pub struct Iface {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IfaceKind {
-    Veth { peer_ns: Netns, peer: String },
-    Bridge { stp: bool, vlan_filtering: bool },
+    Veth {
+        peer_ns: Netns,
+        peer: String,
+    },
+    Bridge {
+        stp: bool,
+        vlan_filtering: bool,
+    },
     /// This host's end of a link to a node on another host.
     Vxlan(Vxlan),
 }
@@ -304,7 +310,9 @@ mod tests {
         let host = net.ns(&Netns::Host).unwrap();
         assert!(matches!(host.links["p2"].kind, IfaceKind::Vxlan(_)));
         assert_eq!(host.links["p2"].master.as_deref(), Some("br0"));
-        let IfaceKind::Vxlan(back) = &net.ns(&Netns::Named("n1".into())).unwrap().links["eth0"].kind else {
+        let IfaceKind::Vxlan(back) =
+            &net.ns(&Netns::Named("n1".into())).unwrap().links["eth0"].kind
+        else {
             panic!()
         };
         assert_eq!(back.vni, vx.vni);

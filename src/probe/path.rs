@@ -695,7 +695,8 @@ fn tunnel_end(ns: &LiveNs, link: &LiveLink) -> End {
         .map(|t| {
             (
                 t.vni.to_string(),
-                t.remote.map_or("its far end".to_string(), |r| r.to_string()),
+                t.remote
+                    .map_or("its far end".to_string(), |r| r.to_string()),
             )
         })
         .unwrap_or_else(|| ("?".into(), "its far end".into()));

@@ -101,8 +101,9 @@ pub fn check(lab: &Lab, timeout: Duration) -> Result<Vec<TunnelCheck>, ProbeErro
         };
         let answers = match (target, world.fd(&from)) {
             (Some(addr), Some(fd)) if is_present || from == crate::model::lab::HOST => {
-                let sock = IcmpSocket::open_in(fd, addr.is_ipv6())
-                    .map_err(|e| ProbeError::kernel(format!("open a raw ICMP socket in {from}"), e))?;
+                let sock = IcmpSocket::open_in(fd, addr.is_ipv6()).map_err(|e| {
+                    ProbeError::kernel(format!("open a raw ICMP socket in {from}"), e)
+                })?;
                 let opts = PingOptions {
                     count: 1,
                     interval: Duration::from_millis(100),

@@ -203,7 +203,9 @@ pub fn export(lab: &Lab, image: &str) -> ClabExport {
         "# containerlab topology exported by `vnet export --format clab` from lab {}.\n",
         lab.name
     ));
-    t.push_str("# Every node is `kind: linux`; a vnet bridge is a switch node that makes its own\n");
+    t.push_str(
+        "# Every node is `kind: linux`; a vnet bridge is a switch node that makes its own\n",
+    );
     t.push_str("# bridge. Deploy with `containerlab deploy -t FILE`, or run it on Kubernetes\n");
     t.push_str("# with clabernetes; `vnet import FILE` gives the lab back.\n");
     for (new, old) in &out.renamed {
@@ -345,7 +347,10 @@ mod tests {
         let bad = check(text);
         assert!(bad.iter().any(|b| b.contains("topology name")), "{bad:?}");
         assert!(bad.iter().any(|b| b.contains("node a: kind")), "{bad:?}");
-        assert!(bad.iter().any(|b| b.contains("node b: no image")), "{bad:?}");
+        assert!(
+            bad.iter().any(|b| b.contains("node b: no image")),
+            "{bad:?}"
+        );
         assert!(bad.iter().any(|b| b.contains("\"host:veth9\"")), "{bad:?}");
         assert!(bad.iter().any(|b| b.contains("only veth")), "{bad:?}");
     }

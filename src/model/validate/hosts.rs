@@ -150,7 +150,7 @@ impl Validator {
                 placement.insert(key.value.clone(), h.value.clone());
             }
         }
-        lab.hosts = Hosts {
+        *lab.hosts = Hosts {
             list,
             placement,
             here: None,
