@@ -377,6 +377,17 @@ fn examples() -> Vec<String> {
         .filter_map(|e| e.ok())
         .map(|e| e.path().display().to_string())
         .filter(|p| p.ends_with(".yaml") || p.ends_with(".toml"))
+        // Workloads (files, exec, run: FRR, say) are not part of a
+        // containerlab topology's network; those labs are left out here.
+        .filter(|p| {
+            let t = std::fs::read_to_string(p).unwrap_or_default();
+            !t.lines().any(|l| {
+                let l = l.trim_start();
+                ["run:", "exec:", "files:", "dirs:"]
+                    .iter()
+                    .any(|k| l.starts_with(k))
+            })
+        })
         .collect();
     v.sort();
     v
