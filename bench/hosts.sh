@@ -31,7 +31,7 @@ print("links:\n  - endpoints: [\"br1:t-br2\", \"br2:t-br1\"]")
 for h in (1, 2):
     for i in range(n):
         a = (h - 1) * n + i + 1
-        print(f"  - endpoints: [{{ node: h{h}n{i}, interface: eth0, ip: 10.{a // 250}.{a % 250}.1/8 }}, \"br{h}:p{i}\"]")
+        print(f"  - endpoints: [{{ node: h{h}n{i}, interface: eth0, ip: 10.{a // 250}.{a % 250}.1/8 }}, \"br{h}:b{h}p{i}\"]")
 for i in range(cross):
     print(f"  - endpoints: [{{ node: h1n{i}, interface: x0, ip: 172.16.{i}.1/24 }}, {{ node: h2n{i}, interface: x0, ip: 172.16.{i}.2/24 }}]")
 EOF
@@ -41,6 +41,8 @@ mount -t tmpfs tmpfs /run; mkdir -p /run/netns /run/lock /run/hosts
 ip link add ul type bridge; ip link set ul up
 setup='mount -t tmpfs -o mode=755 tmpfs /run && mkdir -p /run/netns /run/lock && umount -l /sys 2>/dev/null; mount -t sysfs sysfs /sys && ip link set lo up && echo \$\$ >/tmp/hostpid.\$H && exec sleep 100000'
 pids=""
+# The hosts' holder processes end with the run, also when a step fails.
+trap 'kill \$pids 2>/dev/null || true' EXIT
 for i in 1 2; do
   H=\$i unshare --net --mount --propagation private sh -c "\$setup" &
   pids="\$pids \$!"
