@@ -55,6 +55,11 @@ impl Owner {
         }
     }
 
+    /// Process `pid` as it is now (None: it is gone).
+    pub(crate) fn of(pid: u32) -> Option<Owner> {
+        start_time(pid).map(|start| Owner { pid, start })
+    }
+
     /// Whether the process still runs (a zombie counts as gone).
     pub fn alive(&self) -> bool {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {

@@ -765,7 +765,7 @@ pub fn supervise(a: Supervise) -> i32 {
         }
     };
     let pid = child.id();
-    let start = start_time(pid).unwrap_or(0);
+    let start = Owner::of(pid).map_or(0, |o| o.start);
     let _ = writeln!(stdout, "started {pid} {start}");
     let _ = stdout.flush();
     let log_path = a.log.clone();
@@ -796,12 +796,6 @@ pub fn supervise(a: Supervise) -> i32 {
     // copying until the last writer is gone (or `down` ends us).
     let _ = copier.join();
     0
-}
-
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// How a log's lines are read, for `vnet logs`.
